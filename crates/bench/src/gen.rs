@@ -1,0 +1,170 @@
+//! ely-gen: writes a realistic sample ely stream (source-code-like objects with text
+//! properties and float32 vectors) from a fixed seed, for demos and benchmarks.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use ely_stream::format::write_f32;
+use ely_stream::{Compression, Header, StreamWriter, WriteOptions, FORMAT_VERSION};
+use serde_json::json;
+
+/// Write a sample ely stream: a header, N objects, a trailer.
+#[derive(Parser)]
+#[command(
+    name = "ely-gen",
+    after_help = "Example:\n  ely-gen --objects 10000 --dims 1536 -o sample.jsonl.zst"
+)]
+struct Args {
+    /// Number of objects.
+    #[arg(long, default_value_t = 1000)]
+    objects: u64,
+    /// Vector dimensions (0: no vectors).
+    #[arg(long, default_value_t = 384)]
+    dims: usize,
+    /// Collection name.
+    #[arg(long, default_value = "Code")]
+    collection: String,
+    /// Random seed; the same seed gives the same bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output file (compression from the extension); stdout when absent.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Write objects only, with no header or trailer.
+    #[arg(long)]
+    plain: bool,
+}
+
+/// SplitMix64: small, fast, and the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+    }
+}
+
+const WORDS: &[&str] = &[
+    "fn",
+    "let",
+    "mut",
+    "impl",
+    "struct",
+    "return",
+    "match",
+    "self",
+    "vector",
+    "collection",
+    "batch",
+    "cursor",
+    "tenant",
+    "schema",
+    "property",
+    "object",
+    "stream",
+    "header",
+    "trailer",
+    "retry",
+    "weaviate",
+    "ingest",
+    "backup",
+    "restore",
+    "é",
+    "日本語",
+    "\"quoted\"",
+    "back\\slash",
+    "tab\there",
+];
+const LANGS: &[&str] = &["rust", "python", "go", "typescript", "markdown"];
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let compression = args
+        .output
+        .as_deref()
+        .map_or(Compression::None, Compression::from_extension);
+    let mut w = StreamWriter::create(
+        args.output.as_deref(),
+        WriteOptions {
+            compression,
+            level: None,
+            threads: 1,
+            plain: args.plain,
+        },
+    )?;
+    let class = json!({
+        "class": args.collection,
+        "vectorizer": "none",
+        "properties": [
+            {"name": "path", "dataType": ["text"]},
+            {"name": "content", "dataType": ["text"]},
+            {"name": "language", "dataType": ["text"]},
+            {"name": "lines", "dataType": ["int"]},
+            {"name": "modified", "dataType": ["date"]},
+            {"name": "tags", "dataType": ["text[]"]}
+        ]
+    });
+    w.header(&Header {
+        version: FORMAT_VERSION,
+        collection: args.collection.clone(),
+        class: Some(class),
+        tenants: None,
+        source: Some("ely-gen".into()),
+        created: Some("2026-01-01T00:00:00Z".into()),
+    })?;
+    let mut rng = Rng(args.seed);
+    let mut line = Vec::with_capacity(16 * 1024);
+    for i in 0..args.objects {
+        let (a, b) = (rng.next(), rng.next());
+        let id = format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            (b >> 48) & 0x3fff | 0x8000,
+            b & 0xffff_ffff_ffff
+        );
+        let words = 20 + rng.below(200) as usize;
+        let content: Vec<&str> = (0..words)
+            .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+            .collect();
+        let object = json!({
+            "class": args.collection,
+            "id": id,
+            "properties": {
+                "path": format!("src/module_{}/file_{i}.rs", i % 97),
+                "content": content.join(" "),
+                "language": LANGS[rng.below(LANGS.len() as u64) as usize],
+                "lines": rng.below(5000),
+                "modified": format!("2026-{:02}-{:02}T12:{:02}:00Z", 1 + rng.below(12), 1 + rng.below(28), rng.below(60)),
+                "tags": [WORDS[rng.below(8) as usize], WORDS[8 + rng.below(8) as usize]],
+            }
+        });
+        line.clear();
+        serde_json::to_writer(&mut line, &object)?;
+        if args.dims > 0 {
+            line.pop();
+            line.extend_from_slice(b",\"vector\":[");
+            for d in 0..args.dims {
+                if d > 0 {
+                    line.push(b',');
+                }
+                write_f32(&mut line, rng.unit() * 0.2);
+            }
+            line.extend_from_slice(b"]}");
+        }
+        w.object(&line)?;
+    }
+    w.finish()?;
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The conventions every ely binary keeps, in one place: the exit-code table, how errors are
+//! printed (`ely-<name>: error: ...` on stderr), quiet exit on a closed stdout, exit 130 with
+//! no half-written file on Ctrl-C, the progress line, `--stats`, and size arguments.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ely_stream::{ErrorKind, StreamError};
+
+/// The exit codes, the same for every ely binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success, also when the reader of stdout went away.
+    Ok = 0,
+    /// Finished, but some records were rejected (see the dead-letter file).
+    Rejected = 1,
+    /// Usage error, bad input, or another fatal error.
+    Fatal = 2,
+    /// The store could not be reached, or retries ran out; try again later.
+    Unreachable = 3,
+    /// The input failed verification: truncated or corrupt.
+    Verification = 4,
+    /// Interrupted (Ctrl-C or SIGTERM).
+    Interrupted = 130,
+}
+
+/// The table as `--help` and the README show it.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success (also when the reader of stdout goes away)
+  1    finished, but some records were rejected (see --dead-letter)
+  2    usage error, bad input, or another fatal error
+  3    store unreachable or retries exhausted (try again later)
+  4    input failed verification (truncated or corrupt)
+  130  interrupted";
+
+/// The exit code an error stands for.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<StreamError>() {
+            return match e.kind {
+                ErrorKind::Verification => Exit::Verification,
+                ErrorKind::BadLine | ErrorKind::Unsupported => Exit::Fatal,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Exit::Ok;
+            }
+        }
+    }
+    Exit::Fatal
+}
+
+/// Runs a binary's `run`, installs the interrupt handler first, and turns the outcome into
+/// the process exit code, printing errors as `<name>: error: <message>: <cause>...`.
+pub fn main(name: &'static str, run: impl FnOnce() -> anyhow::Result<Exit>) -> ExitCode {
+    install_interrupt_handler(name);
+    let exit = match run() {
+        Ok(exit) => exit,
+        Err(err) => {
+            let exit = exit_for(&err);
+            if exit != Exit::Ok {
+                let mut msg = String::new();
+                for (i, cause) in err.chain().enumerate() {
+                    let text = cause.to_string();
+                    if i > 0 && msg.contains(&text) {
+                        continue;
+                    }
+                    if i > 0 {
+                        msg.push_str(": ");
+                    }
+                    msg.push_str(&text);
+                }
+                eprintln!("{name}: error: {msg}");
+            }
+            exit
+        }
+    };
+    ExitCode::from(exit as u8)
+}
+
+/// Prints a warning on stderr with the binary's prefix.
+pub fn warn(name: &str, msg: impl std::fmt::Display) {
+    eprintln!("{name}: warning: {msg}");
+}
+
+/// Parses arguments with clap, printing usage errors with the binary's prefix (exit 2) and
+/// help or version text as clap does (exit 0).
+pub fn parse_args<T: clap::Parser>(name: &str) -> Result<T, ExitCode> {
+    match T::try_parse() {
+        Ok(args) => Ok(args),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                let _ = e.print();
+                Err(ExitCode::SUCCESS)
+            }
+            _ => {
+                let text = e.render().to_string();
+                let text = text.strip_prefix("error: ").unwrap_or(&text);
+                eprint!("{name}: error: {text}");
+                Err(ExitCode::from(Exit::Fatal as u8))
+            }
+        },
+    }
+}
+
+/// A usage error found after parsing (conflicting values and the like): exit 2.
+pub fn usage(msg: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{msg} (see --help)")
+}
+
+fn install_interrupt_handler(name: &'static str) {
+    // The handler runs on its own thread, so it may take locks and touch files.
+    let _ = ctrlc::set_handler(move || {
+        let _guard = ely_stream::atomic::abandon_pending();
+        let _ = writeln!(io::stderr(), "\n{name}: interrupted");
+        std::process::exit(Exit::Interrupted as i32);
+    });
+}
+
+/// Parses a size such as `1048576`, `64K`, `256M`, `1G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (use e.g. 65536, 64K, 256M, 1G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}' has an unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A progress line on stderr, refreshed a few times a second, shown only when stderr is a
+/// terminal (never in pipes or cron) and not `--quiet`.
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    pub fn start(name: &'static str, quiet: bool, counters: Arc<ely_stream::Counters>) -> Progress {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = (!quiet && io::stderr().is_terminal()).then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut shown = false;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let secs = started.elapsed().as_secs_f64();
+                    if secs < 0.5 {
+                        continue;
+                    }
+                    let objects = counters.objects.load(Ordering::Relaxed);
+                    let bytes = counters.bytes_in.load(Ordering::Relaxed);
+                    eprint!(
+                        "\r{name}: {objects} objects, {:.1} MiB read, {:.0} objects/s   ",
+                        bytes as f64 / 1048576.0,
+                        objects as f64 / secs
+                    );
+                    shown = true;
+                }
+                if shown {
+                    eprint!("\r\x1b[2K");
+                }
+            })
+        });
+        Progress { stop, handle }
+    }
+
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The `--stats` line: one JSON object on stderr.
+pub struct Stats {
+    started: Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Stats {
+    /// Prints `fields` plus `seconds` and, when `objects` is among them, `objects_per_second`.
+    pub fn print(&self, name: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
+        let secs = self.started.elapsed().as_secs_f64();
+        fields.insert("command".into(), name.into());
+        fields.insert("seconds".into(), ((secs * 1000.0).round() / 1000.0).into());
+        if let Some(n) = fields.get("objects").and_then(serde_json::Value::as_u64) {
+            let rate = if secs > 0.0 {
+                (n as f64 / secs).round()
+            } else {
+                0.0
+            };
+            fields.insert("objects_per_second".into(), rate.into());
+        }
+        eprintln!("{}", serde_json::Value::Object(fields));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256M"), Ok(256 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn exit_codes_follow_the_error_chain() {
+        let pipe =
+            anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing");
+        assert_eq!(exit_for(&pipe), Exit::Ok);
+        let v = anyhow::Error::new(StreamError::verification("x", "cut")).context("reading");
+        assert_eq!(exit_for(&v), Exit::Verification);
+        assert_eq!(exit_for(&anyhow::anyhow!("other")), Exit::Fatal);
+    }
+}

@@ -1,0 +1,292 @@
+//! Tells what one line is (blank, object, control line, or bad, with the reason), parsing it
+//! fully with simd-json on buffers that each worker thread reuses from line to line.
+
+use simd_json::prelude::*;
+use simd_json::tape::{Tape, Value as TapeValue};
+
+use crate::format::{Control, FORMAT_VERSION};
+
+/// What a line turned out to be.
+#[derive(Debug)]
+pub enum Kind {
+    Blank,
+    /// An object line; `class` is its `"class"` when it has one.
+    Object {
+        class: Option<Box<str>>,
+    },
+    Control(Box<Control>),
+    Bad(String),
+}
+
+/// Per-thread parsing state. simd-json is built with approximate number parsing: the numbers
+/// it parses are used only to check that vector values fit float32 (anything written out is
+/// taken from the line's own text), so exact rounding there buys nothing and costs a third of
+/// the parse time.: simd-json's buffers, a copy of the line (simd-json writes into
+/// its input), and the tape, all kept between lines.
+pub struct Classifier {
+    buffers: simd_json::Buffers,
+    scratch: Vec<u8>,
+    tape: Option<Tape<'static>>,
+}
+
+impl Default for Classifier {
+    fn default() -> Self {
+        Classifier {
+            buffers: simd_json::Buffers::new(64 * 1024),
+            scratch: Vec::new(),
+            tape: None,
+        }
+    }
+}
+
+impl Classifier {
+    /// Classifies `line` (without its line ending).
+    pub fn classify(&mut self, line: &[u8]) -> Kind {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Kind::Blank;
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(line);
+        let mut tape = self.tape.take().unwrap_or_else(|| Tape::null().reset());
+        let kind = match simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape) {
+            Ok(()) => inspect(tape.as_value(), line),
+            Err(e) => Kind::Bad(json_error(line, &e)),
+        };
+        self.tape = Some(tape.reset());
+        kind
+    }
+}
+
+/// simd-json validates UTF-8 and syntax in one pass; when it fails, the reason is worked out
+/// here: UTF-8 first, then serde_json, which words syntax errors better ("expected `,` or
+/// `}` at column 12"). Bad lines are rare, so this costs nothing on the fast path.
+fn json_error(line: &[u8], e: &simd_json::Error) -> String {
+    if let Err(e) = std::str::from_utf8(line) {
+        return format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1);
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(line) {
+        Err(se) => format!(
+            "invalid JSON: {}",
+            se.to_string().replace(" at line 1 column", " at column")
+        ),
+        Ok(_) => format!("invalid JSON: {e}"),
+    }
+}
+
+fn type_name(v: &TapeValue<'_, '_>) -> &'static str {
+    match v.value_type() {
+        ValueType::Null => "null",
+        ValueType::Bool => "a boolean",
+        ValueType::String => "a string",
+        ValueType::Array => "an array",
+        ValueType::Object => "an object",
+        _ => "a number",
+    }
+}
+
+fn inspect(root: TapeValue<'_, '_>, line: &[u8]) -> Kind {
+    let Some(obj) = root.as_object() else {
+        return Kind::Bad(format!(
+            "a line must be a JSON object, found {}",
+            type_name(&root)
+        ));
+    };
+    if obj.get("ely").is_some() {
+        return control(line);
+    }
+    let mut class = None;
+    let mut has_id = false;
+    for (key, value) in obj.iter() {
+        let problem = match key {
+            "id" => {
+                has_id = true;
+                match value.as_str() {
+                    Some(id) if is_uuid(id) => None,
+                    Some(id) => Some(format!("\"id\" is not a UUID: {:?}", truncate(id, 60))),
+                    None => Some(format!(
+                        "\"id\" must be a UUID string, found {}",
+                        type_name(&value)
+                    )),
+                }
+            }
+            "class" => match value.as_str() {
+                Some(c) => {
+                    class = Some(c.into());
+                    None
+                }
+                None => Some(format!(
+                    "\"class\" must be a string, found {}",
+                    type_name(&value)
+                )),
+            },
+            "vector" => check_vector(&value).map(|e| format!("\"vector\" {e}")),
+            "vectors" => check_named_vectors(&value),
+            "properties" if !value.is_null() && !value.is_object() => Some(format!(
+                "\"properties\" must be an object, found {}",
+                type_name(&value)
+            )),
+            "tenant" if !value.is_null() && !value.is_str() => Some(format!(
+                "\"tenant\" must be a string, found {}",
+                type_name(&value)
+            )),
+            _ => None,
+        };
+        if let Some(p) = problem {
+            return Kind::Bad(p);
+        }
+    }
+    if !has_id {
+        return Kind::Bad("object has no \"id\" (every object line needs its UUID)".into());
+    }
+    Kind::Object { class }
+}
+
+fn control(line: &[u8]) -> Kind {
+    match serde_json::from_slice::<Control>(line) {
+        Ok(Control::Header(h)) if h.version > FORMAT_VERSION => Kind::Bad(format!(
+            "header has format version {}, newer than this ely reads ({FORMAT_VERSION}); upgrade ely",
+            h.version
+        )),
+        Ok(c) => Kind::Control(Box::new(c)),
+        Err(e) => Kind::Bad(format!(
+            "bad control line (a line with an \"ely\" key): {}",
+            e.to_string().replace(" at line 1 column", " at column")
+        )),
+    }
+}
+
+/// `null`, or an array of numbers that fit float32.
+fn check_vector(v: &TapeValue<'_, '_>) -> Option<String> {
+    if v.is_null() {
+        return None;
+    }
+    let Some(arr) = v.as_array() else {
+        return Some(format!(
+            "must be an array of numbers, found {}",
+            type_name(v)
+        ));
+    };
+    for (i, x) in arr.iter().enumerate() {
+        match x.cast_f64() {
+            Some(f) if (f as f32).is_finite() => {}
+            Some(f) => return Some(format!("element {i} ({f}) is outside the float32 range")),
+            None => {
+                return Some(format!(
+                    "element {i} must be a number, found {}",
+                    type_name(&x)
+                ))
+            }
+        }
+    }
+    None
+}
+
+/// `null`, or an object whose values are vectors or multi-vectors (arrays of vectors).
+fn check_named_vectors(v: &TapeValue<'_, '_>) -> Option<String> {
+    if v.is_null() {
+        return None;
+    }
+    let Some(map) = v.as_object() else {
+        return Some(format!(
+            "\"vectors\" must be an object, found {}",
+            type_name(v)
+        ));
+    };
+    for (name, vec) in map.iter() {
+        let multi = vec
+            .as_array()
+            .and_then(|a| a.get(0))
+            .is_some_and(|first| first.is_array());
+        let problem = if multi {
+            vec.as_array()
+                .into_iter()
+                .flat_map(|a| a.iter())
+                .enumerate()
+                .find_map(|(i, inner)| check_vector(&inner).map(|e| format!("[{i}] {e}")))
+        } else {
+            check_vector(&vec)
+        };
+        if let Some(p) = problem {
+            return Some(format!("\"vectors\".{name:?} {p}"));
+        }
+    }
+    None
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Accepts what Weaviate's `format: uuid` accepts: 8-4-4-4-12 hex digits (hyphens optional)
+/// in either case.
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    match b.len() {
+        36 => b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        }),
+        32 => b.iter().all(u8::is_ascii_hexdigit),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bad(line: &str) -> String {
+        match Classifier::default().classify(line.as_bytes()) {
+            Kind::Bad(r) => r,
+            k => panic!("{line} classified as {k:?}"),
+        }
+    }
+
+    #[test]
+    fn objects_and_blank_lines() {
+        let mut c = Classifier::default();
+        let ok = r#"{"class":"Code","id":"6B29FC40-CA47-1067-B31D-00DD010662DA","vector":[1,-0.0,3e-40],"vectors":{"a":[1],"m":[[1,2],[3,4]],"e":[]}}"#;
+        assert!(
+            matches!(c.classify(ok.as_bytes()), Kind::Object { class: Some(ref s) } if &**s == "Code")
+        );
+        assert!(matches!(c.classify(b"  \t "), Kind::Blank));
+        assert!(matches!(c.classify(b""), Kind::Blank));
+    }
+
+    #[test]
+    fn reasons_name_the_problem() {
+        assert!(bad(r#"{"id": "6b29fc40-ca47-1067-b31d-00dd010662da""#).starts_with("invalid JSON"));
+        assert!(bad(r#"{"class":"A"}"#).contains("no \"id\""));
+        assert!(bad(r#"{"id":"nope"}"#).contains("not a UUID"));
+        assert!(bad(r#"[1,2]"#).contains("found an array"));
+        let v = bad(r#"{"id":"6b29fc40-ca47-1067-b31d-00dd010662da","vector":[1,"x"]}"#);
+        assert!(v.contains("element 1 must be a number"), "{v}");
+        let v = bad(r#"{"id":"6b29fc40-ca47-1067-b31d-00dd010662da","vector":[1e39]}"#);
+        assert!(v.contains("float32 range"), "{v}");
+        let v = bad(r#"{"id":"6b29fc40-ca47-1067-b31d-00dd010662da","vectors":{"m":[[1],["a"]]}}"#);
+        assert!(v.contains("\"m\" [1] element 0"), "{v}");
+        assert!(bad(r#"{"ely":"party"}"#).contains("bad control line"));
+        assert!(bad(r#"{"ely":"header","version":99,"collection":"A"}"#).contains("upgrade ely"));
+        assert!(Classifier::default().classify(b"\xff{}").is_bad_utf8());
+    }
+
+    impl Kind {
+        fn is_bad_utf8(&self) -> bool {
+            matches!(self, Kind::Bad(r) if r.starts_with("invalid UTF-8"))
+        }
+    }
+
+    #[test]
+    fn uuid_forms() {
+        assert!(is_uuid("6b29fc40-ca47-1067-b31d-00dd010662da"));
+        assert!(is_uuid("6b29fc40ca471067b31d00dd010662da"));
+        assert!(!is_uuid("6b29fc40-ca47-1067-b31d-00dd010662dz"));
+        assert!(!is_uuid("6b29fc40-ca47-1067-b31d00-dd010662da"));
+    }
+}

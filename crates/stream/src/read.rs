@@ -1,0 +1,772 @@
+//! Reads an ely stream: one thread decompresses and cuts the input into chunks of whole lines
+//! tagged with their first line number; rayon workers classify (and optionally normalize) each
+//! chunk's lines; the calling thread takes the chunks back in order, checks the structure
+//! (header, objects, trailer), counts and hashes each section, and hands events to the caller.
+//!
+//! Memory is bounded: a fixed pool of chunk buffers circulates between the three stages, so
+//! the reader can never run more than the pool's size ahead of the consumer.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use crate::classify::{Classifier, Kind};
+use crate::compression::{self, Compression, Detected};
+use crate::error::StreamError;
+use crate::format::{same_collection, Control, Header, SectionHash, Trailer, HASH_ALGORITHM};
+use crate::normalize;
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Longest line accepted; a longer one is a bad line.
+    pub max_line_bytes: usize,
+    /// Check trailers, and treat truncated or corrupt input as an error.
+    pub verify: bool,
+    /// Hand bad lines to the caller as [`Event::Bad`] instead of stopping.
+    pub skip_bad: bool,
+    /// Parser threads.
+    pub threads: usize,
+    /// Also produce the normalized form of each object line.
+    pub normalize: bool,
+    /// Target size of the chunks handed to the parser threads.
+    pub chunk_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_line_bytes: 256 << 20,
+            verify: true,
+            skip_bad: false,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            normalize: false,
+            chunk_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Live counters, readable from another thread (progress display).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_in: AtomicU64,
+    pub objects: AtomicU64,
+}
+
+/// What was read; filled in as reading goes, so it is meaningful after an error too.
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub compression: Option<Compression>,
+    pub sections: Vec<SectionSummary>,
+    pub lines: u64,
+    pub objects: u64,
+    pub bad_lines: u64,
+    /// Bytes after decompression.
+    pub bytes: u64,
+    /// Things worth telling that did not stop the run (only with verification off).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SectionSummary {
+    /// The header's collection; `None` for objects without a header.
+    pub collection: Option<String>,
+    pub objects: u64,
+    /// A trailer closed the section and its count and hash matched.
+    pub verified: bool,
+}
+
+impl Summary {
+    /// True when there was at least one section and every one ended with a trailer that
+    /// matched.
+    pub fn verified(&self) -> bool {
+        !self.sections.is_empty() && self.sections.iter().all(|s| s.verified)
+    }
+}
+
+/// One thing the caller is told about, in stream order.
+#[derive(Debug)]
+pub enum Event<'a> {
+    Header {
+        header: &'a Header,
+        line: &'a [u8],
+        number: u64,
+    },
+    /// `normalized` is set when [`ReadOptions::normalize`] is.
+    Object {
+        line: &'a [u8],
+        normalized: Option<&'a [u8]>,
+        number: u64,
+    },
+    /// A section ended: with its (verified, when verifying) trailer, or without one (a
+    /// headerless section, or a truncated one read with verification off).
+    SectionEnd { trailer: Option<&'a Trailer> },
+    /// A bad line, only with [`ReadOptions::skip_bad`]. `too_long` gives the full length of a
+    /// line of which only the start is in `line`.
+    Bad {
+        line: &'a [u8],
+        number: u64,
+        reason: &'a str,
+        too_long: Option<u64>,
+    },
+}
+
+/// An input stream with its name for messages (`-` is stdin).
+pub struct Input {
+    name: String,
+    raw: Box<dyn Read + Send>,
+}
+
+impl Input {
+    /// Opens a path, or stdin for `None` or `-`.
+    pub fn open(path: Option<&Path>) -> io::Result<Input> {
+        match path {
+            None => Ok(Self::stdin()),
+            Some(p) if p.as_os_str() == "-" => Ok(Self::stdin()),
+            Some(p) => {
+                let f = File::open(p)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+                Ok(Input {
+                    name: p.display().to_string(),
+                    raw: Box::new(f),
+                })
+            }
+        }
+    }
+
+    pub fn stdin() -> Input {
+        Input {
+            name: "-".into(),
+            raw: Box::new(io::stdin()),
+        }
+    }
+
+    pub fn from_reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> Input {
+        Input {
+            name: name.into(),
+            raw: Box::new(reader),
+        }
+    }
+
+    /// How messages name it: `<stdin>` or the path.
+    pub fn display_name(&self) -> &str {
+        if self.name == "-" {
+            "<stdin>"
+        } else {
+            &self.name
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+struct Counting<R> {
+    inner: R,
+    counters: Arc<Counters>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counters
+            .bytes_in
+            .fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// One line's place in its chunk and what it is.
+#[derive(Debug)]
+struct Line {
+    number: u64,
+    start: usize,
+    end: usize,
+    kind: Kind,
+    normalized: Option<(usize, usize)>,
+}
+
+/// A chunk's buffers; they go round reader -> worker -> consumer -> reader.
+#[derive(Default)]
+struct Chunk {
+    first_line: u64,
+    data: Vec<u8>,
+    lines: Vec<Line>,
+    normalized: Vec<u8>,
+    /// The input ended inside this chunk's last line (no final newline).
+    unterminated: bool,
+}
+
+enum Msg {
+    Chunk(Chunk),
+    TooLong {
+        number: u64,
+        prefix: Vec<u8>,
+        bytes: u64,
+    },
+    ReadError {
+        error: io::Error,
+        decoding: bool,
+    },
+    End,
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads `input` to its end, calling `on_event` in stream order. Bad lines stop the run
+/// (unless skipped), and so do truncated or corrupt input (unless verification is off).
+pub fn read_stream<F>(
+    input: Input,
+    opts: &ReadOptions,
+    counters: Arc<Counters>,
+    summary: &mut Summary,
+    mut on_event: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut(Event<'_>) -> anyhow::Result<()>,
+{
+    let name = input.display_name().to_owned();
+    let mut raw = Counting {
+        inner: input.raw,
+        counters: counters.clone(),
+    };
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < magic.len() {
+        match raw.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+        }
+    }
+    let compression = match compression::detect(&magic[..n]) {
+        Detected::Stream(c) => c,
+        Detected::Foreign(what) => {
+            return Err(StreamError::unsupported(
+                &name,
+                format!("this is {what}; ely reads JSONL streams, plain or compressed with zstd, gzip or lz4"),
+            )
+            .into())
+        }
+    };
+    summary.compression = Some(compression);
+    let source = io::Cursor::new(magic[..n].to_vec()).chain(raw);
+    let decoded = compression::decoder(compression, source)?;
+
+    let threads = opts.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("ely-parse-{i}"))
+        .build()?;
+    let slots = threads * 2 + 2;
+    let (free_tx, free_rx) = bounded::<Chunk>(slots);
+    for _ in 0..slots {
+        free_tx.send(Chunk::default()).ok();
+    }
+    let (done_tx, done_rx) = unbounded::<(u64, Msg)>();
+    let reader_opts = opts.clone();
+    std::thread::Builder::new()
+        .name("ely-read".into())
+        .spawn(move || {
+            cut_into_chunks(
+                decoded,
+                compression != Compression::None,
+                &reader_opts,
+                &free_rx,
+                &done_tx,
+                &pool,
+            )
+        })?;
+
+    let mut check = Structure {
+        input: &name,
+        opts,
+        section: None,
+        summary,
+    };
+    let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, msg) in done_rx.iter() {
+        pending.insert(seq, msg);
+        while let Some(msg) = pending.remove(&next) {
+            next += 1;
+            match msg {
+                Msg::Chunk(mut chunk) => {
+                    check.chunk(&chunk, &mut on_event)?;
+                    counters
+                        .objects
+                        .store(check.summary.objects, Ordering::Relaxed);
+                    if chunk.data.capacity() > 8 * opts.chunk_bytes {
+                        chunk.data = Vec::new();
+                    }
+                    let _ = free_tx.send(chunk);
+                }
+                Msg::TooLong {
+                    number,
+                    prefix,
+                    bytes,
+                } => {
+                    check.summary.lines += 1;
+                    let reason = format!(
+                        "line is {bytes} bytes, longer than --max-line-bytes ({})",
+                        opts.max_line_bytes
+                    );
+                    check.bad(&prefix, number, &reason, Some(bytes), false, &mut on_event)?;
+                }
+                Msg::ReadError { error, decoding } => {
+                    if decoding {
+                        let what =
+                            format!("the {compression} data is truncated or corrupt ({error})");
+                        if opts.verify {
+                            return Err(StreamError::verification(&name, what).into());
+                        }
+                        check
+                            .summary
+                            .warnings
+                            .push(format!("{name}: {what}; read up to there"));
+                    } else {
+                        return Err(anyhow::Error::new(error).context(format!("reading {name}")));
+                    }
+                }
+                Msg::End => return check.finish(&mut on_event),
+            }
+        }
+    }
+    anyhow::bail!("{name}: the reader stopped unexpectedly")
+}
+
+/// The reader thread: fills chunk buffers with whole lines and hands them to the workers.
+fn cut_into_chunks(
+    mut src: Box<dyn Read + Send + '_>,
+    decoding: bool,
+    opts: &ReadOptions,
+    free: &Receiver<Chunk>,
+    done: &Sender<(u64, Msg)>,
+    pool: &rayon::ThreadPool,
+) {
+    let mut seq = 0u64;
+    let send = |seq: &mut u64, msg: Msg| {
+        let ok = done.send((*seq, msg)).is_ok();
+        *seq += 1;
+        ok
+    };
+    let mut next_line = 1u64;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    let mut failure: Option<io::Error> = None;
+    while !eof {
+        let Ok(mut chunk) = free.recv() else { return };
+        let buf = &mut chunk.data;
+        buf.clear();
+        buf.append(&mut carry);
+        let mut last_nl: Option<usize> = None;
+        let mut too_long = false;
+        loop {
+            if last_nl.is_some() && buf.len() >= opts.chunk_bytes {
+                break;
+            }
+            let old = buf.len();
+            let want = opts.chunk_bytes.saturating_sub(old).max(64 * 1024);
+            buf.resize(old + want, 0);
+            match read_some(&mut src, &mut buf[old..]) {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    if let Some(p) = memchr::memrchr(b'\n', &buf[old..old + n]) {
+                        last_nl = Some(old + p);
+                    }
+                    buf.truncate(old + n);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    eof = true;
+                }
+            }
+            if eof {
+                buf.truncate(old);
+                break;
+            }
+            let open = last_nl.map_or(0, |p| p + 1);
+            if buf.len() - open > opts.max_line_bytes {
+                too_long = true;
+                break;
+            }
+        }
+        let whole = if eof && !too_long {
+            buf.len()
+        } else {
+            last_nl.map_or(0, |p| p + 1)
+        };
+        carry.extend_from_slice(&buf[whole..]);
+        buf.truncate(whole);
+        chunk.first_line = next_line;
+        chunk.unterminated = eof && !too_long && buf.last().is_some_and(|&b| b != b'\n');
+        next_line += memchr::memchr_iter(b'\n', buf).count() as u64 + u64::from(chunk.unterminated);
+        if !chunk.data.is_empty() {
+            let normalize = opts.normalize;
+            let my_seq = seq;
+            let done = done.clone();
+            seq += 1;
+            pool.spawn(move || {
+                parse_chunk(&mut chunk, normalize);
+                let _ = done.send((my_seq, Msg::Chunk(chunk)));
+            });
+        }
+        if too_long {
+            let prefix = carry[..carry.len().min(1024)].to_vec();
+            let mut bytes = carry.len() as u64;
+            carry.clear();
+            // Skip the rest of the line without keeping it.
+            let mut skip = vec![0u8; 64 * 1024];
+            loop {
+                match read_some(&mut src, &mut skip) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => match memchr::memchr(b'\n', &skip[..n]) {
+                        Some(p) => {
+                            bytes += p as u64;
+                            carry.extend_from_slice(&skip[p + 1..n]);
+                            break;
+                        }
+                        None => bytes += n as u64,
+                    },
+                    Err(e) => {
+                        failure = Some(e);
+                        eof = true;
+                        break;
+                    }
+                }
+            }
+            if !send(
+                &mut seq,
+                Msg::TooLong {
+                    number: next_line,
+                    prefix,
+                    bytes,
+                },
+            ) {
+                return;
+            }
+            next_line += 1;
+        }
+    }
+    if let Some(error) = failure {
+        if !send(&mut seq, Msg::ReadError { error, decoding }) {
+            return;
+        }
+    }
+    send(&mut seq, Msg::End);
+}
+
+fn read_some(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match src.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+thread_local! {
+    static CLASSIFIER: std::cell::RefCell<Classifier> = std::cell::RefCell::new(Classifier::default());
+}
+
+/// A worker's job: split the chunk into lines and classify each.
+fn parse_chunk(chunk: &mut Chunk, normalize: bool) {
+    chunk.lines.clear();
+    chunk.normalized.clear();
+    CLASSIFIER.with(|c| {
+        let mut classifier = c.borrow_mut();
+        let data = &chunk.data;
+        let mut start = if chunk.first_line == 1 && data.starts_with(BOM) {
+            BOM.len()
+        } else {
+            0
+        };
+        let mut number = chunk.first_line;
+        while start < data.len() {
+            let nl = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |k| start + k);
+            let end = if nl > start && data[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            let line = &data[start..end];
+            let mut kind = classifier.classify(line);
+            let mut normalized = None;
+            if normalize && matches!(kind, Kind::Object { .. }) {
+                let from = chunk.normalized.len();
+                match normalize::object_line(line, &mut chunk.normalized) {
+                    Ok(()) => normalized = Some((from, chunk.normalized.len())),
+                    Err(e) => {
+                        chunk.normalized.truncate(from);
+                        kind = Kind::Bad(e);
+                    }
+                }
+            }
+            chunk.lines.push(Line {
+                number,
+                start,
+                end,
+                kind,
+                normalized,
+            });
+            number += 1;
+            start = nl + 1;
+        }
+    });
+}
+
+struct Open {
+    collection: Option<String>,
+    header_line: u64,
+    hash: SectionHash,
+}
+
+/// The sequential half: stream structure, counts and hashes, events.
+struct Structure<'a> {
+    input: &'a str,
+    opts: &'a ReadOptions,
+    section: Option<Open>,
+    summary: &'a mut Summary,
+}
+
+impl Structure<'_> {
+    fn chunk<F>(&mut self, chunk: &Chunk, on_event: &mut F) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        let last = chunk.lines.len().saturating_sub(1);
+        for (i, line) in chunk.lines.iter().enumerate() {
+            let raw = &chunk.data[line.start..line.end];
+            self.summary.lines += 1;
+            self.summary.bytes += (line.end - line.start + 1) as u64;
+            match &line.kind {
+                Kind::Blank => {}
+                Kind::Object { class } => {
+                    let open = self.section.get_or_insert_with(|| Open {
+                        collection: None,
+                        header_line: line.number,
+                        hash: SectionHash::default(),
+                    });
+                    open.hash.add(raw);
+                    if let (Some(class), Some(coll)) = (class, &open.collection) {
+                        if !same_collection(class, coll) {
+                            let reason = format!("object of class {class:?} inside the section of collection {coll:?}");
+                            self.bad(raw, line.number, &reason, None, false, on_event)?;
+                            continue;
+                        }
+                    }
+                    self.summary.objects += 1;
+                    let normalized = line.normalized.map(|(a, b)| &chunk.normalized[a..b]);
+                    on_event(Event::Object {
+                        line: raw,
+                        normalized,
+                        number: line.number,
+                    })?;
+                }
+                Kind::Bad(reason) => {
+                    if let Some(open) = &mut self.section {
+                        open.hash.add(raw);
+                    }
+                    let cut_short = chunk.unterminated && i == last;
+                    self.bad(raw, line.number, reason, None, cut_short, on_event)?;
+                }
+                Kind::Control(control) => match &**control {
+                    Control::Header(h) => self.header(h, raw, line.number, on_event)?,
+                    Control::Trailer(t) => self.trailer(t, raw, line.number, on_event)?,
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn header<F>(
+        &mut self,
+        h: &Header,
+        raw: &[u8],
+        number: u64,
+        on_event: &mut F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        if let Some(open) = &self.section {
+            if let Some(coll) = &open.collection {
+                let what = format!(
+                    "collection {coll:?} (header at line {}) has no trailer before the next header at line {number}: the stream was truncated",
+                    open.header_line
+                );
+                self.unverified_end(what)?;
+            }
+            self.end_section(None, on_event)?;
+        }
+        self.section = Some(Open {
+            collection: Some(h.collection.clone()),
+            header_line: number,
+            hash: SectionHash::default(),
+        });
+        on_event(Event::Header {
+            header: h,
+            line: raw,
+            number,
+        })
+    }
+
+    fn trailer<F>(
+        &mut self,
+        t: &Trailer,
+        raw: &[u8],
+        number: u64,
+        on_event: &mut F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        let Some(open) = &self.section else {
+            return self.bad(
+                raw,
+                number,
+                "trailer out of place: no header or objects before it",
+                None,
+                false,
+                on_event,
+            );
+        };
+        if let (Some(theirs), Some(ours)) = (&t.collection, &open.collection) {
+            if !same_collection(theirs, ours) {
+                let reason = format!(
+                    "trailer out of place: it closes collection {theirs:?}, but the open section is {ours:?} (header at line {})",
+                    open.header_line
+                );
+                return self.bad(raw, number, &reason, None, false, on_event);
+            }
+        }
+        let name = open
+            .collection
+            .as_deref()
+            .map_or("objects without a header".to_owned(), |c| {
+                format!("collection {c:?}")
+            });
+        let mut verified = false;
+        if self.opts.verify {
+            if t.algorithm != HASH_ALGORITHM {
+                return Err(StreamError::verification(
+                    self.input,
+                    format!("line {number}: trailer uses hash algorithm {:?}, which this ely does not know", t.algorithm),
+                )
+                .into());
+            }
+            if t.objects != open.hash.objects() {
+                return Err(StreamError::verification(
+                    self.input,
+                    format!(
+                        "{name}: the trailer at line {number} counts {} objects, but {} were read: objects are missing or were added",
+                        t.objects,
+                        open.hash.objects()
+                    ),
+                )
+                .into());
+            }
+            if t.hash != open.hash.hex() {
+                return Err(StreamError::verification(
+                    self.input,
+                    format!("{name}: the object lines do not match the hash in the trailer at line {number}: the stream is corrupt"),
+                )
+                .into());
+            }
+            verified = true;
+        }
+        self.end_section(Some((t, verified)), on_event)
+    }
+
+    fn end_section<F>(
+        &mut self,
+        trailer: Option<(&Trailer, bool)>,
+        on_event: &mut F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        if let Some(open) = self.section.take() {
+            self.summary.sections.push(SectionSummary {
+                collection: open.collection,
+                objects: open.hash.objects(),
+                verified: trailer.is_some_and(|t| t.1),
+            });
+            on_event(Event::SectionEnd {
+                trailer: trailer.map(|t| t.0),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Truncation found: an error when verifying, a warning otherwise.
+    fn unverified_end(&mut self, what: String) -> anyhow::Result<()> {
+        if self.opts.verify {
+            return Err(StreamError::verification(self.input, what).into());
+        }
+        self.summary
+            .warnings
+            .push(format!("{}: {what}", self.input));
+        Ok(())
+    }
+
+    fn bad<F>(
+        &mut self,
+        raw: &[u8],
+        number: u64,
+        reason: &str,
+        too_long: Option<u64>,
+        cut_short: bool,
+        on_event: &mut F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        if cut_short && self.opts.verify {
+            return Err(StreamError::verification(
+                self.input,
+                format!(
+                    "the last line ({number}) is cut short ({reason}): the stream is truncated"
+                ),
+            )
+            .into());
+        }
+        if !self.opts.skip_bad {
+            return Err(StreamError::bad_line(self.input, number, reason).into());
+        }
+        self.summary.bad_lines += 1;
+        on_event(Event::Bad {
+            line: raw,
+            number,
+            reason,
+            too_long,
+        })
+    }
+
+    fn finish<F>(&mut self, on_event: &mut F) -> anyhow::Result<()>
+    where
+        F: FnMut(Event<'_>) -> anyhow::Result<()>,
+    {
+        if let Some(open) = &self.section {
+            if let Some(coll) = &open.collection {
+                let what = format!(
+                    "the stream ends without the trailer of collection {coll:?} (header at line {}): it was truncated",
+                    open.header_line
+                );
+                self.unverified_end(what)?;
+            }
+            self.end_section(None, on_event)?;
+        }
+        Ok(())
+    }
+}
