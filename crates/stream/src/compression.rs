@@ -2,7 +2,7 @@
 //! file name), chosen by flag or output extension when writing.
 
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -111,8 +111,24 @@ pub fn decoder<'a, R: Read + Send + 'a>(
             Box::new(d)
         }
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
-        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(inner)),
+        Compression::Lz4 => Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(inner))),
     })
+}
+
+/// lz4_flex ends its output at the end of each frame; `cat a.lz4 b.lz4` holds two, and the
+/// second must not be lost. (Its decoder also reads a cut exactly between two blocks as a
+/// clean end: the stream's trailer is what catches that.)
+struct Lz4Frames<R: BufRead>(lz4_flex::frame::FrameDecoder<R>);
+
+impl<R: BufRead> Read for Lz4Frames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.0.read(buf)?;
+            if n > 0 || buf.is_empty() || self.0.get_mut().fill_buf()?.is_empty() {
+                return Ok(n);
+            }
+        }
+    }
 }
 
 /// A compressing writer whose `finish` completes the frame and returns the inner writer.

@@ -293,53 +293,69 @@ where
     };
     let mut pending: BTreeMap<u64, Msg> = BTreeMap::new();
     let mut next = 0u64;
-    for (seq, msg) in done_rx.iter() {
-        pending.insert(seq, msg);
-        while let Some(msg) = pending.remove(&next) {
-            next += 1;
-            match msg {
-                Msg::Chunk(mut chunk) => {
-                    check.chunk(&chunk, &mut on_event)?;
-                    counters
-                        .objects
-                        .store(check.summary.objects, Ordering::Relaxed);
-                    if chunk.data.capacity() > 8 * opts.chunk_bytes {
-                        chunk.data = Vec::new();
-                    }
-                    let _ = free_tx.send(chunk);
-                }
-                Msg::TooLong {
-                    number,
-                    prefix,
-                    bytes,
-                } => {
-                    check.summary.lines += 1;
-                    let reason = format!(
-                        "line is {bytes} bytes, longer than --max-line-bytes ({})",
-                        opts.max_line_bytes
-                    );
-                    check.bad(&prefix, number, &reason, Some(bytes), false, &mut on_event)?;
-                }
-                Msg::ReadError { error, decoding } => {
-                    if decoding {
-                        let what =
-                            format!("the {compression} data is truncated or corrupt ({error})");
-                        if opts.verify {
-                            return Err(StreamError::verification(&name, what).into());
+    let mut drive = || -> anyhow::Result<()> {
+        for (seq, msg) in done_rx.iter() {
+            pending.insert(seq, msg);
+            while let Some(msg) = pending.remove(&next) {
+                next += 1;
+                match msg {
+                    Msg::Chunk(mut chunk) => {
+                        check.chunk(&chunk, &mut on_event)?;
+                        counters
+                            .objects
+                            .store(check.summary.objects, Ordering::Relaxed);
+                        if chunk.data.capacity() > 8 * opts.chunk_bytes {
+                            chunk.data = Vec::new();
                         }
-                        check
-                            .summary
-                            .warnings
-                            .push(format!("{name}: {what}; read up to there"));
-                    } else {
-                        return Err(anyhow::Error::new(error).context(format!("reading {name}")));
+                        let _ = free_tx.send(chunk);
                     }
+                    Msg::TooLong {
+                        number,
+                        prefix,
+                        bytes,
+                    } => {
+                        check.summary.lines += 1;
+                        let reason = format!(
+                            "line is {bytes} bytes, longer than --max-line-bytes ({})",
+                            opts.max_line_bytes
+                        );
+                        check.bad(&prefix, number, &reason, Some(bytes), false, &mut on_event)?;
+                    }
+                    Msg::ReadError { error, decoding } => {
+                        if decoding {
+                            let what =
+                                format!("the {compression} data is truncated or corrupt ({error})");
+                            if opts.verify {
+                                return Err(StreamError::verification(&name, what).into());
+                            }
+                            check
+                                .summary
+                                .warnings
+                                .push(format!("{name}: {what}; read up to there"));
+                        } else {
+                            return Err(
+                                anyhow::Error::new(error).context(format!("reading {name}"))
+                            );
+                        }
+                    }
+                    Msg::End => return check.finish(&mut on_event),
                 }
-                Msg::End => return check.finish(&mut on_event),
             }
         }
+        anyhow::bail!("{name}: the reader stopped unexpectedly")
+    };
+    let result = drive();
+    if result.is_err() {
+        // The section being read when it stopped is reported too, unverified.
+        if let Some(open) = check.section.take() {
+            check.summary.sections.push(SectionSummary {
+                collection: open.collection,
+                objects: open.hash.objects(),
+                verified: false,
+            });
+        }
     }
-    anyhow::bail!("{name}: the reader stopped unexpectedly")
+    result
 }
 
 /// The reader thread: fills chunk buffers with whole lines and hands them to the workers.
@@ -398,7 +414,9 @@ fn cut_into_chunks(
                 break;
             }
         }
-        let whole = if eof && !too_long {
+        // At the input's end the last line may lack its newline; after a read error it is a
+        // fragment, and the error (not the fragment) is what gets reported.
+        let whole = if eof && !too_long && failure.is_none() {
             buf.len()
         } else {
             last_nl.map_or(0, |p| p + 1)
@@ -406,7 +424,8 @@ fn cut_into_chunks(
         carry.extend_from_slice(&buf[whole..]);
         buf.truncate(whole);
         chunk.first_line = next_line;
-        chunk.unterminated = eof && !too_long && buf.last().is_some_and(|&b| b != b'\n');
+        chunk.unterminated =
+            eof && !too_long && failure.is_none() && buf.last().is_some_and(|&b| b != b'\n');
         next_line += memchr::memchr_iter(b'\n', buf).count() as u64 + u64::from(chunk.unterminated);
         if !chunk.data.is_empty() {
             let normalize = opts.normalize;
@@ -641,14 +660,24 @@ impl Structure<'_> {
                 on_event,
             );
         };
-        if let (Some(theirs), Some(ours)) = (&t.collection, &open.collection) {
-            if !same_collection(theirs, ours) {
-                let reason = format!(
-                    "trailer out of place: it closes collection {theirs:?}, but the open section is {ours:?} (header at line {})",
-                    open.header_line
-                );
-                return self.bad(raw, number, &reason, None, false, on_event);
-            }
+        let matches = match (&t.collection, &open.collection) {
+            (Some(theirs), Some(ours)) => same_collection(theirs, ours),
+            (None, None) => true,
+            _ => false,
+        };
+        if !matches {
+            let describe = |c: &Option<String>| {
+                c.as_deref().map_or("objects without a header".into(), |c| {
+                    format!("collection {c:?}")
+                })
+            };
+            let reason = format!(
+                "trailer out of place: it closes {}, but the open section holds {} (from line {})",
+                describe(&t.collection),
+                describe(&open.collection),
+                open.header_line
+            );
+            return self.bad(raw, number, &reason, None, false, on_event);
         }
         let name = open
             .collection

@@ -1,0 +1,288 @@
+//! Test helpers: a temporary work folder per test, running the real binaries with a clean
+//! environment, and a seeded generator of ely streams.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use ely_stream::format::{control_line, write_f32};
+use ely_stream::{Header, SectionHash, FORMAT_VERSION};
+
+/// A temporary folder in which a test runs binaries; removed when dropped.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::Builder::new()
+                .prefix("ely-test-")
+                .tempdir()
+                .expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, data).expect("write test file");
+        p
+    }
+
+    pub fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"))
+    }
+
+    /// Names of the files in the folder, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("list dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A command for one of the root package's binaries, run in this folder with the user's
+    /// ely and Weaviate settings removed, so they never change a result.
+    pub fn command(&self, bin: &str) -> Command {
+        let exe = match bin {
+            "ely-convert" => env!("CARGO_BIN_EXE_ely-convert"),
+            other => panic!("unknown binary {other}"),
+        };
+        let mut cmd = Command::new(exe);
+        cmd.current_dir(self.dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("ELY_") || k.starts_with("WEAVIATE_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd
+    }
+
+    /// Runs `bin args` with `stdin` and returns what it did.
+    pub fn run(&self, bin: &str, args: &[&str], stdin: &[u8]) -> Run {
+        let mut cmd = self.command(bin);
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn binary");
+        let mut input = child.stdin.take().expect("stdin");
+        let data = stdin.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait for binary");
+        let _ = feeder.join();
+        Run {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+        }
+    }
+}
+
+/// The outcome of one run; assertion helpers print the command, status and stderr on failure.
+pub struct Run {
+    pub args: Vec<String>,
+    pub out: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> &[u8] {
+        &self.out.stdout
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            code,
+            "args: {:?}\nstderr: {}\nstdout (first 500 bytes): {}",
+            self.args,
+            self.stderr(),
+            String::from_utf8_lossy(&self.out.stdout[..self.out.stdout.len().min(500)])
+        );
+        self
+    }
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        self.expect_code(0)
+    }
+}
+
+/// SplitMix64: a small seeded generator, the same on every machine.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn uuid(&mut self) -> String {
+        let (a, b) = (self.next(), self.next());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            (b >> 48) & 0x3fff | 0x8000,
+            b & 0xffff_ffff_ffff
+        )
+    }
+    /// Any finite float32, with subnormals, signed zeros and the extremes well represented.
+    pub fn f32(&mut self) -> f32 {
+        let special = [
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            1e-45,
+            -1e-45,
+            1.0,
+            0.1,
+        ];
+        match self.below(4) {
+            0 => special[self.below(special.len() as u64) as usize],
+            1 => f32::from_bits(self.next() as u32 & 0x807F_FFFF), // subnormal
+            _ => loop {
+                let x = f32::from_bits(self.next() as u32);
+                if x.is_finite() {
+                    break x;
+                }
+            },
+        }
+    }
+    /// A string with unicode, escapes and control characters.
+    pub fn text(&mut self, max_chars: u64) -> String {
+        let pieces = [
+            "a", "Z", " ", "é", "日本", "🦀", "\"", "\\", "\n", "\t", "\u{1}", "/", "\u{2028}",
+            "{}", "[,]",
+        ];
+        (0..self.below(max_chars + 1))
+            .map(|_| pieces[self.below(pieces.len() as u64) as usize])
+            .collect()
+    }
+}
+
+/// A vector written as shortest float32 text.
+pub fn vector_text(v: &[f32]) -> String {
+    let mut out = Vec::new();
+    out.push(b'[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_f32(&mut out, *x);
+    }
+    out.push(b']');
+    String::from_utf8(out).expect("ascii")
+}
+
+/// `n` simple object lines of `class` with `dims`-dimensional vectors.
+pub fn objects(rng: &mut Rng, class: &str, n: usize, dims: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let v: Vec<f32> = (0..dims).map(|_| rng.f32()).collect();
+            format!(
+                r#"{{"class":"{class}","id":"{}","properties":{{"n":{i},"title":{}}},"vector":{}}}"#,
+                rng.uuid(),
+                serde_json::to_string(&rng.text(20)).expect("string"),
+                vector_text(&v)
+            )
+        })
+        .collect()
+}
+
+/// A header line for `collection`.
+pub fn header_line(collection: &str) -> String {
+    let h = Header {
+        version: FORMAT_VERSION,
+        collection: collection.into(),
+        class: Some(serde_json::json!({"class": collection, "vectorizer": "none"})),
+        tenants: None,
+        source: Some("test".into()),
+        created: Some("2026-11-21T00:00:00Z".into()),
+    };
+    String::from_utf8(control_line("header", &h)).expect("utf8")
+}
+
+/// The trailer line for `lines` in `collection` (None: a headerless section).
+pub fn trailer_line(collection: Option<&str>, lines: &[String]) -> String {
+    let mut hash = SectionHash::default();
+    for l in lines {
+        hash.add(l.as_bytes());
+    }
+    String::from_utf8(control_line("trailer", &hash.trailer(collection))).expect("utf8")
+}
+
+/// A complete section: header, object lines, trailer, each ending in `\n`.
+pub fn section(collection: &str, lines: &[String]) -> String {
+    let mut s = header_line(collection);
+    s.push('\n');
+    for l in lines {
+        s.push_str(l);
+        s.push('\n');
+    }
+    s.push_str(&trailer_line(Some(collection), lines));
+    s.push('\n');
+    s
+}
+
+/// True when `tool` runs; in CI a missing tool is an error, since .ci/run installs it.
+pub fn have_tool(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing in CI; .ci/run should install it"
+        );
+        eprintln!("skipping the part that needs {tool}: not installed");
+    }
+    found
+}
+
+/// Runs an external command on `input`, returning its stdout.
+pub fn pipe_through(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let t = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("wait");
+    t.join().expect("feeder").expect("feed");
+    assert!(out.status.success(), "{tool} {args:?} failed");
+    out.stdout
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
