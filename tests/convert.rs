@@ -304,6 +304,10 @@ fn each_kind_of_bad_line_is_named_with_its_line_number() {
         (b"{\"id\":\"not-a-uuid\"}".to_vec(), "not a UUID"),
         (b"[1,2,3]".to_vec(), "must be a JSON object"),
         (
+            format!("{{\"id\":\"{id}\",\"n\":1\u{0}}}").into_bytes(),
+            "control character 0x00",
+        ),
+        (
             format!("{{\"id\":\"{id}\",\"vector\":[1,\"x\"]}}").into_bytes(),
             "element 1 must be a number",
         ),

@@ -49,12 +49,57 @@ impl Classifier {
         self.scratch.extend_from_slice(line);
         let mut tape = self.tape.take().unwrap_or_else(|| Tape::null().reset());
         let kind = match simd_json::fill_tape(&mut self.scratch, &mut self.buffers, &mut tape) {
+            Ok(()) if has_control_bytes(line) => match control_byte_error(line) {
+                Some(reason) => Kind::Bad(reason),
+                None => inspect(tape.as_value(), line),
+            },
             Ok(()) => inspect(tape.as_value(), line),
             Err(e) => Kind::Bad(json_error(line, &e)),
         };
         self.tape = Some(tape.reset());
         kind
     }
+}
+
+/// True when the line holds a byte below 0x20. Written to vectorize: it runs on every line.
+fn has_control_bytes(line: &[u8]) -> bool {
+    line.chunks(64)
+        .any(|c| c.iter().fold(false, |acc, &b| acc | (b < 0x20)))
+}
+
+/// simd-json lets a NUL byte after a value, and raw control characters inside strings, pass;
+/// Weaviate's decoder (Go's encoding/json) rejects both, and so must we. Outside strings
+/// only tab and carriage return are whitespace (a line holds no newline).
+fn control_byte_error(line: &[u8]) -> Option<String> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in line.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                0..=0x1f => return Some(format!(
+                    "invalid JSON: unescaped control character 0x{b:02x} in a string at column {}",
+                    i + 1
+                )),
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'\t' | b'\r' => {}
+                0..=0x1f => {
+                    return Some(format!(
+                        "invalid JSON: control character 0x{b:02x} at column {}",
+                        i + 1
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// simd-json validates UTF-8 and syntax in one pass; when it fails, the reason is worked out
@@ -274,6 +319,16 @@ mod tests {
         assert!(bad(r#"{"ely":"party"}"#).contains("bad control line"));
         assert!(bad(r#"{"ely":"header","version":99,"collection":"A"}"#).contains("upgrade ely"));
         assert!(Classifier::default().classify(b"\xff{}").is_bad_utf8());
+        let id = "\"id\":\"6b29fc40-ca47-1067-b31d-00dd010662da\"";
+        assert!(bad(&format!("{{{id},\"n\":1\u{0}}}")).contains("control character 0x00 at column"));
+        assert!(bad(&format!("{{{id},\"s\":\"a\u{1}\"}}")).contains("control character"));
+        assert!(bad(&format!("{{{id},\"s\":\"a\tb\"}}")).contains("control character"));
+        let mut c = Classifier::default();
+        let tabbed = format!("{{\t{id},\r\"s\":\"\\\"\\t\"}}");
+        assert!(
+            matches!(c.classify(tabbed.as_bytes()), Kind::Object { .. }),
+            "{tabbed}"
+        );
     }
 
     impl Kind {
