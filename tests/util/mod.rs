@@ -122,67 +122,7 @@ impl Run {
     }
 }
 
-/// SplitMix64: a small seeded generator, the same on every machine.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    pub fn uuid(&mut self) -> String {
-        let (a, b) = (self.next(), self.next());
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            (b >> 48) & 0x3fff | 0x8000,
-            b & 0xffff_ffff_ffff
-        )
-    }
-    /// Any finite float32, with subnormals, signed zeros and the extremes well represented.
-    pub fn f32(&mut self) -> f32 {
-        let special = [
-            0.0,
-            -0.0,
-            f32::MIN_POSITIVE,
-            -f32::MIN_POSITIVE,
-            f32::MAX,
-            f32::MIN,
-            1e-45,
-            -1e-45,
-            1.0,
-            0.1,
-        ];
-        match self.below(4) {
-            0 => special[self.below(special.len() as u64) as usize],
-            1 => f32::from_bits(self.next() as u32 & 0x807F_FFFF), // subnormal
-            _ => loop {
-                let x = f32::from_bits(self.next() as u32);
-                if x.is_finite() {
-                    break x;
-                }
-            },
-        }
-    }
-    /// A string with unicode, escapes and control characters.
-    pub fn text(&mut self, max_chars: u64) -> String {
-        let pieces = [
-            "a", "Z", " ", "é", "日本", "🦀", "\"", "\\", "\n", "\t", "\u{1}", "/", "\u{2028}",
-            "{}", "[,]",
-        ];
-        (0..self.below(max_chars + 1))
-            .map(|_| pieces[self.below(pieces.len() as u64) as usize])
-            .collect()
-    }
-}
+pub use ely_bench::Rng;
 
 /// A vector written as shortest float32 text.
 pub fn vector_text(v: &[f32]) -> String {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use ely_bench::Rng;
 use ely_stream::format::write_f32;
 use ely_stream::{Compression, Header, StreamWriter, WriteOptions, FORMAT_VERSION};
 use serde_json::json;
@@ -33,25 +34,6 @@ struct Args {
     /// Write objects only, with no header or trailer.
     #[arg(long)]
     plain: bool,
-}
-
-/// SplitMix64: small, fast, and the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
 }
 
 const WORDS: &[&str] = &[
@@ -125,15 +107,7 @@ fn main() -> anyhow::Result<()> {
     let mut rng = Rng(args.seed);
     let mut line = Vec::with_capacity(16 * 1024);
     for i in 0..args.objects {
-        let (a, b) = (rng.next(), rng.next());
-        let id = format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            (b >> 48) & 0x3fff | 0x8000,
-            b & 0xffff_ffff_ffff
-        );
+        let id = rng.uuid();
         let words = 20 + rng.below(200) as usize;
         let content: Vec<&str> = (0..words)
             .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])

@@ -79,10 +79,12 @@ fn control_byte_error(line: &[u8]) -> Option<String> {
                 _ if escaped => escaped = false,
                 b'\\' => escaped = true,
                 b'"' => in_string = false,
-                0..=0x1f => return Some(format!(
+                0..=0x1f => {
+                    return Some(format!(
                     "invalid JSON: unescaped control character 0x{b:02x} in a string at column {}",
                     i + 1
-                )),
+                ))
+                }
                 _ => {}
             }
         } else {

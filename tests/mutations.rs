@@ -1,24 +1,12 @@
 //! Randomly damaged lines: the classifier never panics, and whatever it accepts as an object
 //! normalizes to valid JSON that means the same as the line (vectors equal as float32).
 
+mod util;
+
 use ely_stream::classify::{Classifier, Kind};
 use ely_stream::normalize;
 use serde_json::Value;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use util::Rng;
 
 const SEEDS: &[&str] = &[
     r#"{"class":"Code","id":"6b29fc40-ca47-1067-b31d-00dd010662da","properties":{"a":[1,{"b":"c\"d"}],"n":-0,"e":1E+2},"vector":[0.1,-0,1e-45,3.4028235e38]}"#,
@@ -48,13 +36,13 @@ fn damaged_lines_never_panic_and_accepted_ones_normalize_faithfully() {
     for round in 0..40_000 {
         let mut line = SEEDS[round % SEEDS.len()].as_bytes().to_vec();
         for _ in 0..1 + rng.below(3) {
-            let at = rng.below(line.len() + 1);
+            let at = rng.below(line.len() as u64 + 1) as usize;
             match rng.below(3) {
                 0 if at < line.len() => {
                     line.remove(at);
                 }
-                1 => line.insert(at, NOISE[rng.below(NOISE.len())]),
-                _ if at < line.len() => line[at] = NOISE[rng.below(NOISE.len())],
+                1 => line.insert(at, NOISE[rng.below(NOISE.len() as u64) as usize]),
+                _ if at < line.len() => line[at] = NOISE[rng.below(NOISE.len() as u64) as usize],
                 _ => {}
             }
         }
