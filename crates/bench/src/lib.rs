@@ -5,7 +5,7 @@
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -15,12 +15,12 @@ impl Rng {
 
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
 
     /// A version-4 UUID.
     pub fn uuid(&mut self) -> String {
-        let (a, b) = (self.next(), self.next());
+        let (a, b) = (self.next_u64(), self.next_u64());
         format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             a >> 32,
@@ -33,7 +33,7 @@ impl Rng {
 
     /// Uniform in [-1, 1).
     pub fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
     }
 
     /// Any finite float32, with subnormals, signed zeros and the extremes well represented.
@@ -52,9 +52,9 @@ impl Rng {
         ];
         match self.below(4) {
             0 => special[self.below(special.len() as u64) as usize],
-            1 => f32::from_bits(self.next() as u32 & 0x807F_FFFF), // subnormal
+            1 => f32::from_bits(self.next_u64() as u32 & 0x807F_FFFF), // subnormal
             _ => loop {
-                let x = f32::from_bits(self.next() as u32);
+                let x = f32::from_bits(self.next_u64() as u32);
                 if x.is_finite() {
                     break x;
                 }
