@@ -870,3 +870,102 @@ fn the_example_in_docs_format_md_verifies() {
     let rec: DeadLetterRecord = serde_json::from_str(rec).unwrap();
     assert_eq!(rec.line, 4);
 }
+
+#[test]
+fn many_too_long_lines_in_a_row_do_not_stall_the_reader() {
+    let w = Workdir::new();
+    let mut rng = Rng(16);
+    let big = format!(
+        "{{\"id\":\"{}\",\"p\":\"{}\"}}\n",
+        rng.uuid(),
+        "z".repeat(40_000)
+    );
+    let input = big.repeat(30);
+    // Every line both over the limit and longer than what one read holds at the start of a chunk.
+    let run = w.run(
+        CONVERT,
+        &[
+            "--skip-bad",
+            "--dead-letter",
+            "d.jsonl",
+            "--max-line-bytes",
+            "16K",
+        ],
+        input.as_bytes(),
+    );
+    run.expect_code(1);
+    assert_eq!(
+        String::from_utf8(w.read("d.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        30
+    );
+}
+
+#[test]
+fn the_line_limit_applies_to_every_line_not_only_long_reads() {
+    let w = Workdir::new();
+    let mut rng = Rng(17);
+    let lines: Vec<String> = (0..5)
+        .map(|_| {
+            format!(
+                "{{\"id\":\"{}\",\"p\":\"{}\"}}",
+                rng.uuid(),
+                "q".repeat(3000)
+            )
+        })
+        .collect();
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let run = w.run(CONVERT, &["--max-line-bytes", "1K"], input.as_bytes());
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("line 1: line is 3"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn no_verify_warns_when_a_trailer_disagrees() {
+    let w = Workdir::new();
+    let mut rng = Rng(18);
+    let good = section("Code", &objects(&mut rng, "Code", 5, 2));
+    let mut fewer: Vec<&str> = good.lines().collect();
+    fewer.remove(2);
+    let run = w.run(
+        CONVERT,
+        &["--no-verify"],
+        (fewer.join("\n") + "\n").as_bytes(),
+    );
+    run.ok();
+    assert!(
+        run.stderr().contains("warning") && run.stderr().contains("does not match"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn check_into_a_closed_pipe_exits_quietly() {
+    let w = Workdir::new();
+    let mut child = w
+        .command(CONVERT)
+        .args(["--check"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the result line is written
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&sample(20, &[("Code", 50)])).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,6 +1,7 @@
 //! ely-convert: reads any ely stream and writes the same stream in another JSONL form
 //! (recompressed, decompressed, normalized), or only verifies it with `--check`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -225,7 +226,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             line.insert("verified".into(), false.into());
             line.insert("error".into(), format!("{e:#}").into());
         }
-        println!("{}", Value::Object(line));
+        writeln!(std::io::stdout(), "{}", Value::Object(line))?;
     }
     result?;
     let bytes_out = match writer {

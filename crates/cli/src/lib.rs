@@ -76,7 +76,7 @@ pub fn main(name: &'static str, run: impl FnOnce() -> anyhow::Result<Exit>) -> E
                     }
                     msg.push_str(&text);
                 }
-                eprintln!("{name}: error: {msg}");
+                let _ = writeln!(io::stderr(), "{name}: error: {msg}");
             }
             exit
         }
@@ -86,7 +86,7 @@ pub fn main(name: &'static str, run: impl FnOnce() -> anyhow::Result<Exit>) -> E
 
 /// Prints a warning on stderr with the binary's prefix.
 pub fn warn(name: &str, msg: impl std::fmt::Display) {
-    eprintln!("{name}: warning: {msg}");
+    let _ = writeln!(io::stderr(), "{name}: warning: {msg}");
 }
 
 /// Parses arguments with clap, printing usage errors with the binary's prefix (exit 2) and
@@ -215,7 +215,7 @@ impl Stats {
             };
             fields.insert("objects_per_second".into(), rate.into());
         }
-        eprintln!("{}", serde_json::Value::Object(fields));
+        let _ = writeln!(io::stderr(), "{}", serde_json::Value::Object(fields));
     }
 }
 

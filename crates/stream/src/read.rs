@@ -427,13 +427,15 @@ fn cut_into_chunks(
         chunk.unterminated =
             eof && !too_long && failure.is_none() && buf.last().is_some_and(|&b| b != b'\n');
         next_line += memchr::memchr_iter(b'\n', buf).count() as u64 + u64::from(chunk.unterminated);
-        if !chunk.data.is_empty() {
-            let normalize = opts.normalize;
+        // Sent even when empty (a too-long line at its start): every buffer must come back
+        // to the pool, or the reader would run out of them and wait forever.
+        {
+            let (normalize, max_line) = (opts.normalize, opts.max_line_bytes);
             let my_seq = seq;
             let done = done.clone();
             seq += 1;
             pool.spawn(move || {
-                parse_chunk(&mut chunk, normalize);
+                parse_chunk(&mut chunk, normalize, max_line);
                 let _ = done.send((my_seq, Msg::Chunk(chunk)));
             });
         }
@@ -499,7 +501,7 @@ thread_local! {
 }
 
 /// A worker's job: split the chunk into lines and classify each.
-fn parse_chunk(chunk: &mut Chunk, normalize: bool) {
+fn parse_chunk(chunk: &mut Chunk, normalize: bool, max_line: usize) {
     chunk.lines.clear();
     chunk.normalized.clear();
     CLASSIFIER.with(|c| {
@@ -519,7 +521,14 @@ fn parse_chunk(chunk: &mut Chunk, normalize: bool) {
                 nl
             };
             let line = &data[start..end];
-            let mut kind = classifier.classify(line);
+            let mut kind = if line.len() > max_line {
+                Kind::Bad(format!(
+                    "line is {} bytes, longer than --max-line-bytes ({max_line})",
+                    line.len()
+                ))
+            } else {
+                classifier.classify(line)
+            };
             let mut normalized = None;
             if normalize && matches!(kind, Kind::Object { .. }) {
                 let from = chunk.normalized.len();
@@ -713,6 +722,13 @@ impl Structure<'_> {
                 .into());
             }
             verified = true;
+        } else if t.objects != open.hash.objects() || t.hash != open.hash.hex() {
+            // Read anyway, as asked, but never silently: the output gets a new trailer.
+            self.summary.warnings.push(format!(
+                "{}: {name}: the trailer at line {number} does not match the {} object lines read (count or hash differ): the input is truncated or corrupt",
+                self.input,
+                open.hash.objects()
+            ));
         }
         self.end_section(Some((t, verified)), on_event)
     }
