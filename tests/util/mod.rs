@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use ely_stream::format::{control_line, write_f32};
@@ -221,8 +221,4 @@ pub fn pipe_through(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     t.join().expect("feeder").expect("feed");
     assert!(out.status.success(), "{tool} {args:?} failed");
     out.stdout
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
