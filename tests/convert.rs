@@ -420,6 +420,82 @@ fn lines_over_the_limit_are_bad_lines_without_being_held_in_memory() {
     assert!(huge.starts_with(rec.raw.as_deref().expect("prefix")));
 }
 
+/// A producer's trailer counts every line it wrote as an object line, including lines ely
+/// then refuses: skipping them must not make the input look corrupt (exit 1, not 4).
+#[test]
+fn skipped_lines_still_count_in_the_trailer_they_came_with() {
+    let w = Workdir::new();
+    let mut rng = Rng(17);
+    let good = objects(&mut rng, "Code", 3, 2);
+    let huge = |rng: &mut Rng, n: usize| {
+        format!(
+            "{{\"id\":\"{}\",\"properties\":{{\"x\":\"{}\"}}}}",
+            rng.uuid(),
+            "é".repeat(n)
+        )
+    };
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "a bad first line",
+            vec![
+                "{\"class\":\"Code\"}".into(),
+                good[0].clone(),
+                good[1].clone(),
+            ],
+            "\n",
+        ),
+        (
+            "too-long first line",
+            vec![huge(&mut rng, 300_000), good[0].clone()],
+            "\n",
+        ),
+        (
+            "too-long lines, CRLF",
+            vec![
+                good[0].clone(),
+                huge(&mut rng, 3_000_000),
+                good[1].clone(),
+                huge(&mut rng, 70_000),
+                good[2].clone(),
+            ],
+            "\r\n",
+        ),
+    ];
+    let args = [
+        "--max-line-bytes",
+        "64K",
+        "--skip-bad",
+        "--dead-letter",
+        "dl.jsonl",
+        "--plain",
+    ];
+    for (what, lines, eol) in cases {
+        for bom in [false, true] {
+            let mut input = if bom {
+                "\u{feff}".to_owned()
+            } else {
+                String::new()
+            };
+            for l in &lines {
+                input.push_str(l);
+                input.push_str(eol);
+            }
+            input.push_str(&trailer_line(None, &lines));
+            input.push_str(eol);
+            let run = w.run(CONVERT, &args, input.as_bytes());
+            run.expect_code(1);
+            let kept: Vec<&String> = lines.iter().filter(|l| good.contains(l)).collect();
+            let out = String::from_utf8(run.stdout().to_vec()).unwrap();
+            assert_eq!(out.lines().collect::<Vec<_>>(), kept, "{what}");
+            // Change one kept byte and the same trailer catches it.
+            let damaged = input.replacen("\"properties\":{\"n\":0", "\"properties\":{\"n\":9", 1);
+            assert_ne!(damaged, input);
+            let run = w.run(CONVERT, &args, damaged.as_bytes());
+            run.expect_code(4);
+        }
+    }
+}
+
 #[test]
 fn skip_bad_sets_exactly_the_bad_lines_aside() {
     let w = Workdir::new();

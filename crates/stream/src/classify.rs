@@ -42,7 +42,7 @@ impl Default for Classifier {
 impl Classifier {
     /// Classifies `line` (without its line ending).
     pub fn classify(&mut self, line: &[u8]) -> Kind {
-        if line.iter().all(u8::is_ascii_whitespace) {
+        if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
             return Kind::Blank;
         }
         self.scratch.clear();
@@ -54,12 +54,31 @@ impl Classifier {
                 None => inspect(tape.as_value(), line),
             },
             Ok(()) => inspect(tape.as_value(), line),
-            Err(e) => Kind::Bad(json_error(line, &e)),
+            Err(e) => match wide_numbers(line) {
+                // Valid JSON whose numbers simd-json cannot hold (integers past 2^64, say):
+                // the same line with those numbers written as floats is checked instead.
+                Some(mut rewritten) => {
+                    let mut wide = Tape::null().reset();
+                    match simd_json::fill_tape(&mut rewritten, &mut self.buffers, &mut wide) {
+                        Ok(()) => inspect(wide.as_value(), line),
+                        Err(_) => Kind::Bad(json_error(line, &e)),
+                    }
+                }
+                None => Kind::Bad(json_error(line, &e)),
+            },
         };
-        self.tape = Some(tape.reset());
+        if line.len() > KEEP_BUFFERS_UP_TO {
+            // One huge line must not pin several times its size for the rest of the run.
+            *self = Classifier::default();
+        } else {
+            self.tape = Some(tape.reset());
+        }
         kind
     }
 }
+
+/// Lines up to this size leave their buffers in place for the next line.
+const KEEP_BUFFERS_UP_TO: usize = 4 << 20;
 
 /// True when the line holds a byte below 0x20. Written to vectorize: it runs on every line.
 fn has_control_bytes(line: &[u8]) -> bool {
@@ -102,6 +121,13 @@ fn control_byte_error(line: &[u8]) -> Option<String> {
         }
     }
     None
+}
+
+/// When serde_json reads a line simd-json refused, the refusal was about a number's size, not
+/// the syntax: returns the line re-serialized, with such numbers as floats. Rare, so slow.
+fn wide_numbers(line: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    serde_json::to_vec(&value).ok()
 }
 
 /// simd-json validates UTF-8 and syntax in one pass; when it fails, the reason is worked out
@@ -331,6 +357,28 @@ mod tests {
             matches!(c.classify(tabbed.as_bytes()), Kind::Object { .. }),
             "{tabbed}"
         );
+    }
+
+    #[test]
+    fn integers_wider_than_64_bits_are_valid_json() {
+        let id = "\"id\":\"6b29fc40-ca47-1067-b31d-00dd010662da\"";
+        let mut c = Classifier::default();
+        for props in [
+            r#"{"n":18446744073709551616}"#,
+            r#"{"n":-99999999999999999999999,"m":[1e308,123456789012345678901234567890]}"#,
+        ] {
+            let line = format!("{{{id},\"properties\":{props},\"vector\":[99999999999999999999]}}");
+            assert!(
+                matches!(c.classify(line.as_bytes()), Kind::Object { .. }),
+                "{line}"
+            );
+        }
+        let v = bad(&format!("{{{id},\"vector\":[1e39999]}}"));
+        assert!(v.starts_with("invalid JSON"), "{v}");
+        let v = bad(&format!(
+            "{{{id},\"vector\":[123456789012345678901234567890123456789012]}}"
+        ));
+        assert!(v.contains("float32 range"), "{v}");
     }
 
     impl Kind {

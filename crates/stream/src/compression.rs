@@ -111,23 +111,175 @@ pub fn decoder<'a, R: Read + Send + 'a>(
             Box::new(d)
         }
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(inner)),
-        Compression::Lz4 => Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(inner))),
+        Compression::Lz4 => Box::new(Lz4Frames(lz4_flex::frame::FrameDecoder::new(
+            FrameWalker::new(inner),
+        ))),
     })
 }
 
 /// lz4_flex ends its output at the end of each frame; `cat a.lz4 b.lz4` holds two, and the
-/// second must not be lost. (Its decoder also reads a cut exactly between two blocks as a
-/// clean end: the stream's trailer is what catches that.)
-struct Lz4Frames<R: BufRead>(lz4_flex::frame::FrameDecoder<R>);
+/// second must not be lost.
+struct Lz4Frames<R: BufRead>(lz4_flex::frame::FrameDecoder<FrameWalker<R>>);
 
 impl<R: BufRead> Read for Lz4Frames<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             let n = self.0.read(buf)?;
-            if n > 0 || buf.is_empty() || self.0.get_mut().fill_buf()?.is_empty() {
+            if n > 0 || buf.is_empty() || self.0.get_mut().at_end()? {
                 return Ok(n);
             }
         }
+    }
+}
+
+/// Follows the lz4 frame layout (header, block sizes, end mark, checksum) as the compressed
+/// bytes go by, so that input ending inside a frame is an error. lz4_flex alone reads a cut
+/// that falls exactly between two blocks (where a killed writer stops) as a clean end.
+struct FrameWalker<R> {
+    inner: R,
+    state: Walk,
+    /// Bytes of the field being read (frame header or block size) gathered so far.
+    field: Vec<u8>,
+    /// Flags of the current frame: (block checksums, content checksum).
+    checksums: (bool, bool),
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Walk {
+    /// Between frames: the next bytes are a magic number.
+    FrameStart,
+    /// Reading the frame descriptor (or a skippable frame's size) into `field`.
+    Header,
+    BlockSize,
+    /// Skipping this many bytes, then reading a block size (or starting a frame).
+    Skip(u64, bool),
+}
+
+const LZ4_MAGIC: u32 = 0x184D_2204;
+
+impl<R: BufRead> FrameWalker<R> {
+    fn new(inner: R) -> Self {
+        FrameWalker {
+            inner,
+            state: Walk::FrameStart,
+            field: Vec::with_capacity(19),
+            checksums: (false, false),
+        }
+    }
+
+    /// True at the end of the input, which must fall between frames.
+    fn at_end(&mut self) -> io::Result<bool> {
+        if !self.inner.fill_buf()?.is_empty() {
+            return Ok(false);
+        }
+        match self.state {
+            Walk::FrameStart => Ok(true),
+            _ => Err(truncated()),
+        }
+    }
+
+    fn follow(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.state {
+                Walk::FrameStart => {
+                    self.field.clear();
+                    self.state = Walk::Header;
+                }
+                Walk::Skip(n, then_block) => {
+                    let k = (n.min(bytes.len() as u64)) as usize;
+                    bytes = &bytes[k..];
+                    if n == k as u64 {
+                        self.field.clear();
+                        self.state = if then_block {
+                            Walk::BlockSize
+                        } else {
+                            Walk::FrameStart
+                        };
+                    } else {
+                        self.state = Walk::Skip(n - k as u64, then_block);
+                    }
+                }
+                Walk::Header | Walk::BlockSize => {
+                    let need = self.field_len();
+                    let k = (need - self.field.len()).min(bytes.len());
+                    self.field.extend_from_slice(&bytes[..k]);
+                    bytes = &bytes[k..];
+                    if self.field.len() == self.field_len() {
+                        self.field_done()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How long the field being read is, as far as its bytes so far tell.
+    fn field_len(&self) -> usize {
+        let f = &self.field;
+        match self.state {
+            Walk::BlockSize => 4,
+            _ if f.len() < 4 => 4,
+            _ if le32(f) & 0xFFFF_FFF0 == 0x184D_2A50 => 8,
+            _ if f.len() < 5 => 5,
+            // magic, FLG, BD, [content size], [dictionary id], header checksum
+            _ => 7 + if f[4] & 0x08 != 0 { 8 } else { 0 } + if f[4] & 0x01 != 0 { 4 } else { 0 },
+        }
+    }
+
+    fn field_done(&mut self) -> io::Result<()> {
+        let f = &self.field;
+        if self.state == Walk::BlockSize {
+            let size = le32(f);
+            self.state = if size == 0 {
+                Walk::Skip(if self.checksums.1 { 4 } else { 0 }, false)
+            } else {
+                let data = u64::from(size & 0x7FFF_FFFF);
+                Walk::Skip(data + if self.checksums.0 { 4 } else { 0 }, true)
+            };
+            if self.state == Walk::Skip(0, false) {
+                self.state = Walk::FrameStart;
+            }
+            return Ok(());
+        }
+        let magic = le32(f);
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            if f.len() == 8 {
+                self.state = Walk::Skip(u64::from(le32(&f[4..])), false);
+            }
+        } else if magic != LZ4_MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "lz4: a frame does not start with the lz4 magic number",
+            ));
+        } else if f.len() >= 7 {
+            self.checksums = (f[4] & 0x10 != 0, f[4] & 0x04 != 0);
+            self.field.clear();
+            self.state = Walk::BlockSize;
+        }
+        Ok(())
+    }
+}
+
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn truncated() -> io::Error {
+    // Not UnexpectedEof: lz4_flex reads that as a clean end between blocks.
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the lz4 data ends inside a frame",
+    )
+}
+
+impl<R: BufRead> Read for FrameWalker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.state != Walk::FrameStart {
+            return Err(truncated());
+        }
+        self.follow(&buf[..n])?;
+        Ok(n)
     }
 }
 
@@ -228,6 +380,47 @@ mod tests {
             .read_to_end(&mut back)
             .unwrap();
         assert_eq!(back, data);
+    }
+
+    /// A writer stopped between two blocks leaves a file lz4_flex alone would read as whole.
+    #[test]
+    fn lz4_cut_between_blocks_is_an_error_and_concatenated_frames_are_read() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| {
+                format!("{{\"n\":{i},\"x\":{}}}\n", i.wrapping_mul(2654435761)).into_bytes()
+            })
+            .collect();
+        for checksum in [false, true] {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .content_checksum(checksum);
+            let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
+            e.write_all(&data).unwrap();
+            let packed = e.finish().unwrap();
+            // Where each block ends, as the walker sees it byte by byte.
+            let mut walker = FrameWalker::new(&b""[..]);
+            let mut boundaries = Vec::new();
+            for (i, b) in packed.iter().enumerate() {
+                walker.follow(std::slice::from_ref(b)).unwrap();
+                if walker.state == Walk::BlockSize && walker.field.is_empty() {
+                    boundaries.push(i + 1);
+                }
+            }
+            assert!(boundaries.len() > 3, "{boundaries:?}");
+            assert_eq!(walker.state, Walk::FrameStart);
+            let read = |bytes: &[u8]| {
+                let mut out = Vec::new();
+                decoder(Compression::Lz4, bytes)?.read_to_end(&mut out)?;
+                io::Result::Ok(out)
+            };
+            for &cut in &boundaries {
+                let err = read(&packed[..cut]).expect_err("a cut between blocks");
+                assert!(err.to_string().contains("ends inside a frame"), "{err}");
+            }
+            assert!(read(&packed[..packed.len() - 1]).is_err());
+            let twice = [&packed[..], &packed[..]].concat();
+            assert_eq!(read(&twice).unwrap(), [&data[..], &data[..]].concat());
+        }
     }
 
     #[test]

@@ -103,6 +103,17 @@ impl SectionHash {
         self.objects += 1;
     }
 
+    /// Adds a piece of a line too long to hold at once; [`SectionHash::end_line`] ends it.
+    pub fn add_part(&mut self, piece: &[u8]) {
+        self.state.update(piece);
+    }
+
+    /// Ends a line given in pieces.
+    pub fn end_line(&mut self) {
+        self.state.update(b"\n");
+        self.objects += 1;
+    }
+
     pub fn objects(&self) -> u64 {
         self.objects
     }

@@ -205,6 +205,13 @@ struct Chunk {
 
 enum Msg {
     Chunk(Chunk),
+    /// A piece of a line over the limit, in order; it counts in its section's hash (the
+    /// line was an object line to whoever wrote the trailer), and is not kept.
+    TooLongPiece {
+        number: u64,
+        piece: Vec<u8>,
+    },
+    /// The end of that line.
     TooLong {
         number: u64,
         prefix: Vec<u8>,
@@ -304,16 +311,24 @@ where
                         counters
                             .objects
                             .store(check.summary.objects, Ordering::Relaxed);
+                        // A chunk grown around a huge line gives the memory back.
                         if chunk.data.capacity() > 8 * opts.chunk_bytes {
                             chunk.data = Vec::new();
                         }
+                        if chunk.normalized.capacity() > 8 * opts.chunk_bytes {
+                            chunk.normalized = Vec::new();
+                        }
                         let _ = free_tx.send(chunk);
+                    }
+                    Msg::TooLongPiece { number, piece } => {
+                        check.open_section(number).hash.add_part(&piece);
                     }
                     Msg::TooLong {
                         number,
                         prefix,
                         bytes,
                     } => {
+                        check.open_section(number).hash.end_line();
                         check.summary.lines += 1;
                         let reason = format!(
                             "line is {bytes} bytes, longer than --max-line-bytes ({})",
@@ -382,7 +397,8 @@ fn cut_into_chunks(
         let buf = &mut chunk.data;
         buf.clear();
         buf.append(&mut carry);
-        let mut last_nl: Option<usize> = None;
+        // What is carried over (after a too-long line) may already hold whole lines.
+        let mut last_nl = memchr::memrchr(b'\n', buf);
         let mut too_long = false;
         loop {
             if last_nl.is_some() && buf.len() >= opts.chunk_bytes {
@@ -440,30 +456,52 @@ fn cut_into_chunks(
             });
         }
         if too_long {
-            let prefix = carry[..carry.len().min(1024)].to_vec();
+            let number = next_line;
+            let prefix = utf8_prefix(&carry, 1024);
             let mut bytes = carry.len() as u64;
-            carry.clear();
-            // Skip the rest of the line without keeping it.
-            let mut skip = vec![0u8; 64 * 1024];
+            let mut piece = std::mem::take(&mut carry);
+            if number == 1 && piece.starts_with(BOM) {
+                piece.drain(..BOM.len());
+            }
+            // Skip the rest of the line, passing it on in pieces to be hashed, never whole.
+            // The last byte of each piece is held back, in case it is the CR of a CRLF.
+            let mut held = piece.pop();
+            if !send(&mut seq, Msg::TooLongPiece { number, piece }) {
+                return;
+            }
+            let mut skip = vec![0u8; 1024 * 1024];
             loop {
-                match read_some(&mut src, &mut skip) {
+                let (n, end) = match read_some(&mut src, &mut skip) {
                     Ok(0) => {
                         eof = true;
-                        break;
+                        (0, true)
                     }
                     Ok(n) => match memchr::memchr(b'\n', &skip[..n]) {
                         Some(p) => {
-                            bytes += p as u64;
                             carry.extend_from_slice(&skip[p + 1..n]);
-                            break;
+                            (p, true)
                         }
-                        None => bytes += n as u64,
+                        None => (n, false),
                     },
                     Err(e) => {
                         failure = Some(e);
                         eof = true;
-                        break;
+                        (0, true)
                     }
+                };
+                bytes += n as u64;
+                let mut piece = Vec::with_capacity(n + 1);
+                piece.extend(held.take());
+                piece.extend_from_slice(&skip[..n]);
+                held = piece.pop();
+                if end && held != Some(b'\r') {
+                    piece.extend(held.take());
+                }
+                if !send(&mut seq, Msg::TooLongPiece { number, piece }) {
+                    return;
+                }
+                if end {
+                    break;
                 }
             }
             if !send(
@@ -485,6 +523,15 @@ fn cut_into_chunks(
         }
     }
     send(&mut seq, Msg::End);
+}
+
+/// At most `max` bytes of `line`, ending on a character boundary when the line is UTF-8.
+fn utf8_prefix(line: &[u8], max: usize) -> Vec<u8> {
+    let cut = &line[..line.len().min(max)];
+    match std::str::from_utf8(cut) {
+        Err(e) if e.error_len().is_none() => cut[..e.valid_up_to()].to_vec(),
+        _ => cut.to_vec(),
+    }
 }
 
 fn read_some(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
@@ -568,6 +615,15 @@ struct Structure<'a> {
 }
 
 impl Structure<'_> {
+    /// The open section; lines before any header open one without a collection.
+    fn open_section(&mut self, number: u64) -> &mut Open {
+        self.section.get_or_insert_with(|| Open {
+            collection: None,
+            header_line: number,
+            hash: SectionHash::default(),
+        })
+    }
+
     fn chunk<F>(&mut self, chunk: &Chunk, on_event: &mut F) -> anyhow::Result<()>
     where
         F: FnMut(Event<'_>) -> anyhow::Result<()>,
@@ -580,11 +636,7 @@ impl Structure<'_> {
             match &line.kind {
                 Kind::Blank => {}
                 Kind::Object { class } => {
-                    let open = self.section.get_or_insert_with(|| Open {
-                        collection: None,
-                        header_line: line.number,
-                        hash: SectionHash::default(),
-                    });
+                    let open = self.open_section(line.number);
                     open.hash.add(raw);
                     if let (Some(class), Some(coll)) = (class, &open.collection) {
                         if !same_collection(class, coll) {
@@ -602,9 +654,8 @@ impl Structure<'_> {
                     })?;
                 }
                 Kind::Bad(reason) => {
-                    if let Some(open) = &mut self.section {
-                        open.hash.add(raw);
-                    }
+                    // Counted like an object line: to whoever wrote the trailer, it was one.
+                    self.open_section(line.number).hash.add(raw);
                     let cut_short = chunk.unterminated && i == last;
                     self.bad(raw, line.number, reason, None, cut_short, on_event)?;
                 }
