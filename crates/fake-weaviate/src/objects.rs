@@ -1,0 +1,1006 @@
+//! Objects: reading an object from a request, checking it against its class (properties,
+//! tenant, vectors), storing it, and the object endpoints: create, get, head, replace, merge,
+//! delete, references, and the list and cursor of `GET /v1/objects` (CONTRACT.md §5).
+
+use crate::api::Ctx;
+use crate::floats::FloatFixups;
+use crate::http::Response;
+use crate::props::{self, parse_beacon, Check};
+use crate::state::{Class, Shard, State, StoredObject, Vector, View};
+use crate::util::{
+    format_uuid, is_swagger_uuid, now_ms, parse_uuid, random_uuid, upper_first, Uuid,
+};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// An object as a request sent it, after the checks go-openapi makes on the whole body.
+pub(crate) struct ObjectInput {
+    pub class: String,
+    pub id: Option<String>,
+    pub properties: Option<Value>,
+    pub vector: Option<Vec<f32>>,
+    pub vectors: Vec<(String, Vector)>,
+    pub tenant: Option<String>,
+}
+
+/// A body that does not decode into Weaviate's models: 400 from the framework.
+pub(crate) fn unmarshal_error(detail: &str) -> Response {
+    Response::framework(
+        400,
+        400,
+        format!("parsing body body from \"\" failed, because {detail}"),
+    )
+}
+
+fn f32_list(v: &Value, fixups: &FloatFixups, field: &str) -> Result<Vec<f32>, Response> {
+    let items = v.as_array().ok_or_else(|| {
+        unmarshal_error(&format!(
+            "json: cannot unmarshal {} into Go struct field {field} of type []float32",
+            json_kind(v)
+        ))
+    })?;
+    items
+        .iter()
+        .map(|x| {
+            fixups.f32(x).ok_or_else(|| {
+                unmarshal_error(&format!(
+                    "json: cannot unmarshal {} {} into Go struct field {field} of type float32",
+                    json_kind(x),
+                    x
+                ))
+            })
+        })
+        .collect()
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Decodes one object. `path` names it in swagger messages: `""` for a single object,
+/// `"body.objects.3."` inside a batch.
+pub(crate) fn parse_input(
+    v: &Value,
+    fixups: &FloatFixups,
+    path: &str,
+) -> Result<ObjectInput, Response> {
+    let obj = v.as_object().ok_or_else(|| {
+        unmarshal_error(&format!(
+            "json: cannot unmarshal {} into Go value of type models.Object",
+            json_kind(v)
+        ))
+    })?;
+    let string_field = |key: &str| -> Result<Option<String>, Response> {
+        match obj.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(unmarshal_error(&format!(
+                "json: cannot unmarshal {} into Go struct field Object.{key} of type string",
+                json_kind(other)
+            ))),
+        }
+    };
+    let id = string_field("id")?.filter(|s| !s.is_empty());
+    if let Some(id) = &id {
+        if !is_swagger_uuid(id) {
+            return Err(Response::framework(
+                422,
+                601,
+                format!("{path}id in body must be of type uuid: {id:?}"),
+            ));
+        }
+    }
+    let vector = match obj.get("vector") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(f32_list(v, fixups, "Object.vector")?),
+    };
+    let mut vectors = Vec::new();
+    match obj.get("vectors") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(named)) => {
+            for (name, v) in named {
+                let bad = || {
+                    unmarshal_error(&format!(
+                        "vectors: cannot unmarshal vector into either []float32 or [][]float32 for target vector {name}"
+                    ))
+                };
+                let parsed = match v {
+                    Value::Null => continue,
+                    Value::Array(items)
+                        if items.iter().all(Value::is_array) && !items.is_empty() =>
+                    {
+                        Vector::Multi(
+                            items
+                                .iter()
+                                .map(|row| f32_list(row, fixups, "vectors").map_err(|_| bad()))
+                                .collect::<Result<_, _>>()?,
+                        )
+                    }
+                    Value::Array(_) => {
+                        Vector::Single(f32_list(v, fixups, "vectors").map_err(|_| bad())?)
+                    }
+                    _ => return Err(bad()),
+                };
+                vectors.push((name.clone(), parsed));
+            }
+        }
+        Some(other) => {
+            return Err(unmarshal_error(&format!(
+            "json: cannot unmarshal {} into Go struct field Object.vectors of type models.Vectors",
+            json_kind(other)
+        )))
+        }
+    }
+    Ok(ObjectInput {
+        class: string_field("class")?.unwrap_or_default(),
+        id,
+        properties: obj.get("properties").filter(|p| !p.is_null()).cloned(),
+        vector,
+        vectors,
+        tenant: string_field("tenant")?.filter(|t| !t.is_empty()),
+    })
+}
+
+/// An object that passed every check, ready to store.
+pub(crate) struct Prepared {
+    pub class: String,
+    pub shard: String,
+    pub properties: Map<String, Value>,
+    pub vector: Option<Vec<f32>>,
+    pub vectors: BTreeMap<String, Vector>,
+}
+
+pub(crate) enum Failure {
+    /// The class does not exist and auto-schema did not create it.
+    UnknownClass(String),
+    Invalid(String),
+}
+
+/// Checks an object against its class, creating class and properties first when auto-schema
+/// is on (CONTRACT.md §5.1, §5.5, §6.2).
+pub(crate) fn prepare(
+    state: &mut State,
+    auto_schema: bool,
+    input: &ObjectInput,
+    fixups: &FloatFixups,
+) -> Result<Prepared, Failure> {
+    if input.class.is_empty() {
+        return Err(Failure::Invalid("object has an empty class".into()));
+    }
+    let cname = upper_first(&input.class);
+    let empty = Map::new();
+    let raw_props = match &input.properties {
+        None => &empty,
+        Some(Value::Object(m)) => m,
+        Some(other) => {
+            return Err(Failure::Invalid(format!(
+                "could not recognize object's properties: {other}"
+            )))
+        }
+    };
+    if auto_schema {
+        props::auto_schema(state, &cname, raw_props).map_err(Failure::Invalid)?;
+    }
+    let Some(class) = state.classes.get_mut(&cname) else {
+        return Err(Failure::UnknownClass(cname));
+    };
+    let shard = class
+        .shard_key(input.tenant.as_deref(), true)
+        .map_err(Failure::Invalid)?;
+    let class = &state.classes[&cname];
+    let check = Check {
+        state,
+        class,
+        tenant: input.tenant.as_deref(),
+        fixups,
+    };
+    let properties = props::validate(&check, raw_props).map_err(Failure::Invalid)?;
+    let (vector, vectors) = map_vectors(class, input.vector.clone(), input.vectors.clone())
+        .map_err(Failure::Invalid)?;
+    if let Some(s) = class.shards.get(&shard) {
+        check_dims(s, &vector, &vectors).map_err(Failure::Invalid)?;
+    }
+    Ok(Prepared {
+        class: cname,
+        shard,
+        properties,
+        vector,
+        vectors,
+    })
+}
+
+/// Where an object's vectors go: the legacy vector, and the named ones.
+type MappedVectors = (Option<Vec<f32>>, BTreeMap<String, Vector>);
+
+/// Applies CONTRACT.md §5.1's vector mapping rules: where a legacy `vector` or named
+/// `vectors` go in this class, and which combinations it refuses.
+fn map_vectors(
+    class: &Class,
+    vector: Option<Vec<f32>>,
+    vectors: Vec<(String, Vector)>,
+) -> Result<MappedVectors, String> {
+    let cname = class.name();
+    let vector = vector.filter(|v| !v.is_empty());
+    let vectors: Vec<_> = vectors.into_iter().filter(|(_, v)| v.dims() > 0).collect();
+    let Some(named) = class.named_vectors() else {
+        let mut legacy = vector;
+        let others: Vec<&str> = vectors
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| *n != "default")
+            .collect();
+        if !others.is_empty() {
+            return Err(format!(
+                "collection {cname} is configured without multiple named vectors, but received named vectors: [{}]",
+                others.join(" ")
+            ));
+        }
+        for (_, v) in vectors {
+            match v {
+                Vector::Single(v) if legacy.is_none() => legacy = Some(v),
+                Vector::Single(_) => {}
+                Vector::Multi(_) => {
+                    return Err(format!(
+                        "vector index for target vector \"default\" of collection {cname} is not configured as multi-vector, but received a multi-vector"
+                    ))
+                }
+            }
+        }
+        if legacy.is_some() && class.legacy_multi() {
+            return Err(format!(
+                "vector index of collection {cname} is configured as multi-vector, but received a regular vector"
+            ));
+        }
+        return Ok((legacy, BTreeMap::new()));
+    };
+    let mut out = BTreeMap::new();
+    if let Some(v) = vector {
+        if named.len() != 1 {
+            return Err(format!(
+                "collection {cname} configuration does not have single vector index"
+            ));
+        }
+        if let Some(name) = named.keys().next() {
+            out.insert(name.clone(), Vector::Single(v));
+        }
+    }
+    for (name, v) in vectors {
+        out.insert(name, v);
+    }
+    for (name, v) in &out {
+        let Some(&multi) = named.get(name) else {
+            return Err(format!(
+                "collection {cname} does not have configuration for vector {name}"
+            ));
+        };
+        match (multi, v) {
+            (true, Vector::Single(_)) => {
+                return Err(format!(
+                    "vector index for target vector {name:?} of collection {cname} is configured as multi-vector, but received a regular vector"
+                ))
+            }
+            (false, Vector::Multi(_)) => {
+                return Err(format!(
+                    "vector index for target vector {name:?} of collection {cname} is not configured as multi-vector, but received a multi-vector"
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok((None, out))
+}
+
+fn check_dims(
+    shard: &Shard,
+    vector: &Option<Vec<f32>>,
+    vectors: &BTreeMap<String, Vector>,
+) -> Result<(), String> {
+    let legacy = vector.as_ref().map(|v| (String::new(), v.len()));
+    let named = vectors.iter().map(|(n, v)| (n.clone(), v.dims()));
+    for (name, len) in legacy.into_iter().chain(named) {
+        if let Some(&have) = shard.dims.get(&name) {
+            if have != len {
+                return Err(format!(
+                    "new node has a vector with length {len}. Existing nodes have vectors with length {have}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stores a prepared object (an upsert) and returns it as stored.
+pub(crate) fn store(
+    state: &mut State,
+    p: Prepared,
+    id: Uuid,
+    created: i64,
+    updated: i64,
+) -> StoredObject {
+    let obj = StoredObject {
+        id,
+        properties: p.properties,
+        vector: p.vector,
+        vectors: p.vectors,
+        created,
+        updated,
+    };
+    if let Some(class) = state.classes.get_mut(&p.class) {
+        let shard = class.shard(&p.shard);
+        if let Some(v) = &obj.vector {
+            shard.dims.entry(String::new()).or_insert(v.len());
+        }
+        for (name, v) in &obj.vectors {
+            shard.dims.entry(name.clone()).or_insert(v.dims());
+        }
+        shard.objects.insert(id, obj.clone());
+    }
+    obj
+}
+
+/// Write responses show the object as stored, vectors included, beacons without `href`.
+pub(crate) const WRITTEN: View = View {
+    vectors: true,
+    hrefs: false,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Query parameters
+
+/// `consistency_level` must be ONE, QUORUM or ALL (CONTRACT.md §5.5).
+fn check_consistency(ctx: &Ctx) -> Result<(), Response> {
+    match ctx.req.query("consistency_level") {
+        None | Some("ONE" | "QUORUM" | "ALL") => Ok(()),
+        Some(other) => Err(Response::error(
+            400,
+            format!("unrecognized consistency level '{other}', try one of the following: ['ONE', 'QUORUM', 'ALL']"),
+        )),
+    }
+}
+
+/// Whether `include` asks for vectors; unknown values are a 400 (CONTRACT.md §5.3).
+fn include_vector(ctx: &Ctx) -> Result<bool, Response> {
+    let mut vectors = false;
+    for item in ctx.req.query("include").unwrap_or("").split(',') {
+        match item.trim() {
+            "" | "classification" => {}
+            "vector" => vectors = true,
+            other => {
+                return Err(Response::error(
+                    400,
+                    format!("unrecognized property '{other}' in ?include list"),
+                ))
+            }
+        }
+    }
+    Ok(vectors)
+}
+
+fn path_id(id: &str) -> Result<Uuid, Response> {
+    if !is_swagger_uuid(id) {
+        return Err(Response::framework(
+            422,
+            601,
+            format!("id in path must be of type uuid: {id:?}"),
+        ));
+    }
+    parse_uuid(id).map_err(|e| Response::error(422, e))
+}
+
+fn int_param(ctx: &Ctx, name: &str) -> Result<Option<i64>, Response> {
+    match ctx.req.query(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| {
+            Response::framework(
+                422,
+                601,
+                format!("{name} in query must be of type int64: {v:?}"),
+            )
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+/// `POST /v1/objects`: create one; an existing id is a 422, unlike batch.
+pub(crate) fn create(ctx: &Ctx) -> Response {
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    let body = match ctx.body_json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let fixups = FloatFixups::scan(&ctx.req.body);
+    let input = match parse_input(&body, &fixups, "") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let id = match &input.id {
+        Some(s) => match parse_uuid(s) {
+            Ok(id) => id,
+            Err(e) => return Response::error(422, format!("invalid object: invalid id: {e}")),
+        },
+        None => random_uuid(),
+    };
+    let mut state = ctx.state();
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+        Ok(p) => p,
+        Err(Failure::UnknownClass(c)) => {
+            return Response::error(
+                422,
+                format!("invalid object: class {c:?} not found in schema"),
+            )
+        }
+        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
+    };
+    let exists = state
+        .classes
+        .get(&prepared.class)
+        .and_then(|c| c.shards.get(&prepared.shard))
+        .is_some_and(|s| s.objects.contains_key(&id));
+    if exists {
+        let sent = input.id.clone().unwrap_or_else(|| format_uuid(&id));
+        return Response::error(422, format!("id '{sent}' already exists"));
+    }
+    let now = now_ms();
+    let (class, tenant) = (prepared.class.clone(), input.tenant.clone());
+    let obj = store(&mut state, prepared, id, now, now);
+    let c = &state.classes[&class];
+    Response::json(200, &obj.to_json(c, tenant.as_deref(), WRITTEN))
+}
+
+/// Finds the object a single-object request names, with the 404s and 422s of §5.3.
+fn locate<'s>(
+    state: &'s mut State,
+    class: &str,
+    tenant: Option<&str>,
+    id: &Uuid,
+    write: bool,
+) -> Result<(&'s mut Class, String, Option<StoredObject>), Response> {
+    let Some(c) = state.class_mut(class) else {
+        return Err(Response::empty(404));
+    };
+    let key = c
+        .shard_key(tenant, write)
+        .map_err(|e| Response::error(422, e))?;
+    let obj = c.shards.get(&key).and_then(|s| s.objects.get(id)).cloned();
+    Ok((c, key, obj))
+}
+
+/// `GET /v1/objects/{c}/{id}` (and `HEAD`, which answers 204 or 404 without a body).
+pub(crate) fn get(ctx: &Ctx, class: &str, id: &str, head: bool) -> Response {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    let vectors = match include_vector(ctx) {
+        Ok(v) => v,
+        Err(r) if !head => return r,
+        Err(_) => false,
+    };
+    let tenant = ctx.req.query("tenant");
+    let mut state = ctx.state();
+    match locate(&mut state, class, tenant, &id, false) {
+        Err(r) if head => Response::empty(r.status),
+        Err(r) => r,
+        Ok((_, _, None)) => Response::empty(404),
+        Ok((_, _, Some(_))) if head => Response::empty(204),
+        Ok((c, _, Some(obj))) => Response::json(
+            200,
+            &obj.to_json(
+                c,
+                tenant,
+                View {
+                    vectors,
+                    hrefs: true,
+                },
+            ),
+        ),
+    }
+}
+
+/// `PUT /v1/objects/{c}/{id}`: replaces properties and vectors, keeps `creationTimeUnix`.
+pub(crate) fn replace(ctx: &Ctx, class: &str, id: &str) -> Response {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    let body = match ctx.body_json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let fixups = FloatFixups::scan(&ctx.req.body);
+    let mut input = match parse_input(&body, &fixups, "") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let body_id = input.id.as_deref().and_then(|s| parse_uuid(s).ok());
+    if body_id != Some(id) {
+        return Response::error(422, "invalid update: field 'id' is immutable");
+    }
+    // The class comes from the body (CONTRACT.md §5.3); the path's is the fallback.
+    if input.class.is_empty() {
+        input.class = class.to_string();
+    }
+    let mut state = ctx.state();
+    let old = match locate(&mut state, &input.class, input.tenant.as_deref(), &id, true) {
+        Ok((_, _, Some(old))) => old,
+        Ok((_, _, None)) => return Response::empty(404),
+        Err(r) => return r,
+    };
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+        Ok(p) => p,
+        Err(Failure::UnknownClass(_)) => return Response::empty(404),
+        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
+    };
+    let cname = prepared.class.clone();
+    let obj = store(&mut state, prepared, id, old.created, now_ms());
+    Response::json(
+        200,
+        &obj.to_json(&state.classes[&cname], input.tenant.as_deref(), WRITTEN),
+    )
+}
+
+/// `PATCH /v1/objects/{c}/{id}`: merges top-level properties; a vector in the body replaces
+/// the stored one. 204 without a body.
+pub(crate) fn merge(ctx: &Ctx, class: &str, id: &str) -> Response {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
+        return Response::error(400, "empty body");
+    }
+    let body = match ctx.body_json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let fixups = FloatFixups::scan(&ctx.req.body);
+    let mut input = match parse_input(&body, &fixups, "") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    input.class = class.to_string();
+    let mut state = ctx.state();
+    let old = match locate(&mut state, class, input.tenant.as_deref(), &id, true) {
+        Ok((_, _, Some(old))) => old,
+        Ok((_, _, None)) => return Response::empty(404),
+        Err(r) => return r,
+    };
+    let mut merged = old.properties.clone();
+    if let Some(Value::Object(new)) = &input.properties {
+        for (k, v) in new {
+            merged.insert(crate::util::lower_first(k), v.clone());
+        }
+    }
+    input.properties = Some(Value::Object(merged));
+    if input.vector.is_none() {
+        input.vector = old.vector.clone();
+    }
+    let mut named: BTreeMap<String, Vector> = old.vectors.clone();
+    named.extend(input.vectors.drain(..));
+    input.vectors = named.into_iter().collect();
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+        Ok(p) => p,
+        Err(Failure::UnknownClass(_)) => return Response::empty(404),
+        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
+    };
+    store(&mut state, prepared, id, old.created, now_ms());
+    Response::empty(204)
+}
+
+/// `DELETE /v1/objects/{c}/{id}`: 204 whether or not the object existed (≥ v1.26); an
+/// unknown class is a 500 (CONTRACT.md §5.3).
+pub(crate) fn delete(ctx: &Ctx, class: &str, id: &str) -> Response {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    let mut state = ctx.state();
+    let Some(c) = state.class_mut(class) else {
+        return Response::error(
+            500,
+            format!(
+                "could not delete object from vector repo: delete from non-existing index for {}",
+                upper_first(class)
+            ),
+        );
+    };
+    match c.shard_key(ctx.req.query("tenant"), false) {
+        Ok(key) => {
+            if let Some(s) = c.shards.get_mut(&key) {
+                s.objects.remove(&id);
+            }
+            Response::empty(204)
+        }
+        Err(e) => Response::error(422, e),
+    }
+}
+
+/// The deprecated class-less routes `/v1/objects/{id}`: find the class holding the id, then
+/// answer as the class route would.
+pub(crate) fn classless(ctx: &Ctx, id: &str) -> Response {
+    let uuid = match path_id(id) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let tenant = ctx.req.query("tenant").unwrap_or("");
+    let found = ctx
+        .state()
+        .classes
+        .values()
+        .find(|c| {
+            c.shards
+                .get(tenant)
+                .is_some_and(|s| s.objects.contains_key(&uuid))
+        })
+        .map(|c| c.name().to_string());
+    let body_class = ctx
+        .body_json()
+        .ok()
+        .and_then(|b| b.get("class").and_then(Value::as_str).map(str::to_string));
+    let Some(class) = found.or(body_class) else {
+        return Response::empty(404);
+    };
+    match ctx.req.method.as_str() {
+        "GET" => get(ctx, &class, id, false),
+        "HEAD" => get(ctx, &class, id, true),
+        "PUT" => replace(ctx, &class, id),
+        "PATCH" => merge(ctx, &class, id),
+        _ => delete(ctx, &class, id),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// References
+
+/// Adds one reference to a stored object's property (single and batch reference endpoints).
+/// `to` may lack the class for single-target properties.
+pub(crate) fn add_reference(
+    state: &mut State,
+    class: &str,
+    id: &Uuid,
+    prop: &str,
+    tenant: Option<&str>,
+    to: &str,
+    replace_all: Option<Vec<Value>>,
+) -> Result<(), String> {
+    let cname = upper_first(class);
+    let c = state
+        .classes
+        .get_mut(&cname)
+        .ok_or_else(|| format!("source class {cname:?} not found in schema"))?;
+    let targets: Vec<String> = c
+        .property(prop)
+        .and_then(|p| p.get("dataType"))
+        .and_then(Value::as_array)
+        .map(|dt| {
+            dt.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .filter(|dt: &Vec<String>| dt.first().is_some_and(|t| props::is_ref_type(t)))
+        .ok_or_else(|| format!("property {prop} does not exist for class {cname}"))?;
+    let key = c.shard_key(tenant, true)?;
+    let beacon = |to: &str| -> Result<Value, String> {
+        let (tclass, tid) = parse_beacon(to)?;
+        let tclass = match tclass {
+            Some(t) => upper_first(&t),
+            None if targets.len() == 1 => targets[0].clone(),
+            None => {
+                return Err(
+                    "multi-target references require the class name in the target beacon url"
+                        .into(),
+                )
+            }
+        };
+        Ok(json!({"beacon": format!("weaviate://localhost/{tclass}/{}", format_uuid(&tid))}))
+    };
+    let replacing = replace_all.is_some();
+    let new_items = match replace_all {
+        Some(list) => list
+            .iter()
+            .map(|r| beacon(r.get("beacon").and_then(Value::as_str).unwrap_or("")))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![beacon(to)?],
+    };
+    let obj = c
+        .shards
+        .get_mut(&key)
+        .and_then(|s| s.objects.get_mut(id))
+        .ok_or_else(|| format!("source object {cname}/{} not found", format_uuid(id)))?;
+    let list = obj.properties.entry(prop.to_string()).or_insert(json!([]));
+    if !list.is_array() || replacing {
+        *list = json!([]);
+    }
+    if let Value::Array(items) = list {
+        for item in new_items {
+            // disableDuplicatedReferences defaults to true.
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+    }
+    obj.updated = now_ms();
+    Ok(())
+}
+
+/// `POST`, `PUT` and `DELETE /v1/objects/{c}/{id}/references/{prop}`.
+pub(crate) fn references(ctx: &Ctx, class: &str, id: &str, prop: &str) -> Response {
+    let id = match path_id(id) {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_consistency(ctx) {
+        return r;
+    }
+    let body = match ctx.body_json() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let tenant = ctx.req.query("tenant");
+    let mut state = ctx.state();
+    match locate(&mut state, class, tenant, &id, true) {
+        Ok((_, _, Some(_))) => {}
+        Ok((_, _, None)) => return Response::empty(404),
+        Err(r) => return r,
+    }
+    let prop = crate::util::lower_first(prop);
+    let beacon = body.get("beacon").and_then(Value::as_str).unwrap_or("");
+    let result = match ctx.req.method.as_str() {
+        "POST" => add_reference(&mut state, class, &id, &prop, tenant, beacon, None),
+        "PUT" => {
+            let list = body.as_array().cloned().unwrap_or_default();
+            add_reference(&mut state, class, &id, &prop, tenant, "", Some(list))
+        }
+        _ => remove_reference(&mut state, class, &id, &prop, tenant, beacon),
+    };
+    match result {
+        Ok(()) if ctx.req.method == "DELETE" => Response::empty(204),
+        Ok(()) => Response::empty(200),
+        Err(e) => Response::error(422, e),
+    }
+}
+
+fn remove_reference(
+    state: &mut State,
+    class: &str,
+    id: &Uuid,
+    prop: &str,
+    tenant: Option<&str>,
+    beacon: &str,
+) -> Result<(), String> {
+    let (_, target) = parse_beacon(beacon)?;
+    let c = state.class_mut(class).ok_or("class not found")?;
+    let key = c.shard_key(tenant, true)?;
+    if let Some(obj) = c.shards.get_mut(&key).and_then(|s| s.objects.get_mut(id)) {
+        if let Some(Value::Array(items)) = obj.properties.get_mut(prop) {
+            items.retain(|item| {
+                item.get("beacon")
+                    .and_then(Value::as_str)
+                    .and_then(|b| parse_beacon(b).ok())
+                    .is_none_or(|(_, t)| t != target)
+            });
+        }
+        obj.updated = now_ms();
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// List and cursor
+
+/// `GET /v1/objects`: with `class`, the cursor API and its checks in the order of
+/// CONTRACT.md §5.4; without, a list across classes.
+pub(crate) fn list(ctx: &Ctx) -> Response {
+    match list_inner(ctx) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+fn cursor_error(reason: &str) -> Response {
+    Response::error(
+        422,
+        format!("msg:cursor api: invalid 'after' parameter code:400 err:{reason}"),
+    )
+}
+
+fn list_inner(ctx: &Ctx) -> Result<Response, Response> {
+    let vectors = include_vector(ctx)?;
+    let limit_given = int_param(ctx, "limit")?;
+    let limit = limit_given.unwrap_or(crate::DEFAULT_LIMIT);
+    let offset = int_param(ctx, "offset")?.unwrap_or(0);
+    let max = ctx.config().max_results as i64;
+    if offset < 0 || limit < 0 || offset.saturating_add(limit) > max {
+        return Err(Response::error(422, format!(
+            "msg:offset or limit code:400 err:query maximum results exceeded: the total limit calculated from the provided offset '{offset}' and limit '{limit}' exceeds the configured value for QUERY_MAXIMUM_RESULTS '{max}'. If you've supplied a negative offset or limit, this may be an underflow error"
+        )));
+    }
+    let page = |objects: Vec<Value>, deprecations: Value| {
+        let mut body = Map::new();
+        body.insert("deprecations".into(), deprecations);
+        let n = objects.len();
+        body.insert("objects".into(), Value::Array(objects));
+        if n > 0 {
+            body.insert("totalResults".into(), json!(n));
+        }
+        Response::json(200, &Value::Object(body))
+    };
+    let sort = ctx.req.query("sort").filter(|s| !s.is_empty());
+    let after = ctx.req.query("after");
+    let Some(class) = ctx.req.query("class").filter(|c| !c.is_empty()) else {
+        if after.is_some() {
+            return Err(Response::error(500, "list objects: after parameter not allowed, cursor must be specific to one class, set class query param"));
+        }
+        let state = ctx.state();
+        let all: Vec<Value> = state
+            .classes
+            .values()
+            .filter(|c| !c.is_mt())
+            .flat_map(|c| {
+                c.shards
+                    .get("")
+                    .into_iter()
+                    .flat_map(|s| s.objects.values())
+                    .map(move |o| {
+                        o.to_json(
+                            c,
+                            None,
+                            View {
+                                vectors,
+                                hrefs: true,
+                            },
+                        )
+                    })
+            })
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect();
+        return Ok(page(all, Value::Null));
+    };
+    if offset + limit == 0 {
+        return Ok(page(Vec::new(), json!([])));
+    }
+    let mut state = ctx.state();
+    let Some(c) = state.class_mut(class) else {
+        return Err(Response::empty(404));
+    };
+    let sort_keys = match sort {
+        Some(s) => Some(sort_spec(c, s, ctx.req.query("order"))?),
+        None => None,
+    };
+    let mut start = None;
+    if let Some(after) = after {
+        let mut conflicts = Vec::new();
+        if offset > 0 {
+            conflicts.push("offset");
+        }
+        if sort.is_some() {
+            conflicts.push("sort");
+        }
+        if !conflicts.is_empty() {
+            return Err(cursor_error(&format!(
+                "{} cannot be set with after and limit parameters",
+                conflicts.join(",")
+            )));
+        }
+        if !after.is_empty() {
+            let id = parse_uuid(after).map_err(|e| {
+                cursor_error(&format!(
+                    "after parameter '{after}' is not a valid uuid: {e}"
+                ))
+            })?;
+            start = Some(id);
+        }
+        if limit_given.is_none() {
+            return Err(cursor_error("limit parameter must be set"));
+        }
+    }
+    let tenant = ctx.req.query("tenant");
+    let key = c
+        .shard_key(tenant, false)
+        .map_err(|e| Response::error(422, e))?;
+    let c = &*c;
+    let empty = BTreeMap::new();
+    let objects = c.shards.get(&key).map_or(&empty, |s| &s.objects);
+    let view = View {
+        vectors,
+        hrefs: true,
+    };
+    let selected: Vec<&StoredObject> = match (start, sort_keys) {
+        (Some(after), _) => {
+            use std::ops::Bound::{Excluded, Unbounded};
+            objects
+                .range((Excluded(after), Unbounded))
+                .map(|(_, o)| o)
+                .take(limit as usize)
+                .collect()
+        }
+        (None, Some(keys)) => {
+            let mut all: Vec<&StoredObject> = objects.values().collect();
+            all.sort_by(|a, b| compare_by(&keys, a, b));
+            all.into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect()
+        }
+        (None, None) => objects
+            .values()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .collect(),
+    };
+    let out = selected
+        .iter()
+        .map(|o| o.to_json(c, tenant, view))
+        .collect();
+    Ok(page(out, json!([])))
+}
+
+/// `sort=a,b&order=asc,desc` as (property, descending) pairs; properties must exist.
+fn sort_spec(c: &Class, sort: &str, order: Option<&str>) -> Result<Vec<(String, bool)>, Response> {
+    let orders: Vec<&str> = order.unwrap_or("").split(',').collect();
+    sort.split(',')
+        .enumerate()
+        .map(|(i, path)| {
+            let special = ["_id", "id", "_creationTimeUnix", "_lastUpdateTimeUnix"].contains(&path);
+            if !special && c.property(path).is_none() {
+                return Err(Response::error(422, format!(
+                    "msg:sorting code:400 err:sort parameter at position {i}: no such prop with name '{path}' found in class '{}' in the schema. Check your schema files for which properties in this class are available",
+                    c.name()
+                )));
+            }
+            let desc = match orders.get(i).copied().unwrap_or("") {
+                "" | "asc" => false,
+                "desc" => true,
+                other => {
+                    return Err(Response::error(422, format!(
+                        "msg:sorting code:400 err:invalid order parameter at position {i}: {other:?}, possible values are: [asc desc]"
+                    )))
+                }
+            };
+            Ok((path.to_string(), desc))
+        })
+        .collect()
+}
+
+fn compare_by(keys: &[(String, bool)], a: &StoredObject, b: &StoredObject) -> std::cmp::Ordering {
+    for (path, desc) in keys {
+        let value = |o: &StoredObject| -> Value {
+            match path.as_str() {
+                "_id" | "id" => json!(format_uuid(&o.id)),
+                "_creationTimeUnix" => json!(o.created),
+                "_lastUpdateTimeUnix" => json!(o.updated),
+                p => o.properties.get(p).cloned().unwrap_or(Value::Null),
+            }
+        };
+        let ord = crate::filter::compare(&value(a), &value(b));
+        let ord = if *desc { ord.reverse() } else { ord };
+        if ord != std::cmp::Ordering::Equal {
+            return ord;
+        }
+    }
+    a.id.cmp(&b.id)
+}

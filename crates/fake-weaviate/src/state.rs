@@ -1,0 +1,269 @@
+//! The in-memory database: collections (classes) with their stored definitions, tenants and
+//! shards of objects, and the multi-tenancy rules that pick a shard for a request.
+
+use crate::util::{f32_json, f32s_json, format_uuid, Uuid};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Default)]
+pub(crate) struct State {
+    /// By canonical class name. Weaviate's order is undefined; a sorted map keeps ours stable.
+    pub classes: BTreeMap<String, Class>,
+}
+
+pub(crate) struct Class {
+    /// The class definition exactly as `GET /v1/schema/{c}` returns it, defaults included.
+    pub def: Map<String, Value>,
+    /// Tenant name → activity status (`HOT`, `COLD`, `FROZEN`). Empty unless multi-tenant.
+    pub tenants: BTreeMap<String, String>,
+    /// Shard key (the tenant name, or `""` without multi-tenancy) → its objects.
+    pub shards: HashMap<String, Shard>,
+}
+
+#[derive(Default)]
+pub(crate) struct Shard {
+    /// In ascending UUID byte order: the order of the cursor.
+    pub objects: BTreeMap<Uuid, StoredObject>,
+    /// Vector index name (`""` for the legacy vector) → the length of the first vector it
+    /// took. Like HNSW, an index keeps its dimension once it has one.
+    pub dims: HashMap<String, usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Vector {
+    Single(Vec<f32>),
+    Multi(Vec<Vec<f32>>),
+}
+
+impl Vector {
+    pub fn to_json(&self) -> Value {
+        match self {
+            Vector::Single(v) => f32s_json(v),
+            Vector::Multi(vs) => Value::Array(vs.iter().map(|v| f32s_json(v)).collect()),
+        }
+    }
+
+    /// The length the index dimension check compares: the width of each row of a multi-vector.
+    pub fn dims(&self) -> usize {
+        match self {
+            Vector::Single(v) => v.len(),
+            Vector::Multi(vs) => vs.first().map_or(0, Vec::len),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct StoredObject {
+    pub id: Uuid,
+    pub properties: Map<String, Value>,
+    pub vector: Option<Vec<f32>>,
+    pub vectors: BTreeMap<String, Vector>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// How an object is rendered.
+#[derive(Clone, Copy)]
+pub(crate) struct View {
+    /// Include `vector` and `vectors` (reads only do with `include=vector`).
+    pub vectors: bool,
+    /// Add `href` to cross-reference beacons, as reads do.
+    pub hrefs: bool,
+}
+
+impl StoredObject {
+    /// The REST object shape (CONTRACT.md §5.1), with Go's `omitempty` rules.
+    pub fn to_json(&self, class: &Class, tenant: Option<&str>, view: View) -> Value {
+        let mut out = Map::new();
+        out.insert("class".into(), Value::String(class.name().to_string()));
+        out.insert("creationTimeUnix".into(), json!(self.created));
+        out.insert("id".into(), Value::String(format_uuid(&self.id)));
+        out.insert("lastUpdateTimeUnix".into(), json!(self.updated));
+        let mut props = self.properties.clone();
+        if view.hrefs {
+            add_hrefs(class, &mut props);
+        }
+        out.insert("properties".into(), Value::Object(props));
+        if let Some(t) = tenant.filter(|t| !t.is_empty()) {
+            out.insert("tenant".into(), Value::String(t.to_string()));
+        }
+        if view.vectors {
+            if let Some(v) = self.vector.as_ref().filter(|v| !v.is_empty()) {
+                out.insert("vector".into(), f32s_json(v));
+            }
+            if !self.vectors.is_empty() {
+                let named = self
+                    .vectors
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect();
+                out.insert("vectors".into(), Value::Object(named));
+            }
+        }
+        Value::Object(out)
+    }
+}
+
+/// Reads give each beacon an `href` (`/v1/objects/{Class}/{id}`), as Weaviate's handler does.
+fn add_hrefs(class: &Class, props: &mut Map<String, Value>) {
+    for (name, value) in props.iter_mut() {
+        let is_ref = class
+            .property(name)
+            .and_then(|p| p.get("dataType"))
+            .and_then(|dt| dt.get(0))
+            .and_then(Value::as_str)
+            .is_some_and(crate::props::is_ref_type);
+        if !is_ref {
+            continue;
+        }
+        if let Value::Array(items) = value {
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                let href = item
+                    .get("beacon")
+                    .and_then(Value::as_str)
+                    .and_then(|b| b.strip_prefix("weaviate://localhost/"))
+                    .map(|rest| format!("/v1/objects/{rest}"));
+                if let Some(href) = href {
+                    item.insert("href".into(), Value::String(href));
+                }
+            }
+        }
+    }
+}
+
+impl Class {
+    pub fn new(def: Map<String, Value>) -> Class {
+        Class {
+            def,
+            tenants: BTreeMap::new(),
+            shards: HashMap::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.def.get("class").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn mt_flag(&self, key: &str) -> bool {
+        self.def
+            .get("multiTenancyConfig")
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    pub fn is_mt(&self) -> bool {
+        self.mt_flag("enabled")
+    }
+
+    pub fn properties(&self) -> &[Value] {
+        self.def
+            .get("properties")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub fn property(&self, name: &str) -> Option<&Map<String, Value>> {
+        self.properties()
+            .iter()
+            .filter_map(Value::as_object)
+            .find(|p| p.get("name").and_then(Value::as_str) == Some(name))
+    }
+
+    /// The named vectors (name → is it a multi-vector index), or `None` for a class that uses
+    /// the legacy single vector.
+    pub fn named_vectors(&self) -> Option<BTreeMap<String, bool>> {
+        let config = self.def.get("vectorConfig")?.as_object()?;
+        if config.is_empty() {
+            return None;
+        }
+        Some(
+            config
+                .iter()
+                .map(|(name, c)| {
+                    let multi = c
+                        .pointer("/vectorIndexConfig/multivector/enabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    (name.clone(), multi)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether the legacy vector index is multi-vector.
+    pub fn legacy_multi(&self) -> bool {
+        self.def
+            .get("vectorIndexConfig")
+            .and_then(|c| c.pointer("/multivector/enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Picks the shard for a request's tenant, applying CONTRACT.md §5.5: the tenant must be
+    /// given exactly when the class is multi-tenant, must exist (unless `autoTenantCreation`
+    /// and this is a write), and must be active (unless `autoTenantActivation`).
+    pub fn shard_key(&mut self, tenant: Option<&str>, write: bool) -> Result<String, String> {
+        let tenant = tenant.filter(|t| !t.is_empty());
+        let name = self.name().to_string();
+        match (self.is_mt(), tenant) {
+            (false, None) => Ok(String::new()),
+            (false, Some(_)) => Err(format!(
+                "class {name} has multi-tenancy disabled, but request was with tenant"
+            )),
+            (true, None) => Err(format!(
+                "class {name} has multi-tenancy enabled, but request was without tenant"
+            )),
+            (true, Some(t)) => {
+                let auto_create = self.mt_flag("autoTenantCreation");
+                let auto_activate = self.mt_flag("autoTenantActivation");
+                match self.tenants.get(t).map(String::as_str) {
+                    None if write && auto_create => {
+                        self.tenants.insert(t.to_string(), "HOT".into());
+                    }
+                    None => return Err(format!("tenant not found: {t:?}")),
+                    Some("HOT") => {}
+                    Some(_) if auto_activate => {
+                        self.tenants.insert(t.to_string(), "HOT".into());
+                    }
+                    Some(_) => return Err(format!("tenant not active: '{t}'")),
+                }
+                Ok(t.to_string())
+            }
+        }
+    }
+
+    pub fn shard(&mut self, key: &str) -> &mut Shard {
+        self.shards.entry(key.to_string()).or_default()
+    }
+
+    pub fn count(&self, key: &str) -> usize {
+        self.shards.get(key).map_or(0, |s| s.objects.len())
+    }
+}
+
+impl State {
+    /// The class a request names: first letter uppercased, the rest exact (CONTRACT.md §1.2).
+    pub fn class(&self, name: &str) -> Option<&Class> {
+        self.classes.get(&crate::util::upper_first(name))
+    }
+
+    pub fn class_mut(&mut self, name: &str) -> Option<&mut Class> {
+        self.classes.get_mut(&crate::util::upper_first(name))
+    }
+
+    /// Whether an object exists, for inline-reference checks.
+    pub fn object_exists(&self, class: &str, tenant: Option<&str>, id: &Uuid) -> bool {
+        self.class(class).is_some_and(|c| {
+            let key = if c.is_mt() { tenant.unwrap_or("") } else { "" };
+            c.shards
+                .get(key)
+                .is_some_and(|s| s.objects.contains_key(id))
+        })
+    }
+}
+
+/// A geo coordinate comes back at float32 precision.
+pub(crate) fn geo_json(lat: f32, lon: f32) -> Value {
+    json!({"latitude": f32_json(lat), "longitude": f32_json(lon)})
+}

@@ -1,0 +1,148 @@
+//! Section 11 item 9: GraphQL `Aggregate` counts (per class and per tenant) and `Get`.
+
+use crate::client::{batch_ok, create_class, start, uuid};
+use serde_json::json;
+
+#[test]
+fn aggregate_counts_per_class_and_tenant() {
+    let (_s, mut c) = start();
+    let r = c.post(
+        "/v1/graphql",
+        &json!({"query": "{ Aggregate { Article { meta { count } } } }"}),
+    );
+    assert_eq!(r.status, 422, "no schema yet");
+    create_class(&mut c, json!({"class": "Article"}));
+    create_class(
+        &mut c,
+        json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
+    );
+    c.post(
+        "/v1/schema/Multi/tenants",
+        &json!([{"name": "t1"}, {"name": "t2"}]),
+    );
+    batch_ok(
+        &mut c,
+        (1..=3)
+            .map(|i| json!({"class": "Article", "id": uuid(i)}))
+            .collect(),
+    );
+    batch_ok(
+        &mut c,
+        vec![
+            json!({"class": "Multi", "tenant": "t1"}),
+            json!({"class": "Multi", "tenant": "t1"}),
+        ],
+    );
+    let r = c.post(
+        "/v1/graphql",
+        &json!({"query": "{ Aggregate { Article { meta { count } } } }"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json(),
+        json!({"data": {"Aggregate": {"Article": [{"meta": {"count": 3}}]}}})
+    );
+    let q = "query Count($t: String) {\n  Aggregate { Multi(tenant: $t) { meta { count } } }\n}";
+    for (t, n) in [("t1", 2), ("t2", 0)] {
+        let r = c.post("/v1/graphql", &json!({"query": q, "variables": {"t": t}}));
+        assert_eq!(
+            r.json()["data"]["Aggregate"]["Multi"][0]["meta"]["count"],
+            n,
+            "{t}"
+        );
+    }
+    // A where filter narrows the count.
+    let r = c.post("/v1/graphql", &json!({"query": format!(
+        "{{ Aggregate {{ Article(where: {{path: [\"id\"], operator: Equal, valueText: \"{}\"}}) {{ meta {{ count }} }} }} }}", uuid(2))}));
+    assert_eq!(
+        r.json()["data"]["Aggregate"]["Article"][0]["meta"]["count"],
+        1
+    );
+}
+
+#[test]
+fn errors_are_200_with_an_errors_array() {
+    let (_s, mut c) = start();
+    create_class(
+        &mut c,
+        json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
+    );
+    let r = c.post(
+        "/v1/graphql",
+        &json!({"query": "{ Aggregate { Multi { meta { count } } } }"}),
+    );
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["data"]["Aggregate"]["Multi"], json!(null));
+    assert_eq!(
+        v["errors"][0]["message"],
+        "class Multi has multi-tenancy enabled, but request was without tenant"
+    );
+    assert_eq!(v["errors"][0]["path"], json!(["Aggregate", "Multi"]));
+    let r = c.post(
+        "/v1/graphql",
+        &json!({"query": "{ Aggregate { Foo { meta { count } } } }"}),
+    );
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert!(v.get("data").is_none());
+    assert_eq!(
+        v["errors"][0]["message"],
+        "Cannot query field \"Foo\" on type \"AggregateObjectsObj\"."
+    );
+    assert_eq!(
+        v["errors"][0]["locations"],
+        json!([{"column": 15, "line": 1}])
+    );
+    let r = c.post("/v1/graphql", &json!({"query": "{ Aggregate { "}));
+    assert_eq!(r.status, 200);
+    assert!(r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Syntax Error"));
+    let r = c.post("/v1/graphql", &json!({"query": ""}));
+    assert_eq!(
+        (r.status, r.message()),
+        (422, "query cannot be empty".to_string())
+    );
+    let r = c.post(
+        "/v1/graphql",
+        &json!({"query": "{ Get { Multi { x } } }", "variables": [1]}),
+    );
+    assert_eq!(r.status, 422);
+}
+
+#[test]
+fn get_with_additional_and_a_cursor() {
+    let (_s, mut c) = start();
+    create_class(
+        &mut c,
+        json!({"class": "Article", "properties": [{"name": "title", "dataType": ["text"]}]}),
+    );
+    batch_ok(
+        &mut c,
+        (1..=3)
+            .map(|i| json!({"class": "Article", "id": uuid(i), "properties": {"title": format!("t{i}")}, "vector": [i as f32, 0.5]}))
+            .collect(),
+    );
+    let q = format!(
+        "{{ Get {{ Article(limit: 1, after: \"{}\") {{ title _additional {{ id vector creationTimeUnix }} }} }} }}",
+        uuid(1)
+    );
+    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    let row = &v["data"]["Get"]["Article"][0];
+    assert_eq!(row["title"], "t2");
+    assert_eq!(row["_additional"]["id"], uuid(2));
+    assert_eq!(row["_additional"]["vector"], json!([2.0, 0.5]));
+    assert!(row["_additional"]["creationTimeUnix"].is_string());
+    let v = c
+        .post(
+            "/v1/graphql",
+            &json!({"query": "{ Get { Article(after: \"\") { title } } }"}),
+        )
+        .json();
+    assert_eq!(
+        v["errors"][0]["message"],
+        "cursor api: invalid 'after' parameter: limit parameter must be set"
+    );
+}

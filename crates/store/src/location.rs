@@ -1,0 +1,152 @@
+//! Choosing a store: `--store URL|PATH`, else `ELY_STORE`, else `WEAVIATE_URL`, else the
+//! embedded store at `$ELY_HOME/store.db` (`ELY_HOME` defaults to `~/.local/share/ely`).
+//! `http://` and `https://` mean Weaviate; anything else is the path of an embedded store.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{embedded::Embedded, weaviate::Weaviate, Result, Store, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Weaviate(String),
+    Embedded(PathBuf),
+}
+
+/// How to talk to a store; only the Weaviate client uses most of it.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// From `WEAVIATE_API_KEY`; sent as a bearer token, never printed.
+    pub api_key: Option<String>,
+    pub connect_timeout: Duration,
+    /// For one whole request and its answer.
+    pub timeout: Duration,
+    /// Attempts after the first, for answers worth retrying (429, 408, 5xx, transport errors).
+    pub retries: u32,
+    /// The first retry's wait; it doubles each time, with jitter, up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+    /// Batches that may be in flight at once.
+    pub in_flight: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            api_key: None,
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(120),
+            retries: 8,
+            backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            in_flight: 4,
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("in_flight", &self.in_flight)
+            .finish()
+    }
+}
+
+impl OpenOptions {
+    /// The defaults, with the API key from `WEAVIATE_API_KEY` when it is set.
+    pub fn from_env() -> OpenOptions {
+        OpenOptions {
+            api_key: non_empty(std::env::var("WEAVIATE_API_KEY").ok()),
+            ..OpenOptions::default()
+        }
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+/// Where the store is: the flag, then the environment (`env` looks a variable up).
+pub fn resolve(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Location> {
+    let chosen = non_empty(flag.map(str::to_owned))
+        .or_else(|| non_empty(env("ELY_STORE")))
+        .or_else(|| non_empty(env("WEAVIATE_URL")));
+    if let Some(s) = chosen {
+        let lower = s.to_ascii_lowercase();
+        return Ok(
+            if lower.starts_with("http://") || lower.starts_with("https://") {
+                Location::Weaviate(s)
+            } else {
+                Location::Embedded(PathBuf::from(s))
+            },
+        );
+    }
+    let home = match non_empty(env("ELY_HOME")) {
+        Some(h) => PathBuf::from(h),
+        None => match non_empty(env("HOME")) {
+            Some(h) => PathBuf::from(h).join(".local/share/ely"),
+            None => {
+                return Err(StoreError::invalid(
+                    "no store given: use --store, ELY_STORE, WEAVIATE_URL or ELY_HOME",
+                ))
+            }
+        },
+    };
+    Ok(Location::Embedded(home.join("store.db")))
+}
+
+/// Opens the store at `location` (creating an embedded store that does not exist yet).
+pub fn open(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
+    Ok(match location {
+        Location::Weaviate(url) => Box::new(Weaviate::new(url, opts)?),
+        Location::Embedded(path) => Box::new(Embedded::open(path)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_then_ely_store_then_weaviate_url_then_ely_home() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let all = env(&[
+            ("ELY_STORE", "/s.db"),
+            ("WEAVIATE_URL", "http://w:8080"),
+            ("ELY_HOME", "/h"),
+            ("HOME", "/home/u"),
+        ]);
+        assert_eq!(
+            resolve(Some("HTTPS://x"), all).unwrap(),
+            Location::Weaviate("HTTPS://x".into())
+        );
+        assert_eq!(
+            resolve(None, all).unwrap(),
+            Location::Embedded("/s.db".into())
+        );
+        let no_store = env(&[("ELY_STORE", ""), ("WEAVIATE_URL", "http://w:8080")]);
+        assert_eq!(
+            resolve(None, no_store).unwrap(),
+            Location::Weaviate("http://w:8080".into())
+        );
+        assert_eq!(
+            resolve(None, env(&[("ELY_HOME", "/h"), ("HOME", "/home/u")])).unwrap(),
+            Location::Embedded("/h/store.db".into())
+        );
+        assert_eq!(
+            resolve(None, env(&[("HOME", "/home/u")])).unwrap(),
+            Location::Embedded("/home/u/.local/share/ely/store.db".into())
+        );
+        assert!(resolve(None, env(&[])).is_err());
+    }
+}

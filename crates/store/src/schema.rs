@@ -1,0 +1,252 @@
+//! Class definitions: names normalised as Weaviate does, the facts both stores need from a
+//! definition (multi-tenancy, named vectors), the server-only fields stripped for export
+//! (CONTRACT.md 12), and the property types auto-schema infers from values (CONTRACT.md 6.2).
+
+use serde_json::{json, Map, Value};
+
+use crate::names::{check_class_name, check_property_name, class_name, property_name};
+
+/// A class definition with its names normalised and checked.
+pub fn normalize_class(def: &Value) -> Result<Value, String> {
+    let mut def = def.clone();
+    let Some(obj) = def.as_object_mut() else {
+        return Err("a class definition must be a JSON object".into());
+    };
+    let name = class_name(obj.get("class").and_then(Value::as_str).unwrap_or(""));
+    check_class_name(&name)?;
+    obj.insert("class".into(), Value::String(name.clone()));
+    if let Some(props) = obj.get_mut("properties").and_then(Value::as_array_mut) {
+        let mut seen = std::collections::HashSet::new();
+        for p in props {
+            normalize_property(p)?;
+            let pname = p["name"].as_str().unwrap_or("").to_ascii_lowercase();
+            if !seen.insert(pname) {
+                return Err(format!(
+                    "class \"{name}\": conflict for property \"{}\": already in use or provided multiple times",
+                    p["name"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    if obj.contains_key("vectorConfig")
+        && ["vectorizer", "vectorIndexType", "vectorIndexConfig"]
+            .iter()
+            .any(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        return Err(format!(
+            "class {name}: a class cannot have both a legacy vector (vectorizer, vectorIndexType, vectorIndexConfig) and named vectors (vectorConfig)"
+        ));
+    }
+    Ok(def)
+}
+
+/// A property definition with its name normalised and checked.
+pub fn normalize_property(p: &mut Value) -> Result<(), String> {
+    let Some(obj) = p.as_object_mut() else {
+        return Err("a property definition must be a JSON object".into());
+    };
+    let name = property_name(obj.get("name").and_then(Value::as_str).unwrap_or(""));
+    check_property_name(&name)?;
+    obj.insert("name".into(), Value::String(name));
+    Ok(())
+}
+
+pub fn is_multi_tenant(def: &Value) -> bool {
+    def.pointer("/multiTenancyConfig/enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The names of a class's named vectors with whether each is a multi-vector; empty for a
+/// class with the legacy single vector.
+pub fn named_vectors(def: &Value) -> Vec<(String, bool)> {
+    def.get("vectorConfig")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(name, cfg)| {
+                    let multi = cfg
+                        .pointer("/vectorIndexConfig/multivector/enabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    (name.clone(), multi)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The property names a class defines.
+pub fn property_names(def: &Value) -> Vec<String> {
+    def.get("properties")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The definition as it should be exported: without the fields a server computes for itself,
+/// which another cluster would refuse or misread.
+pub fn strip_server_fields(def: &Value) -> Value {
+    let mut def = def.clone();
+    if let Some(obj) = def.as_object_mut() {
+        if is_multi_tenant(&Value::Object(obj.clone())) {
+            obj.remove("shardingConfig");
+        } else if let Some(sc) = obj.get_mut("shardingConfig").and_then(Value::as_object_mut) {
+            sc.retain(|k, _| !k.starts_with("actual") && k != "desiredVirtualCount");
+        }
+        if let Some(props) = obj.get_mut("properties").and_then(Value::as_array_mut) {
+            for p in props {
+                strip_property(p);
+            }
+        }
+    }
+    def
+}
+
+fn strip_property(p: &mut Value) {
+    if let Some(obj) = p.as_object_mut() {
+        obj.remove("bucketGeneration");
+        obj.remove("searchableBlockmax");
+        if let Some(nested) = obj
+            .get_mut("nestedProperties")
+            .and_then(Value::as_array_mut)
+        {
+            for n in nested {
+                strip_property(n);
+            }
+        }
+    }
+}
+
+/// The property auto-schema adds for a value never seen before (CONTRACT.md 6.2).
+pub fn inferred_property(name: &str, value: &Value) -> Value {
+    let data_type = infer_type(value);
+    let mut p = json!({"name": name, "dataType": [data_type]});
+    if let Some(nested) = nested_properties(value) {
+        p["nestedProperties"] = nested;
+    }
+    p
+}
+
+fn nested_properties(value: &Value) -> Option<Value> {
+    let obj = match value {
+        Value::Object(o) if !is_geo(o) && !o.contains_key("input") => o,
+        Value::Array(a) => match a.first() {
+            Some(Value::Object(o)) if !o.contains_key("beacon") => o,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    Some(Value::Array(
+        obj.iter().map(|(k, v)| inferred_property(k, v)).collect(),
+    ))
+}
+
+fn is_geo(o: &Map<String, Value>) -> bool {
+    o.len() == 2 && o.contains_key("latitude") && o.contains_key("longitude")
+}
+
+fn infer_type(value: &Value) -> String {
+    match value {
+        Value::String(s) if looks_like_date(s) => "date".into(),
+        Value::String(s) if crate::canonical_id(s).is_some() && s.len() == 36 => "uuid".into(),
+        Value::String(_) | Value::Null => "text".into(),
+        Value::Number(_) => "number".into(),
+        Value::Bool(_) => "boolean".into(),
+        Value::Object(o) if is_geo(o) => "geoCoordinates".into(),
+        Value::Object(o) if o.contains_key("input") => "phoneNumber".into(),
+        Value::Object(_) => "object".into(),
+        Value::Array(a) => match a.first() {
+            None => "text[]".into(),
+            Some(Value::Object(o)) if o.contains_key("beacon") => o["beacon"]
+                .as_str()
+                .and_then(|b| b.strip_prefix("weaviate://localhost/"))
+                .and_then(|rest| rest.split('/').next())
+                .filter(|c| crate::canonical_id(c).is_none())
+                .map(str::to_owned)
+                .unwrap_or_else(|| "text[]".into()),
+            Some(first) => format!("{}[]", infer_type(first)),
+        },
+    }
+}
+
+/// RFC 3339: `2024-01-02T03:04:05Z`, with optional fractional seconds and an offset.
+pub fn looks_like_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let s = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inference_follows_auto_schema() {
+        let t = |v: Value| inferred_property("p", &v)["dataType"][0].clone();
+        assert_eq!(t(json!("hi")), "text");
+        assert_eq!(t(json!("2024-01-02T03:04:05.5+01:00")), "date");
+        assert_eq!(t(json!("6b29fc40-ca47-1067-b31d-00dd010662da")), "uuid");
+        assert_eq!(t(json!(3)), "number");
+        assert_eq!(t(json!([true])), "boolean[]");
+        assert_eq!(t(json!({"latitude": 1, "longitude": 2})), "geoCoordinates");
+        assert_eq!(
+            t(
+                json!([{"beacon": "weaviate://localhost/Author/6b29fc40-ca47-1067-b31d-00dd010662da"}])
+            ),
+            "Author"
+        );
+        let nested = inferred_property("p", &json!({"a": {"b": 1}}));
+        assert_eq!(
+            nested["nestedProperties"][0]["nestedProperties"][0]["name"],
+            "b"
+        );
+    }
+
+    #[test]
+    fn export_strips_server_fields() {
+        let def = json!({"class": "A", "multiTenancyConfig": {"enabled": true}, "shardingConfig": {"x": 1},
+            "properties": [{"name": "p", "bucketGeneration": 1, "searchableBlockmax": true, "dataType": ["text"]}]});
+        let s = strip_server_fields(&def);
+        assert!(s.get("shardingConfig").is_none());
+        assert_eq!(
+            s["properties"][0],
+            json!({"name": "p", "dataType": ["text"]})
+        );
+    }
+}

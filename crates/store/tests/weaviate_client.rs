@@ -1,0 +1,709 @@
+//! The Weaviate client against fake-weaviate (and, where the bytes on the wire matter, a
+//! one-shot socket that records them): URL forms, auth, the retry policy on every kind of
+//! fault, batches judged per object, the cursor, counts, and the single-object calls.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ely_store::weaviate::Weaviate;
+use ely_store::{ErrorKind, Filter, Object, OpenOptions, Outcome, Store, Tenant};
+use fake_weaviate::{Config, Fault, Route, Server};
+use serde_json::{json, Map, Value};
+
+/// Fast retries, so a test hitting many faults still takes milliseconds.
+fn fast() -> OpenOptions {
+    OpenOptions {
+        api_key: None,
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        retries: 6,
+        backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(20),
+        in_flight: 4,
+    }
+}
+
+fn server() -> Server {
+    Server::start(Config::default()).expect("start fake-weaviate")
+}
+
+fn client(server: &Server) -> Weaviate {
+    Weaviate::new(&server.url(), &fast()).expect("client")
+}
+
+/// The id of object `i`, spread over the whole UUID range so that insertion order and id
+/// order differ.
+fn id(i: u32) -> String {
+    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        (h >> 32) as u32,
+        (h >> 16) as u16,
+        i & 0xfff,
+        (i >> 12) & 0xfff,
+        i as u64 * 7919
+    )
+}
+
+fn object(class: &str, i: u32) -> Object {
+    let mut properties = Map::new();
+    properties.insert("title".into(), json!(format!("object {i}")));
+    // Above 2^53 would be lost by Weaviate itself; this one must stay an integer.
+    properties.insert("n".into(), json!(i as i64 * 1_000_003));
+    properties.insert("even".into(), json!(i & 1 == 0));
+    Object {
+        class: class.into(),
+        id: id(i),
+        properties,
+        // Values whose shortest float32 text differs from their float64 text.
+        vector: Some(vec![
+            0.1,
+            -1e-7,
+            i as f32 / 3.0,
+            f32::MAX,
+            1.0 + f32::EPSILON,
+        ]),
+        ..Object::default()
+    }
+}
+
+fn create_article(w: &Weaviate) {
+    w.create_class(&json!({
+        "class": "Article",
+        "vectorizer": "none",
+        "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "n", "dataType": ["int"]},
+            {"name": "even", "dataType": ["boolean"]}
+        ]
+    }))
+    .expect("create Article");
+}
+
+/// Every object of a class through the cursor, with vectors.
+fn read_all(w: &Weaviate, class: &str, tenant: Option<&str>, page: usize) -> Vec<Object> {
+    w.pages(class, tenant, page, true)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("scan")
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// What the store keeps of what was sent: timestamps are the server's.
+fn same_content(got: &Object, sent: &Object) -> bool {
+    got.class == sent.class
+        && got.id == sent.id
+        && got.properties == sent.properties
+        && got
+            .vector
+            .as_ref()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+            == sent
+                .vector
+                .as_ref()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+}
+
+/// A socket that answers `n` requests with `{"classes":[]}` and hands over each request's
+/// head, to see exactly what the client sends.
+fn recorder(n: usize) -> (String, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let body = r#"{"classes":[]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tx.send(head);
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), rx)
+}
+
+#[test]
+fn url_forms_all_reach_v1_and_keep_the_port() {
+    let forms = ["", "/", "/v1", "/v1/", "/proxy/v1", "/proxy/"];
+    let (base, heads) = recorder(forms.len());
+    for form in forms {
+        let w = Weaviate::new(&format!("{base}{form}"), &fast()).expect("client");
+        assert_eq!(w.collections().expect("collections"), Vec::<Value>::new());
+        let head = heads.recv().expect("request");
+        let want = if form.starts_with("/proxy") {
+            "GET /proxy/v1/schema HTTP/1.1"
+        } else {
+            "GET /v1/schema HTTP/1.1"
+        };
+        assert!(head.starts_with(want), "{form:?}: {head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&format!("host: 127.0.0.1:{}", &base[17..])),
+            "{head}"
+        );
+        assert!(
+            !head.to_ascii_lowercase().contains("authorization"),
+            "{head}"
+        );
+    }
+    let shown = Weaviate::new(&format!("http://me:pw@{}/v1/", &base[7..]), &fast())
+        .expect("client")
+        .location();
+    assert_eq!(shown, base);
+
+    // A real server, through the `/v1/` form.
+    let server = server();
+    let w = Weaviate::new(&format!("{}/v1/", server.url()), &fast()).expect("client");
+    create_article(&w);
+    assert_eq!(w.location(), server.url());
+    for bad in ["127.0.0.1:8080", "ftp://h", "http://h:x", "http://h/?a=b"] {
+        let err = Weaviate::new(bad, &fast()).expect_err(bad);
+        assert_eq!(err.kind, ErrorKind::Invalid, "{bad}");
+    }
+}
+
+#[test]
+fn bearer_only_with_a_key_and_a_wrong_key_is_an_auth_error_without_it() {
+    let (base, heads) = recorder(1);
+    let opts = OpenOptions {
+        api_key: Some("key-on-the-wire".into()),
+        ..fast()
+    };
+    let w = Weaviate::new(&base, &opts).expect("client");
+    w.collections().expect("collections");
+    let head = heads.recv().expect("request");
+    assert!(head.contains("Bearer key-on-the-wire"), "{head}");
+    assert!(!format!("{w:?}{}", w.location()).contains("key-on-the-wire"));
+
+    let server = Server::start(Config {
+        api_keys: vec!["right-key".into()],
+        ..Config::default()
+    })
+    .expect("server");
+    let wrong = OpenOptions {
+        api_key: Some("wrong-key-1234".into()),
+        ..fast()
+    };
+    let err = Weaviate::new(&server.url(), &wrong)
+        .expect("client")
+        .collections()
+        .expect_err("wrong key");
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(err.message.contains("WEAVIATE_API_KEY"), "{}", err.message);
+    assert!(!err.message.contains("wrong-key-1234"), "{}", err.message);
+    assert!(!format!("{err:?}").contains("wrong-key-1234"));
+    // 401 is never retried.
+    assert_eq!(server.requests(Route::Schema), 1);
+
+    let err = client(&server).collections().expect_err("no key");
+    assert_eq!(err.kind, ErrorKind::Auth);
+    assert!(
+        err.message.contains("requires an API key"),
+        "{}",
+        err.message
+    );
+
+    let right = OpenOptions {
+        api_key: Some("right-key".into()),
+        ..fast()
+    };
+    let w = Weaviate::new(&server.url(), &right).expect("client");
+    create_article(&w);
+    assert_eq!(w.collections().expect("collections").len(), 1);
+}
+
+#[test]
+fn server_errors_are_retried_until_they_pass() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    for status in [500, 502, 503, 504, 408] {
+        let before = server.requests(Route::Schema);
+        server.fail_next(Route::Schema, 2, Fault::Status(status));
+        assert_eq!(w.collections().expect("collections").len(), 1, "{status}");
+        assert_eq!(server.requests(Route::Schema) - before, 3, "{status}");
+    }
+    assert_eq!(w.retries_made(), 10);
+}
+
+#[test]
+fn too_many_requests_waits_as_retry_after_says() {
+    let server = server();
+    let w = client(&server);
+    server.fail_next(
+        Route::Batch,
+        1,
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+    );
+    let started = Instant::now();
+    let outcomes = w.upsert(&[object("Article", 1)]).expect("upsert");
+    let waited = started.elapsed();
+    assert_eq!(outcomes, vec![Outcome::Written]);
+    assert_eq!(server.requests(Route::Batch), 2);
+    // The backoff alone would be a millisecond.
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+}
+
+#[test]
+fn other_client_errors_are_not_retried() {
+    let server = server();
+    let w = client(&server);
+    for status in [400, 422] {
+        let before = server.requests(Route::Schema);
+        server.fail_next(Route::Schema, 1, Fault::Status(status));
+        let err = w.collections().expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Invalid, "{status}");
+        assert!(err.message.contains("injected fault"), "{}", err.message);
+        assert_eq!(server.requests(Route::Schema) - before, 1, "{status}");
+    }
+    // A real 422: the collection exists already.
+    create_article(&w);
+    let before = server.requests(Route::Schema);
+    let err = w
+        .create_class(&json!({"class": "article"}))
+        .expect_err("duplicate");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+    assert!(err.message.contains("already exists"), "{}", err.message);
+    assert_eq!(server.requests(Route::Schema) - before, 1);
+    assert_eq!(w.retries_made(), 0);
+}
+
+#[test]
+fn dropped_and_refused_connections() {
+    let server = server();
+    let w = client(&server);
+    // The server stores the batch, then drops the answer; the retry finds it already there.
+    server.fail_next(Route::Batch, 1, Fault::DropConnection);
+    server.fail_next(Route::Objects, 1, Fault::Hangup);
+    let objects: Vec<Object> = (0..10).map(|i| object("Article", i)).collect();
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Written),
+        "{outcomes:?}"
+    );
+    assert_eq!(server.requests(Route::Batch), 2);
+    assert_eq!(read_all(&w, "Article", None, 100).len(), 10);
+    assert_eq!(server.requests(Route::Objects), 3);
+
+    // Nobody listening: retried, then Unavailable (exit 3), naming the request.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let opts = OpenOptions {
+        retries: 2,
+        ..fast()
+    };
+    let w = Weaviate::new(&format!("http://127.0.0.1:{port}"), &opts).expect("client");
+    let err = w.collections().expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
+    assert_eq!(err.exit_code(), 3);
+    assert!(err.message.contains("GET /v1/schema"), "{}", err.message);
+    assert!(err.message.contains("3 attempts"), "{}", err.message);
+}
+
+#[test]
+fn slow_answers_are_awaited_and_timeouts_retried() {
+    let server = server();
+    let opts = OpenOptions {
+        timeout: Duration::from_millis(400),
+        retries: 1,
+        ..fast()
+    };
+    let w = Weaviate::new(&server.url(), &opts).expect("client");
+    // Slow, but within the timeout: one request.
+    server.fail_next(Route::Schema, 1, Fault::Delay(Duration::from_millis(150)));
+    w.collections().expect("slow answer");
+    assert_eq!(server.requests(Route::Schema), 1);
+    // Too slow once: the retry answers.
+    server.fail_next(Route::Schema, 1, Fault::Delay(Duration::from_secs(2)));
+    w.collections().expect("retried after a timeout");
+    assert_eq!(server.requests(Route::Schema), 3);
+    // Too slow every time: Unavailable once the retries are spent.
+    server.delay(Route::Schema, Duration::from_secs(2));
+    let err = w.collections().expect_err("timeouts");
+    assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
+    assert!(err.message.contains("2 attempts"), "{}", err.message);
+    assert!(err.message.contains("timeout"), "{}", err.message);
+    assert_eq!(server.requests(Route::Schema), 5);
+}
+
+#[test]
+fn a_batch_is_judged_object_by_object() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    let objects: Vec<Object> = (0..10).map(|i| object("Article", i)).collect();
+    server.reject_objects([id(3), id(7).to_uppercase()], "no room for this one");
+    let mut with_bad_id = objects.clone();
+    with_bad_id.push(Object {
+        id: "not-a-uuid".into(),
+        ..object("Article", 99)
+    });
+    let outcomes = w.upsert(&with_bad_id).expect("upsert");
+    assert_eq!(outcomes.len(), 11);
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match i {
+            3 | 7 => assert!(
+                matches!(outcome, Outcome::Rejected(m) if m.contains("no room for this one")),
+                "{i}: {outcome:?}"
+            ),
+            10 => {
+                assert!(matches!(outcome, Outcome::Rejected(m) if m.contains("not a valid UUID")))
+            }
+            _ => assert_eq!(*outcome, Outcome::Written, "{i}"),
+        }
+    }
+    // One request: the malformed id never reached the server (it would fail the batch).
+    assert_eq!(server.requests(Route::Batch), 1);
+    assert_eq!(server.object_count("Article", None), 8);
+    assert!(w
+        .get("Article", None, &id(3), false)
+        .expect("get")
+        .is_none());
+    let got = w
+        .get("Article", None, &id(4), true)
+        .expect("get")
+        .expect("present");
+    assert!(same_content(&got, &objects[4]), "{got:?}");
+    // Type errors are the server's per-object verdicts too.
+    let mut wrong = object("Article", 50);
+    wrong.properties.insert("n".into(), json!("many"));
+    let outcomes = w.upsert(&[wrong, object("Article", 51)]).expect("upsert");
+    assert!(
+        matches!(&outcomes[0], Outcome::Rejected(m) if m.contains("n")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], Outcome::Written);
+}
+
+/// The issue's scenario: faults and delays throughout a 10,000-object import, and every
+/// object arrives intact.
+#[test]
+fn ten_thousand_objects_arrive_intact_through_faults() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    let objects: Vec<Object> = (0..10_000).map(|i| object("Article", i)).collect();
+    server.fail_after(Route::Batch, 3, 5, Fault::Status(503));
+    server.fail_after(Route::Batch, 15, 3, Fault::DropConnection);
+    server.fail_after(
+        Route::Batch,
+        30,
+        2,
+        Fault::TooManyRequests {
+            retry_after_secs: 0,
+        },
+    );
+    server.fail_after(Route::Batch, 45, 2, Fault::Hangup);
+    server.fail_after(Route::Batch, 60, 1, Fault::Status(500));
+    server.fail_after(Route::Batch, 70, 4, Fault::Delay(Duration::from_millis(40)));
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert!(outcomes.iter().all(|o| *o == Outcome::Written));
+    // 100 batches of 100, and one more request for each fault that failed one.
+    assert_eq!(server.requests(Route::Batch), 100 + 13);
+    assert_eq!(w.retries_made(), 13);
+    assert_eq!(server.object_count("Article", None), 10_000);
+    assert_eq!(w.count("Article", None).expect("count"), 10_000);
+
+    let mut sent = objects;
+    sent.sort_by(|a, b| a.id.cmp(&b.id));
+    let got = read_all(&w, "Article", None, 1000);
+    assert_eq!(got.len(), 10_000);
+    for (g, s) in got.iter().zip(&sent) {
+        assert!(same_content(g, s), "{g:?} != {s:?}");
+    }
+}
+
+#[test]
+fn the_cursor_pages_through_in_id_order() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    // Empty: one request, no page.
+    assert_eq!(read_all(&w, "Article", None, 50).len(), 0);
+    assert_eq!(server.requests(Route::Objects), 1);
+
+    let objects: Vec<Object> = (0..250).map(|i| object("Article", i)).collect();
+    w.upsert(&objects).expect("upsert");
+    let mut ids: Vec<String> = objects.iter().map(|o| o.id.clone()).collect();
+    ids.sort();
+    // 250 is 5 pages of 50 exactly: 5 full pages and the empty one that ends the scan.
+    let before = server.requests(Route::Objects);
+    let pages: Vec<Vec<Object>> = w
+        .pages("article", None, 50, false)
+        .collect::<Result<_, _>>()
+        .expect("scan");
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50; 5]);
+    assert_eq!(server.requests(Route::Objects) - before, 6);
+    let got: Vec<String> = pages.iter().flatten().map(|o| o.id.clone()).collect();
+    assert_eq!(got, ids);
+    assert!(pages.iter().flatten().all(|o| o.vector.is_none()));
+    // Not a multiple: 100, 100, 50, then empty.
+    let before = server.requests(Route::Objects);
+    assert_eq!(read_all(&w, "Article", None, 100).len(), 250);
+    assert_eq!(server.requests(Route::Objects) - before, 4);
+    // One page by hand, after an id that is not stored.
+    let page = w
+        .scan(
+            "Article",
+            None,
+            Some("00000000-0000-0000-0000-000000000000"),
+            3,
+            true,
+        )
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|o| o.id.clone()).collect::<Vec<_>>(),
+        ids[..3]
+    );
+    assert!(page.iter().all(|o| o.vector.is_some()));
+
+    let err = w
+        .scan("Nope", None, None, 10, false)
+        .expect_err("unknown class");
+    assert_eq!(err.kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn a_cursor_page_failing_mid_scan_is_retried() {
+    let server = server();
+    let w = client(&server);
+    let objects: Vec<Object> = (0..250).map(|i| object("Article", i)).collect();
+    w.upsert(&objects).expect("upsert");
+    server.fail_after(Route::Objects, 2, 1, Fault::Status(500));
+    server.fail_after(Route::Objects, 4, 1, Fault::DropConnection);
+    let got = read_all(&w, "Article", None, 50);
+    assert_eq!(got.len(), 250);
+    let mut ids: Vec<&str> = got.iter().map(|o| o.id.as_str()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 250);
+    assert_eq!(server.requests(Route::Objects), 6 + 2);
+}
+
+#[test]
+fn counts_come_from_graphql_aggregate() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    assert_eq!(w.count("Article", None).expect("count"), 0);
+    let objects: Vec<Object> = (0..42).map(|i| object("Article", i)).collect();
+    w.upsert(&objects).expect("upsert");
+    server.fail_next(Route::GraphQl, 1, Fault::Status(502));
+    assert_eq!(w.count("article", None).expect("count"), 42);
+    assert_eq!(server.requests(Route::GraphQl), 3);
+    let err = w.count("Missing", None).expect_err("unknown");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}", err.message);
+    let err = w
+        .count("Article", Some("bad\"tenant"))
+        .expect_err("bad tenant");
+    assert_eq!(err.kind, ErrorKind::Invalid);
+}
+
+#[test]
+fn multi_tenant_collections_work_per_tenant() {
+    let server = server();
+    let w = client(&server);
+    w.create_class(
+        &json!({"class": "Doc", "multiTenancyConfig": {"enabled": true},
+        "properties": [{"name": "title", "dataType": ["text"]}]}),
+    )
+    .expect("create");
+    w.create_tenants("Doc", &[Tenant::new("zeta"), Tenant::new("alpha")])
+        .expect("tenants");
+    w.create_tenants("Doc", &[Tenant::new("alpha")])
+        .expect("again");
+    let names: Vec<String> = w
+        .tenants("doc")
+        .expect("tenants")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+    let mut objects = Vec::new();
+    for (i, tenant) in [(0, "alpha"), (1, "alpha"), (2, "zeta")] {
+        let mut o = object("Doc", i);
+        o.properties.retain(|k, _| k == "title");
+        o.vector = None;
+        o.tenant = Some(tenant.into());
+        objects.push(o);
+    }
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Written),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.count("Doc", Some("alpha")).expect("count"), 2);
+    assert_eq!(w.count("Doc", Some("zeta")).expect("count"), 1);
+    assert_eq!(read_all(&w, "Doc", Some("alpha"), 10).len(), 2);
+    let got = w
+        .get("Doc", Some("zeta"), &id(2), false)
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.tenant.as_deref(), Some("zeta"));
+    assert_eq!(
+        w.exists("Doc", Some("alpha"), &[id(0), id(2)])
+            .expect("exists"),
+        [true, false]
+    );
+    assert_eq!(
+        w.delete("Doc", Some("alpha"), &[id(0), id(2)])
+            .expect("delete"),
+        1
+    );
+    assert_eq!(server.object_count("Doc", Some("alpha")), 1);
+    let err = w.scan("Doc", None, None, 10, false).expect_err("no tenant");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{}", err.message);
+}
+
+#[test]
+fn exists_get_delete_and_delete_where() {
+    let server = Server::start(Config {
+        max_results: 100,
+        ..Config::default()
+    })
+    .expect("server");
+    let w = client(&server);
+    create_article(&w);
+    let objects: Vec<Object> = (0..300).map(|i| object("Article", i)).collect();
+    w.upsert(&objects).expect("upsert");
+
+    let asked = vec![
+        id(0),
+        id(1).to_uppercase(),
+        id(1000),
+        id(5).replace('-', ""),
+    ];
+    assert_eq!(
+        w.exists("Article", None, &asked).expect("exists"),
+        [true, true, false, true]
+    );
+    assert_eq!(
+        w.exists("Article", None, &[]).expect("exists"),
+        Vec::<bool>::new()
+    );
+    assert!(w.exists("Article", None, &["x".into()]).is_err());
+    assert!(w
+        .get("Article", None, &id(1000), true)
+        .expect("get")
+        .is_none());
+    let got = w
+        .get("Article", None, &id(9), true)
+        .expect("get")
+        .expect("present");
+    assert!(same_content(&got, &objects[9]));
+    assert!(w
+        .get("Article", None, &id(9), false)
+        .expect("get")
+        .expect("present")
+        .vector
+        .is_none());
+
+    // By id: a missing one and a repeated one count for nothing.
+    let gone = w
+        .delete("Article", None, &[id(0), id(1), id(1), id(1000)])
+        .expect("delete");
+    assert_eq!(gone, 2);
+    assert_eq!(
+        w.exists("Article", None, &[id(0), id(1)]).expect("exists"),
+        [false, false]
+    );
+
+    // By property: 149 even objects left (0 is gone), more than the server's 100 per call,
+    // so the client repeats the delete until nothing matches.
+    let before = server.requests(Route::BatchDelete);
+    let even = Filter::Equal {
+        property: "even".into(),
+        value: json!(true),
+    };
+    assert_eq!(
+        w.delete_where("Article", None, &even)
+            .expect("delete_where"),
+        149
+    );
+    assert_eq!(server.requests(Route::BatchDelete) - before, 2);
+    assert_eq!(w.count("Article", None).expect("count"), 149);
+    let by_int = Filter::Equal {
+        property: "n".into(),
+        value: json!(3 * 1_000_003),
+    };
+    assert_eq!(
+        w.delete_where("Article", None, &by_int)
+            .expect("delete_where"),
+        1
+    );
+    assert_eq!(
+        w.delete_where("Article", None, &by_int)
+            .expect("delete_where"),
+        0
+    );
+    let err = w
+        .delete_where("Missing", None, &by_int)
+        .expect_err("unknown class");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}", err.message);
+}
+
+#[test]
+fn schema_calls() {
+    let server = server();
+    let w = client(&server);
+    assert!(w.class("Article").expect("class").is_none());
+    create_article(&w);
+    w.create_class(&json!({"class": "Author", "vectorizer": "none"}))
+        .expect("create");
+    let names: Vec<String> = w
+        .collections()
+        .expect("collections")
+        .iter()
+        .map(|c| c["class"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["Article", "Author"]);
+    let def = w.class("article").expect("class").expect("present");
+    assert_eq!(def["class"], "Article");
+    let sharding = def["shardingConfig"].as_object().expect("sharding");
+    assert!(sharding
+        .keys()
+        .all(|k| !k.starts_with("actual") && k != "desiredVirtualCount"));
+
+    w.add_property("article", &json!({"name": "Body", "dataType": ["text"]}))
+        .expect("add");
+    let err = w
+        .add_property("Article", &json!({"name": "body", "dataType": ["text"]}))
+        .expect_err("twice");
+    assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+    let err = w
+        .add_property("Missing", &json!({"name": "x", "dataType": ["text"]}))
+        .expect_err("no class");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}", err.message);
+
+    let mut def = w.class("Article").expect("class").expect("present");
+    def["description"] = json!("news");
+    let stored = w.update_class(&def).expect("update");
+    assert_eq!(stored["description"], "news");
+    let err = w
+        .update_class(&json!({"class": "Missing"}))
+        .expect_err("missing");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}", err.message);
+
+    w.delete_class("article").expect("delete");
+    w.delete_class("article").expect("delete again");
+    assert!(w.class("Article").expect("class").is_none());
+}
