@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use ely_stream::{ErrorKind, StreamError};
 
+mod store_args;
+pub use store_args::{parse_duration, StoreArgs};
+
 /// The exit codes, the same for every ely binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -45,6 +48,12 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
             return match e.kind {
                 ErrorKind::Verification => Exit::Verification,
                 ErrorKind::BadLine | ErrorKind::Unsupported => Exit::Fatal,
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<ely_store::StoreError>() {
+            return match e.kind {
+                ely_store::ErrorKind::Unavailable => Exit::Unreachable,
+                _ => Exit::Fatal,
             };
         }
         if let Some(e) = cause.downcast_ref::<io::Error>() {
