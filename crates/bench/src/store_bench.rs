@@ -1,0 +1,448 @@
+//! ely-store-bench: times ely's stores (the Weaviate client and the embedded store) on bulk
+//! import and cursor export, for `scripts/bench-store.sh`.
+//!
+//! Objects are generated from a seed before the clock starts, so only the store's work is
+//! timed; `gen` writes the very same objects as JSON lines for the Python side to load. Each
+//! command prints one JSON line on stdout.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{Parser, Subcommand};
+use ely_bench::Rng;
+use ely_store::{open, resolve, Object, OpenOptions, Outcome, Store};
+use serde_json::{json, Map, Value};
+
+/// Time ely's stores on bulk import and cursor export.
+#[derive(Parser)]
+#[command(
+    name = "ely-store-bench",
+    after_help = "Examples:\n  \
+        ely-store-bench import --store http://127.0.0.1:8089 --class Bench --objects 20000 --dims 1536\n  \
+        ely-store-bench export --store http://127.0.0.1:8089 --class Bench --expect 20000 --verify\n  \
+        ely-store-bench gen --objects 20000 --dims 1536 -o objects.jsonl"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// What the objects are: the same settings give the same objects.
+#[derive(clap::Args, Clone)]
+struct Data {
+    /// Number of objects.
+    #[arg(long, default_value_t = 20_000)]
+    objects: usize,
+    /// Vector dimensions.
+    #[arg(long, default_value_t = 1536)]
+    dims: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// (Re)create a class and time the upsert of generated objects into it.
+    Import {
+        /// A Weaviate URL (http://, https://) or the path of an embedded store.
+        #[arg(long)]
+        store: String,
+        /// The class to create (deleted first if it exists).
+        #[arg(long, default_value = "Bench")]
+        class: String,
+        #[command(flatten)]
+        data: Data,
+        /// Batch requests in flight at once (Weaviate only).
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Objects per `upsert` call; 0: all in one call (the Weaviate client splits them into
+        /// requests of 100 itself; the embedded store writes one transaction per call).
+        #[arg(long, default_value_t = 0)]
+        chunk: usize,
+    },
+    /// Time a cursor scan with vectors over a whole class, until an empty page.
+    Export {
+        #[arg(long)]
+        store: String,
+        #[arg(long, default_value = "Bench")]
+        class: String,
+        /// Objects per cursor page.
+        #[arg(long, default_value_t = 1000)]
+        page: usize,
+        /// The number of objects the class must hold (by default: the store's count).
+        #[arg(long)]
+        expect: Option<u64>,
+        /// After the clock stops, compare every object with the generated ones (ids,
+        /// properties, vector bits); --objects, --dims and --seed must match the import.
+        #[arg(long)]
+        verify: bool,
+        #[command(flatten)]
+        data: Data,
+    },
+    /// Delete a class (to free the server's memory between runs).
+    Drop {
+        #[arg(long)]
+        store: String,
+        #[arg(long, default_value = "Bench")]
+        class: String,
+    },
+    /// Write the generated objects as JSON lines ({"id","properties","vector"}).
+    Gen {
+        #[command(flatten)]
+        data: Data,
+        /// Output file; stdout when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+const WORDS: &[&str] = &[
+    "vector",
+    "collection",
+    "batch",
+    "cursor",
+    "tenant",
+    "schema",
+    "property",
+    "object",
+    "stream",
+    "header",
+    "trailer",
+    "retry",
+    "weaviate",
+    "ingest",
+    "backup",
+    "restore",
+    "the",
+    "of",
+    "and",
+    "a",
+    "to",
+    "in",
+    "is",
+    "for",
+    "with",
+    "search",
+    "index",
+    "embedding",
+    "query",
+    "café",
+    "naïve",
+    "日本語",
+    "\"quoted\"",
+    "back\\slash",
+];
+const CATEGORIES: &[&str] = &["docs", "code", "issue", "email", "note", "paper"];
+
+/// The class every run creates: no vectorizer, a few text and int properties.
+fn class_def(class: &str) -> Value {
+    json!({
+        "class": class,
+        "vectorizer": "none",
+        "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "body", "dataType": ["text"]},
+            {"name": "category", "dataType": ["text"]},
+            {"name": "rank", "dataType": ["int"]},
+            {"name": "words", "dataType": ["int"]}
+        ]
+    })
+}
+
+fn words(rng: &mut Rng, n: usize) -> String {
+    let mut s = String::with_capacity(n * 8);
+    for i in 0..n {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
+    }
+    s
+}
+
+/// The objects for `data`: realistic text properties and float32 vectors uniform in [-1, 1).
+fn generate(class: &str, data: &Data) -> Vec<Object> {
+    let mut rng = Rng(data.seed);
+    (0..data.objects)
+        .map(|_| {
+            let id = rng.uuid();
+            let title_words = 3 + rng.below(8) as usize;
+            let body_words = 20 + rng.below(200) as usize;
+            let mut properties = Map::new();
+            properties.insert("title".into(), json!(words(&mut rng, title_words)));
+            properties.insert("body".into(), json!(words(&mut rng, body_words)));
+            properties.insert(
+                "category".into(),
+                json!(CATEGORIES[rng.below(CATEGORIES.len() as u64) as usize]),
+            );
+            properties.insert("rank".into(), json!(rng.below(1_000_000)));
+            properties.insert("words".into(), json!(body_words));
+            let vector = (0..data.dims).map(|_| rng.unit()).collect();
+            Object {
+                class: class.to_owned(),
+                id,
+                properties,
+                vector: Some(vector),
+                ..Object::default()
+            }
+        })
+        .collect()
+}
+
+fn open_store(store: &str, in_flight: usize) -> Result<Box<dyn Store>> {
+    let location = resolve(Some(store), |_| None)?;
+    let opts = OpenOptions {
+        in_flight,
+        ..OpenOptions::from_env()
+    };
+    Ok(open(&location, &opts)?)
+}
+
+fn kind(store: &str) -> &'static str {
+    let s = store.to_ascii_lowercase();
+    if s.starts_with("http://") || s.starts_with("https://") {
+        "weaviate"
+    } else {
+        "embedded"
+    }
+}
+
+/// This process's CPU time so far (user + system, all threads), in seconds, from
+/// `/proc/self/stat` (in USER_HZ ticks, 100 a second on Linux); `None` elsewhere.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3.
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The CPU time spent since `start` (a [`cpu_seconds`] reading).
+fn cpu_since(start: Option<f64>) -> Option<f64> {
+    Some(cpu_seconds()? - start?)
+}
+
+fn rate(n: usize, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+fn import(store: &str, class: &str, data: &Data, in_flight: usize, chunk: usize) -> Result<()> {
+    let s = open_store(store, in_flight)?;
+    s.delete_class(class)?;
+    s.create_class(&class_def(class))?;
+    let objects = generate(class, data);
+    let chunk = if chunk == 0 {
+        objects.len().max(1)
+    } else {
+        chunk
+    };
+
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut outcomes = Vec::with_capacity(objects.len());
+    for part in objects.chunks(chunk) {
+        outcomes.extend(s.upsert(part)?);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_since(cpu);
+
+    let rejected: Vec<&String> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Written => None,
+            Outcome::Rejected(why) => Some(why),
+        })
+        .collect();
+    if let Some(first) = rejected.first() {
+        bail!(
+            "{} of {} objects were rejected; the first: {first}",
+            rejected.len(),
+            objects.len()
+        );
+    }
+    ensure!(
+        outcomes.len() == objects.len(),
+        "{} outcomes for {} objects",
+        outcomes.len(),
+        objects.len()
+    );
+    let count = s.count(class, None)?;
+    ensure!(
+        count == objects.len() as u64,
+        "the store counts {count} objects after writing {}",
+        objects.len()
+    );
+    println!(
+        "{}",
+        json!({
+            "tool": "ely",
+            "store": kind(store),
+            "op": "import",
+            "objects": objects.len(),
+            "dims": data.dims,
+            "in_flight": (kind(store) == "weaviate").then_some(in_flight),
+            "chunk": chunk,
+            "seconds": secs,
+            "cpu_seconds": cpu,
+            "objects_per_sec": rate(objects.len(), secs),
+        })
+    );
+    Ok(())
+}
+
+fn export(
+    store: &str,
+    class: &str,
+    page: usize,
+    expect: Option<u64>,
+    verify: bool,
+    data: &Data,
+) -> Result<()> {
+    ensure!(page > 0, "--page must be at least 1");
+    let s = open_store(store, 1)?;
+    let expected = match expect {
+        Some(n) => n,
+        None => s.count(class, None)?,
+    };
+
+    // Pages are kept (moved, not copied), as an exporter holds a page while writing it.
+    let cpu = cpu_seconds();
+    let start = Instant::now();
+    let mut pages: Vec<Vec<Object>> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut requests = 0;
+    loop {
+        let objects = s.scan(class, None, after.as_deref(), page, true)?;
+        requests += 1;
+        match objects.last() {
+            None => break,
+            Some(last) => after = Some(last.id.clone()),
+        }
+        pages.push(objects);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_since(cpu);
+
+    let got: Vec<&Object> = pages.iter().flatten().collect();
+    ensure!(
+        got.len() as u64 == expected,
+        "the cursor gave {} objects, expected {expected}",
+        got.len()
+    );
+    for pair in got.windows(2) {
+        ensure!(
+            pair[0].id < pair[1].id,
+            "the cursor's ids are not ascending: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+    if let Some(o) = got.iter().find(|o| o.vector.is_none()) {
+        bail!("object {} came back without its vector", o.id);
+    }
+    if verify {
+        verify_objects(class, data, &got)?;
+    }
+    println!(
+        "{}",
+        json!({
+            "tool": "ely",
+            "store": kind(store),
+            "op": "export",
+            "objects": got.len(),
+            "page": page,
+            "requests": requests,
+            "verified": verify,
+            "seconds": secs,
+            "cpu_seconds": cpu,
+            "objects_per_sec": rate(got.len(), secs),
+        })
+    );
+    Ok(())
+}
+
+/// Every generated object came back once, with the same properties and vector bits.
+fn verify_objects(class: &str, data: &Data, got: &[&Object]) -> Result<()> {
+    let want = generate(class, data);
+    ensure!(
+        want.len() == got.len(),
+        "{} objects exported, {} generated",
+        got.len(),
+        want.len()
+    );
+    let by_id: HashMap<&str, &Object> = want.iter().map(|o| (o.id.as_str(), o)).collect();
+    for o in got {
+        let w = by_id
+            .get(o.id.as_str())
+            .with_context(|| format!("object {} was not generated", o.id))?;
+        ensure!(
+            o.properties == w.properties,
+            "object {}: properties differ",
+            o.id
+        );
+        let bits = |v: &Option<Vec<f32>>| {
+            v.as_ref()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        ensure!(
+            bits(&o.vector) == bits(&w.vector),
+            "object {}: vector differs",
+            o.id
+        );
+    }
+    Ok(())
+}
+
+fn drop_class(store: &str, class: &str) -> Result<()> {
+    open_store(store, 1)?.delete_class(class)?;
+    Ok(())
+}
+
+fn gen(data: &Data, output: Option<&PathBuf>) -> Result<()> {
+    let out: Box<dyn Write> = match output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, out);
+    // No class: the Python side names it.
+    for o in generate("", data) {
+        serde_json::to_writer(&mut out, &o)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Args::parse().command {
+        Command::Import {
+            store,
+            class,
+            data,
+            in_flight,
+            chunk,
+        } => import(&store, &class, &data, in_flight, chunk),
+        Command::Export {
+            store,
+            class,
+            page,
+            expect,
+            verify,
+            data,
+        } => export(&store, &class, page, expect, verify, &data),
+        Command::Drop { store, class } => drop_class(&store, &class),
+        Command::Gen { data, output } => gen(&data, output.as_ref()),
+    }
+}
