@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use crate::names::{check_tenant_name, class_name, property_name};
 use crate::schema::{
     inferred_property, is_multi_tenant, named_vectors, normalize_class, normalize_property,
-    property_names,
+    property_names, strip_server_fields,
 };
 use crate::{
     canonical_id, ErrorKind, Filter, Object, Outcome, Result, Store, StoreError, Tenant, Vector,
@@ -51,7 +51,17 @@ const MIGRATIONS: &[&str] = &[
          updated INTEGER NOT NULL,
          PRIMARY KEY (class, tenant, id)
      ) WITHOUT ROWID;",
+    // 2: the vector length each target took first.
+    "CREATE TABLE vector_dims (
+         class TEXT NOT NULL,
+         target TEXT NOT NULL,
+         dims INTEGER NOT NULL,
+         PRIMARY KEY (class, target)
+     ) WITHOUT ROWID;",
 ];
+
+/// How long a writer waits for another process's transaction to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Embedded {
     path: PathBuf,
@@ -70,12 +80,25 @@ impl Embedded {
         }
         create_private(path).map_err(|e| fail("creating the file", &e))?;
         let mut conn = Connection::open(path).map_err(|e| fail("opening", &e))?;
-        conn.busy_timeout(Duration::from_secs(60))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| fail("setting it up", &e))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
-            .map_err(|e| fail("setting it up", &e))?;
-        migrate(&mut conn).map_err(|e| fail("upgrading its schema", &e))?;
+        // Switching a new file to WAL takes a lock the busy timeout does not wait for, so a
+        // store that several processes open at once is retried here.
+        let started = std::time::Instant::now();
+        loop {
+            let setup = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
+                .map_err(StoreError::from)
+                .and_then(|_| migrate(&mut conn));
+            match setup {
+                Ok(()) => break,
+                Err(e) if e.kind == ErrorKind::Unavailable && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(fail("setting it up", &e)),
+            }
+        }
         Ok(Embedded {
             path: path.to_owned(),
             conn: Mutex::new(conn),
@@ -152,9 +175,12 @@ fn id_bytes(id: &str) -> Result<[u8; 16]> {
     Ok(out)
 }
 
-fn id_text(b: &[u8]) -> String {
+fn id_text(b: &[u8]) -> Result<String> {
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    canonical_id(&hex).unwrap_or(hex)
+    match canonical_id(&hex) {
+        Some(id) if b.len() == 16 => Ok(id),
+        _ => Err(damaged("an object id")),
+    }
 }
 
 fn f32_blob(v: &[f32], out: &mut Vec<u8>) {
@@ -163,10 +189,13 @@ fn f32_blob(v: &[f32], out: &mut Vec<u8>) {
     }
 }
 
-fn blob_f32(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
+fn blob_f32(b: &[u8]) -> Result<Vec<f32>> {
+    if !b.len().is_multiple_of(4) {
+        return Err(damaged("a vector"));
+    }
+    Ok(b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+        .collect())
 }
 
 /// Named vectors as one blob: per vector, the name's length (u16) and bytes, 0 for a vector
@@ -194,7 +223,7 @@ fn encode_named(vectors: &NamedVectors) -> Option<Vec<u8>> {
 }
 
 fn decode_named(mut b: &[u8]) -> Result<NamedVectors> {
-    let corrupt = || StoreError::other("embedded store: a named-vector blob is damaged");
+    let corrupt = || damaged("a named vector");
     let take = |n: usize, b: &mut &[u8]| -> Result<Vec<u8>> {
         if b.len() < n {
             return Err(corrupt());
@@ -217,12 +246,12 @@ fn decode_named(mut b: &[u8]) -> Result<NamedVectors> {
             vs.push(blob_f32(&take(
                 dims.checked_mul(4).ok_or_else(corrupt)?,
                 &mut b,
-            )?));
+            )?)?);
         }
-        let v = if multi {
-            Vector::Multi(vs)
-        } else {
-            Vector::Single(vs.pop().ok_or_else(corrupt)?)
+        let v = match (multi, vs.len()) {
+            (true, _) => Vector::Multi(vs),
+            (false, 1) => Vector::Single(vs.pop().ok_or_else(corrupt)?),
+            (false, _) => return Err(corrupt()),
         };
         out.insert(name, v);
     }
@@ -237,11 +266,17 @@ fn load_class(tx: &Connection, name: &str) -> Result<Option<Value>> {
             |r| r.get(0),
         )
         .optional()?;
-    def.map(|d| {
-        serde_json::from_str(&d)
-            .map_err(|e| StoreError::other(format!("embedded store: class {name}: {e}")))
+    def.map(|d| match serde_json::from_str::<Value>(&d) {
+        Ok(v) if v.is_object() => Ok(v),
+        _ => Err(damaged(&format!("the definition of class {name}"))),
     })
     .transpose()
+}
+
+fn damaged(what: &str) -> StoreError {
+    StoreError::other(format!(
+        "embedded store: {what} is damaged (was the file changed by another program?)"
+    ))
 }
 
 fn save_class(tx: &Connection, def: &Value) -> Result<()> {
@@ -261,7 +296,7 @@ fn require_class(tx: &Connection, name: &str) -> Result<Value> {
 }
 
 /// The tenant key of an object row, after Weaviate's multi-tenancy rules (CONTRACT.md 5.5).
-fn tenant_key(tx: &Connection, def: &Value, tenant: Option<&str>) -> Result<String> {
+fn tenant_key(tx: &Connection, def: &Value, tenant: Option<&str>, write: bool) -> Result<String> {
     let class = def["class"].as_str().unwrap_or_default();
     match (is_multi_tenant(def), tenant.filter(|t| !t.is_empty())) {
         (false, None) => Ok(String::new()),
@@ -279,9 +314,29 @@ fn tenant_key(tx: &Connection, def: &Value, tenant: Option<&str>) -> Result<Stri
                     |r| r.get(0),
                 )
                 .optional()?;
+            let auto = |what: &str| {
+                def.pointer(&format!("/multiTenancyConfig/{what}"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            };
             match status.as_deref() {
+                None if write && auto("autoTenantCreation") => {
+                    check_tenant_name(t).map_err(StoreError::invalid)?;
+                    tx.execute(
+                        "INSERT INTO tenants (class, name, status) VALUES (?1, ?2, 'HOT')",
+                        [class, t],
+                    )?;
+                    Ok(t.to_owned())
+                }
                 None => Err(StoreError::invalid(format!("tenant not found: {t:?}"))),
                 Some("HOT") => Ok(t.to_owned()),
+                Some("COLD") if auto("autoTenantActivation") => {
+                    tx.execute(
+                        "UPDATE tenants SET status = 'HOT' WHERE class = ?1 AND name = ?2",
+                        [class, t],
+                    )?;
+                    Ok(t.to_owned())
+                }
                 Some(_) => Err(StoreError::invalid(format!("tenant not active: '{t}'"))),
             }
         }
@@ -292,7 +347,11 @@ fn legacy_status(s: Option<&str>) -> Result<String> {
     Ok(match s.unwrap_or("").to_ascii_uppercase().as_str() {
         "" | "HOT" | "ACTIVE" => "HOT",
         "COLD" | "INACTIVE" => "COLD",
-        "FROZEN" | "OFFLOADED" => "FROZEN",
+        "FROZEN" | "OFFLOADED" => {
+            return Err(StoreError::invalid(
+                "tenants can be FROZEN (offloaded) only on a Weaviate with the offload-s3 module",
+            ))
+        }
         other => {
             return Err(StoreError::invalid(format!(
                 "unknown tenant activity status {other:?}"
@@ -304,34 +363,79 @@ fn legacy_status(s: Option<&str>) -> Result<String> {
 
 const OBJECT_COLUMNS: &str = "id, properties, vector, vectors, created, updated";
 
-fn row_object(
-    r: &rusqlite::Row<'_>,
-    class: &str,
-    tenant: &str,
-    vectors: bool,
-) -> rusqlite::Result<(Object, Option<Vec<u8>>)> {
-    let id: Vec<u8> = r.get(0)?;
-    let props: String = r.get(1)?;
-    let named: Option<Vec<u8>> = if vectors { r.get(3)? } else { None };
-    let vector: Option<Vec<u8>> = if vectors { r.get(2)? } else { None };
-    let object = Object {
-        class: class.to_owned(),
-        id: id_text(&id),
-        tenant: (!tenant.is_empty()).then(|| tenant.to_owned()),
-        properties: serde_json::from_str(&props).unwrap_or_default(),
-        vector: vector.map(|b| blob_f32(&b)).filter(|v| !v.is_empty()),
-        vectors: Default::default(),
-        creation_time_unix: Some(r.get(4)?),
-        last_update_time_unix: Some(r.get(5)?),
-    };
-    Ok((object, named))
+/// An object row as read, before its bytes are checked and decoded.
+struct Row {
+    id: Vec<u8>,
+    properties: String,
+    vector: Option<Vec<u8>>,
+    vectors: Option<Vec<u8>>,
+    created: i64,
+    updated: i64,
 }
 
-fn finish_object((mut o, named): (Object, Option<Vec<u8>>)) -> Result<Object> {
-    if let Some(b) = named {
-        o.vectors = decode_named(&b)?;
+fn read_row(r: &rusqlite::Row<'_>, vectors: bool) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: r.get(0)?,
+        properties: r.get(1)?,
+        vector: if vectors { r.get(2)? } else { None },
+        vectors: if vectors { r.get(3)? } else { None },
+        created: r.get(4)?,
+        updated: r.get(5)?,
+    })
+}
+
+fn parse_properties(text: &str) -> Result<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|_| damaged("an object's properties"))
+}
+
+fn to_object(row: Row, def: &Value, tenant: &str) -> Result<Object> {
+    let class = def["class"].as_str().unwrap_or_default();
+    let mut properties = parse_properties(&row.properties)?;
+    add_hrefs(def, &mut properties);
+    Ok(Object {
+        class: class.to_owned(),
+        id: id_text(&row.id)?,
+        tenant: (!tenant.is_empty()).then(|| tenant.to_owned()),
+        properties,
+        vector: row
+            .vector
+            .map(|b| blob_f32(&b))
+            .transpose()?
+            .filter(|v| !v.is_empty()),
+        vectors: row
+            .vectors
+            .map(|b| decode_named(&b))
+            .transpose()?
+            .unwrap_or_default(),
+        creation_time_unix: Some(row.created),
+        last_update_time_unix: Some(row.updated),
+    })
+}
+
+/// Weaviate adds the API path of each reference's target on read.
+fn add_hrefs(def: &Value, properties: &mut Map<String, Value>) {
+    for p in def["properties"].as_array().into_iter().flatten() {
+        let is_ref = p["dataType"][0]
+            .as_str()
+            .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_uppercase()));
+        let Some(Value::Array(refs)) = p["name"].as_str().and_then(|n| properties.get_mut(n))
+        else {
+            continue;
+        };
+        if !is_ref {
+            continue;
+        }
+        for r in refs.iter_mut().filter_map(Value::as_object_mut) {
+            let href = r
+                .get("beacon")
+                .and_then(Value::as_str)
+                .and_then(|b| b.strip_prefix("weaviate://localhost/"))
+                .map(|rest| format!("/v1/objects/{rest}"));
+            if let Some(h) = href {
+                r.insert("href".into(), Value::String(h));
+            }
+        }
     }
-    Ok(o)
 }
 
 impl Store for Embedded {
@@ -346,15 +450,15 @@ impl Store for Embedded {
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         defs.iter()
-            .map(|d| {
-                serde_json::from_str(d)
-                    .map_err(|e| StoreError::other(format!("embedded store: {e}")))
+            .map(|d| match serde_json::from_str::<Value>(d) {
+                Ok(v) if v.is_object() => Ok(strip_server_fields(&v)),
+                _ => Err(damaged("a class definition")),
             })
             .collect()
     }
 
     fn class(&self, name: &str) -> Result<Option<Value>> {
-        load_class(&self.conn(), &class_name(name))
+        Ok(load_class(&self.conn(), &class_name(name))?.map(|d| strip_server_fields(&d)))
     }
 
     fn create_class(&self, class: &Value) -> Result<Value> {
@@ -383,8 +487,10 @@ impl Store for Embedded {
         Ok(def)
     }
 
+    /// Replaces the mutable settings. Properties are kept as they are, as in Weaviate
+    /// (whose update cannot change them; new ones go through `add_property`).
     fn update_class(&self, class: &Value) -> Result<Value> {
-        let def = normalize_class(class).map_err(StoreError::invalid)?;
+        let mut def = normalize_class(class).map_err(StoreError::invalid)?;
         let name = def["class"].as_str().unwrap_or_default().to_owned();
         self.write(|tx| {
             let old = require_class(tx, &name)?;
@@ -392,6 +498,19 @@ impl Store for Embedded {
                 return Err(StoreError::invalid(format!(
                     "class {name}: multi-tenancy cannot be turned on or off on an existing collection"
                 )));
+            }
+            if def.get("properties").is_some_and(|p| !p.is_null())
+                && property_names(&def) != property_names(&old)
+            {
+                return Err(StoreError::invalid(format!(
+                    "class {name}: an update cannot add, remove or rename properties (add them one by one)"
+                )));
+            }
+            def["properties"] = old.get("properties").cloned().unwrap_or(Value::Null);
+            if def["properties"].is_null() {
+                if let Some(obj) = def.as_object_mut() {
+                    obj.remove("properties");
+                }
             }
             save_class(tx, &def)
         })?;
@@ -403,6 +522,7 @@ impl Store for Embedded {
         self.write(|tx| {
             tx.execute("DELETE FROM objects WHERE class = ?1", [&name])?;
             tx.execute("DELETE FROM tenants WHERE class = ?1", [&name])?;
+            tx.execute("DELETE FROM vector_dims WHERE class = ?1", [&name])?;
             tx.execute("DELETE FROM classes WHERE name = ?1", [&name])?;
             Ok(())
         })
@@ -486,8 +606,8 @@ impl Store for Embedded {
                 .iter()
                 .map(|o| match batch.put(o) {
                     Ok(()) => Ok(Outcome::Written),
-                    Err(e) if e.kind == ErrorKind::Other => Err(e),
-                    Err(e) => Ok(Outcome::Rejected(e.message)),
+                    Err(e) if e.kind == ErrorKind::Invalid => Ok(Outcome::Rejected(e.message)),
+                    Err(e) => Err(e),
                 })
                 .collect::<Result<Vec<_>>>()?;
             for name in &batch.changed {
@@ -500,7 +620,7 @@ impl Store for Embedded {
     fn delete(&self, class: &str, tenant: Option<&str>, ids: &[String]) -> Result<u64> {
         self.write(|tx| {
             let def = require_class(tx, class)?;
-            let key = tenant_key(tx, &def, tenant)?;
+            let key = tenant_key(tx, &def, tenant, true)?;
             let mut stmt =
                 tx.prepare("DELETE FROM objects WHERE class = ?1 AND tenant = ?2 AND id = ?3")?;
             let mut n = 0;
@@ -518,29 +638,31 @@ impl Store for Embedded {
         self.write(|tx| {
             let def = require_class(tx, class)?;
             let name = def["class"].as_str().unwrap_or_default();
-            let key = tenant_key(tx, &def, tenant)?;
-            let mut matched = Vec::new();
-            {
-                let mut stmt = tx.prepare(
-                    "SELECT id, properties FROM objects WHERE class = ?1 AND tenant = ?2",
-                )?;
-                let mut rows = stmt.query(params![name, key])?;
-                while let Some(r) = rows.next()? {
-                    let id: Vec<u8> = r.get(0)?;
-                    let props: String = r.get(1)?;
-                    let props: Map<String, Value> =
-                        serde_json::from_str(&props).unwrap_or_default();
-                    if filter.matches(&id_text(&id), &props) {
-                        matched.push(id);
+            let key = tenant_key(tx, &def, tenant, true)?;
+            // A page of rows at a time, so memory stays flat however large the collection.
+            let mut select = tx.prepare(
+                "SELECT id, properties FROM objects WHERE class = ?1 AND tenant = ?2 AND id > ?3
+                 ORDER BY id LIMIT 1000",
+            )?;
+            let mut delete =
+                tx.prepare("DELETE FROM objects WHERE class = ?1 AND tenant = ?2 AND id = ?3")?;
+            let (mut after, mut deleted) = (Vec::new(), 0u64);
+            loop {
+                let page = select
+                    .query_map(params![name, key, after], |r| {
+                        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some((last, _)) = page.last() else {
+                    return Ok(deleted);
+                };
+                after = last.clone();
+                for (id, props) in &page {
+                    if filter.matches(&id_text(id)?, &parse_properties(props)?) {
+                        deleted += delete.execute(params![name, key, id])? as u64;
                     }
                 }
             }
-            let mut stmt =
-                tx.prepare("DELETE FROM objects WHERE class = ?1 AND tenant = ?2 AND id = ?3")?;
-            for id in &matched {
-                stmt.execute(params![name, key, id])?;
-            }
-            Ok(matched.len() as u64)
         })
     }
 
@@ -557,29 +679,33 @@ impl Store for Embedded {
             return Ok(None);
         };
         let name = def["class"].as_str().unwrap_or_default();
-        let key = tenant_key(&conn, &def, tenant)?;
+        let key = tenant_key(&conn, &def, tenant, false)?;
         let found = conn
             .query_row(
                 &format!(
                     "SELECT {OBJECT_COLUMNS} FROM objects WHERE class = ?1 AND tenant = ?2 AND id = ?3"
                 ),
                 params![name, key, id_bytes(id)?],
-                |r| row_object(r, name, &key, vectors),
+                |r| read_row(r, vectors),
             )
             .optional()?;
-        found.map(finish_object).transpose()
+        found.map(|row| to_object(row, &def, &key)).transpose()
     }
 
     fn exists(&self, class: &str, tenant: Option<&str>, ids: &[String]) -> Result<Vec<bool>> {
+        let ids = ids
+            .iter()
+            .map(|id| id_bytes(id))
+            .collect::<Result<Vec<_>>>()?;
         let conn = self.conn();
         let Some(def) = load_class(&conn, &class_name(class))? else {
             return Ok(vec![false; ids.len()]);
         };
-        let key = tenant_key(&conn, &def, tenant)?;
+        let key = tenant_key(&conn, &def, tenant, false)?;
         let mut stmt =
             conn.prepare("SELECT 1 FROM objects WHERE class = ?1 AND tenant = ?2 AND id = ?3")?;
         ids.iter()
-            .map(|id| Ok(stmt.exists(params![def["class"].as_str(), key, id_bytes(id)?])?))
+            .map(|id| Ok(stmt.exists(params![def["class"].as_str(), key, id])?))
             .collect()
     }
 
@@ -594,7 +720,7 @@ impl Store for Embedded {
         let conn = self.conn();
         let def = require_class(&conn, class)?;
         let name = def["class"].as_str().unwrap_or_default();
-        let key = tenant_key(&conn, &def, tenant)?;
+        let key = tenant_key(&conn, &def, tenant, false)?;
         // `after` is exclusive; from the start is `>=` the all-zero UUID, itself a valid id.
         let (op, after) = match after.filter(|a| !a.is_empty()) {
             Some(a) => (
@@ -613,16 +739,18 @@ impl Store for Embedded {
         ))?;
         let rows = stmt
             .query_map(params![name, key, after, limit as i64], |r| {
-                row_object(r, name, &key, vectors)
+                read_row(r, vectors)
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(finish_object).collect()
+        rows.into_iter()
+            .map(|row| to_object(row, &def, &key))
+            .collect()
     }
 
     fn count(&self, class: &str, tenant: Option<&str>) -> Result<u64> {
         let conn = self.conn();
         let def = require_class(&conn, class)?;
-        let key = tenant_key(&conn, &def, tenant)?;
+        let key = tenant_key(&conn, &def, tenant, false)?;
         let n: i64 = conn.query_row(
             "SELECT COUNT(*) FROM objects WHERE class = ?1 AND tenant = ?2",
             params![def["class"].as_str(), key],
@@ -685,10 +813,28 @@ impl Batch<'_, '_> {
             };
             self.classes.insert(name.clone(), def);
         }
-        let properties = self.properties(&name, &o.properties)?;
+        let key = tenant_key(self.tx, &self.classes[&name], o.tenant.as_deref(), true)?;
+        let properties = self.properties(&name, &key, &o.properties)?;
         let def = &self.classes[&name];
-        let key = tenant_key(self.tx, def, o.tenant.as_deref())?;
         let (vector, vectors) = place_vectors(def, o)?;
+        if let Some(v) = &vector {
+            self.check_dims(&name, "", v.len())?;
+        }
+        for (target, v) in &vectors {
+            let dims = match v {
+                Vector::Single(s) => s.len(),
+                Vector::Multi(m) => {
+                    let w = m.first().map_or(0, Vec::len);
+                    if m.iter().any(|r| r.len() != w) {
+                        return Err(StoreError::invalid(format!(
+                            "multi-vector {target} has rows of different lengths"
+                        )));
+                    }
+                    w
+                }
+            };
+            self.check_dims(&name, target, dims)?;
+        }
         let mut blob = Vec::new();
         if let Some(v) = &vector {
             f32_blob(v, &mut blob);
@@ -714,6 +860,7 @@ impl Batch<'_, '_> {
     fn properties(
         &mut self,
         class: &str,
+        tenant: &str,
         given: &Map<String, Value>,
     ) -> Result<Map<String, Value>> {
         let mut out = Map::new();
@@ -732,11 +879,18 @@ impl Batch<'_, '_> {
                 .and_then(|ps| ps.iter().find(|p| p["name"].as_str() == Some(k.as_str())))
                 .and_then(|p| p["dataType"][0].as_str())
                 .map(str::to_owned);
+            let mut v = v.clone();
             match data_type {
-                Some(t) => check_value(class, &k, &t, v).map_err(StoreError::invalid)?,
+                Some(t) => {
+                    check_value(class, &k, &t, &v).map_err(StoreError::invalid)?;
+                    normalize_value(&t, &mut v);
+                    if t.starts_with(|c: char| c.is_ascii_uppercase()) {
+                        self.check_references(class, &k, &t, tenant, &mut v)?;
+                    }
+                }
                 None if self.auto_schema => {
                     crate::names::check_property_name(&k).map_err(StoreError::invalid)?;
-                    push_property(def, inferred_property(&k, v));
+                    push_property(def, inferred_property(&k, &v));
                     if !self.changed.iter().any(|c| c == class) {
                         self.changed.push(class.to_owned());
                     }
@@ -747,10 +901,128 @@ impl Batch<'_, '_> {
                     )))
                 }
             }
-            out.insert(k, v.clone());
+            out.insert(k, v);
         }
         Ok(out)
     }
+
+    /// Every vector of a target has the length of the first one it took (CONTRACT.md 5.1).
+    fn check_dims(&mut self, class: &str, target: &str, dims: usize) -> Result<()> {
+        if dims == 0 {
+            return Ok(());
+        }
+        let known: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT dims FROM vector_dims WHERE class = ?1 AND target = ?2",
+                params![class, target],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match known {
+            Some(m) if m as usize != dims => Err(StoreError::invalid(format!(
+                "new node has a vector with length {dims}. Existing nodes have vectors with length {m}"
+            ))),
+            Some(_) => Ok(()),
+            None => {
+                self.tx.execute(
+                    "INSERT INTO vector_dims (class, target, dims) VALUES (?1, ?2, ?3)",
+                    params![class, target, dims as i64],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Inline references must point at objects that exist (CONTRACT.md 6.1); a beacon
+    /// without a class gets the property's single target class.
+    fn check_references(
+        &mut self,
+        class: &str,
+        prop: &str,
+        target: &str,
+        tenant: &str,
+        refs: &mut Value,
+    ) -> Result<()> {
+        for r in refs.as_array_mut().into_iter().flatten() {
+            let beacon = r["beacon"].as_str().unwrap_or_default();
+            let rest = beacon.strip_prefix("weaviate://localhost/").unwrap_or("");
+            let (to_class, id) = match rest.split_once('/') {
+                Some((c, id)) => (class_name(c), id.to_owned()),
+                None => (target.to_owned(), rest.to_owned()),
+            };
+            let bad = || {
+                StoreError::invalid(format!(
+                    "invalid cref URI: {beacon:?} (property {prop} of class {class})"
+                ))
+            };
+            let id_blob = id_bytes(&id).map_err(|_| bad())?;
+            let found = self.tx.query_row(
+                "SELECT 1 FROM objects WHERE class = ?1 AND id = ?2 AND (tenant = ?3 OR tenant = '')",
+                params![to_class, id_blob, tenant],
+                |_| Ok(()),
+            )
+            .optional()?;
+            if found.is_none() {
+                return Err(StoreError::invalid(format!(
+                    "invalid cref: 'cref' {class}:{prop}: no object with id {id} found"
+                )));
+            }
+            r["beacon"] = Value::String(format!(
+                "weaviate://localhost/{to_class}/{}",
+                canonical_id(&id).unwrap_or(id)
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Values as Weaviate stores them: UUIDs in lowercase canonical form, dates with the
+/// fraction's trailing zeros trimmed and a zero offset written `Z`.
+fn normalize_value(data_type: &str, v: &mut Value) {
+    if let Some(elem) = data_type.strip_suffix("[]") {
+        for x in v.as_array_mut().into_iter().flatten() {
+            normalize_value(elem, x);
+        }
+        return;
+    }
+    let Value::String(s) = v else { return };
+    match data_type {
+        "uuid" => {
+            if let Some(c) = canonical_id(s) {
+                *s = c;
+            }
+        }
+        "date" => *s = normalize_date(s),
+        _ => {}
+    }
+}
+
+fn normalize_date(s: &str) -> String {
+    let upper = s.replacen('t', "T", 1);
+    let (main, zone) = match upper
+        .rfind(['Z', 'z', '+'])
+        .or_else(|| upper.rfind('-').filter(|&i| i > 10))
+    {
+        Some(i) => upper.split_at(i),
+        None => return s.to_owned(),
+    };
+    let zone = match zone {
+        "Z" | "z" | "+00:00" | "-00:00" => "Z",
+        z => z,
+    };
+    let main = match main.split_once('.') {
+        Some((secs, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                secs.to_owned()
+            } else {
+                format!("{secs}.{frac}")
+            }
+        }
+        None => main.to_owned(),
+    };
+    format!("{main}{zone}")
 }
 
 type NamedVectors = std::collections::BTreeMap<String, Vector>;
@@ -759,7 +1031,12 @@ type NamedVectors = std::collections::BTreeMap<String, Vector>;
 fn place_vectors(def: &Value, o: &Object) -> Result<(Option<Vec<f32>>, NamedVectors)> {
     let class = def["class"].as_str().unwrap_or_default();
     let targets = named_vectors(def);
+    // An empty vector is no vector (Weaviate stores none and returns none).
     let mut vectors = o.vectors.clone();
+    vectors.retain(|_, v| match v {
+        Vector::Single(s) => !s.is_empty(),
+        Vector::Multi(m) => !m.is_empty(),
+    });
     let mut vector = o.vector.clone().filter(|v| !v.is_empty());
     if targets.is_empty() {
         if let Some(d) = vectors.remove("default") {

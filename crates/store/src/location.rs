@@ -7,10 +7,28 @@ use std::time::Duration;
 
 use crate::{embedded::Embedded, weaviate::Weaviate, Result, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     Weaviate(String),
     Embedded(PathBuf),
+}
+
+/// Never shows a password given in the URL (`https://user:password@host`).
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Weaviate(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(s), Some(at)) if at > s => {
+                        format!("{}://<credentials>@{}", &url[..s], &url[at + 1..])
+                    }
+                    _ => url.clone(),
+                };
+                f.debug_tuple("Weaviate").field(&shown).finish()
+            }
+            Location::Embedded(p) => f.debug_tuple("Embedded").field(p).finish(),
+        }
+    }
 }
 
 /// How to talk to a store; only the Weaviate client uses most of it.
@@ -148,5 +166,13 @@ mod tests {
             Location::Embedded("/home/u/.local/share/ely/store.db".into())
         );
         assert!(resolve(None, env(&[])).is_err());
+        let secret = format!(
+            "{:?}",
+            Location::Weaviate("https://me:hunter2@w:8080/v1".into())
+        );
+        assert!(
+            !secret.contains("hunter2") && secret.contains("w:8080"),
+            "{secret}"
+        );
     }
 }

@@ -11,11 +11,11 @@
 //! message, no `Debug` output and no [`Store::location`].
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -693,10 +693,40 @@ impl Store for Weaviate {
                 }
             }
         }
-        let (index, wire): (Vec<usize>, Vec<Cow<'_, Object>>) = to_send.into_iter().unzip();
+        // Within one request Weaviate keeps the last copy of an id, but the requests of one
+        // call run in parallel, in no order: only the last copy of each object (the same
+        // class, tenant and id) is sent, and the earlier copies share its outcome.
+        let mut sent_as = vec![0; to_send.len()];
+        {
+            let mut last: HashMap<(String, Option<&str>, &str), usize> = HashMap::new();
+            for (k, (_, o)) in to_send.iter().enumerate().rev() {
+                let key = (class_name(&o.class), o.tenant.as_deref(), o.id.as_str());
+                sent_as[k] = *last.entry(key).or_insert(k);
+            }
+        }
+        let mut index = Vec::with_capacity(to_send.len());
+        let mut wire: Vec<Cow<'_, Object>> = Vec::with_capacity(to_send.len());
+        let mut wire_pos = vec![usize::MAX; to_send.len()];
+        let mut copies = Vec::new();
+        for (k, (i, o)) in to_send.into_iter().enumerate() {
+            if sent_as[k] == k {
+                wire_pos[k] = wire.len();
+                index.push(i);
+                wire.push(o);
+            } else {
+                copies.push((i, sent_as[k]));
+            }
+        }
         let chunks: Vec<&[Cow<'_, Object>]> = wire.chunks(BATCH_SIZE).collect();
-        let results = self.parallel(&chunks, self.in_flight, |c| self.upsert_chunk(c))?;
-        for (i, outcome) in index.into_iter().zip(results.into_iter().flatten()) {
+        let results: Vec<Outcome> = self
+            .parallel(&chunks, self.in_flight, |c| self.upsert_chunk(c))?
+            .into_iter()
+            .flatten()
+            .collect();
+        for (i, k) in copies {
+            outcomes[i] = results.get(wire_pos[k]).cloned();
+        }
+        for (i, outcome) in index.into_iter().zip(results) {
             outcomes[i] = Some(outcome);
         }
         Ok(outcomes
@@ -718,7 +748,7 @@ impl Store for Weaviate {
         }
         let mut total = 0;
         for chunk in unique.chunks(DELETE_CHUNK) {
-            let filter = Filter::IdIn(chunk.to_vec()).to_where();
+            let filter = Filter::IdIn(chunk.to_vec()).to_where(None);
             total += self.delete_matching(&name, tenant, &filter)?;
         }
         Ok(total)
@@ -728,7 +758,24 @@ impl Store for Weaviate {
         if let Filter::IdIn(ids) = filter {
             return self.delete(class, tenant, ids);
         }
-        self.delete_matching(&class_name(class), tenant, &filter.to_where())
+        // The value key of the filter follows the property's data type, so the definition
+        // is read first; Weaviate answers an unknown class with a 422 "failed to get class".
+        let name = class_name(class);
+        let def = self
+            .class(&name)?
+            .ok_or_else(|| StoreError::not_found(format!("collection {name} does not exist")))?;
+        let filter = match filter {
+            // Weaviate compares ids as text with the stored lowercase form, so the id is sent
+            // canonical; a value that is no UUID matches no object.
+            Filter::Equal { property, value } if matches!(property.as_str(), "id" | "_id") => {
+                match value.as_str().and_then(canonical_id) {
+                    Some(id) => Cow::Owned(Filter::IdIn(vec![id])),
+                    None => return Ok(0),
+                }
+            }
+            other => Cow::Borrowed(other),
+        };
+        self.delete_matching(&name, tenant, &filter.to_where(Some(&def)))
     }
 
     fn get(
@@ -763,12 +810,18 @@ impl Store for Weaviate {
             })
             .collect::<Result<Vec<_>>>()?;
         let query = Query::new().opt("tenant", tenant).finish();
+        // Nothing exists in a collection that does not: Weaviate answers 404 for it, but a
+        // 422 (which a HEAD carries without a message) is checked against the schema once.
+        let class_missing: OnceLock<bool> = OnceLock::new();
         self.parallel(&ids, self.in_flight, |id| {
             let path = format!("/objects/{}/{id}{query}", enc(&name));
             let reply = self.send(Method::HEAD, &path, None)?;
             match reply.status {
                 200..=299 => Ok(true),
                 404 => Ok(false),
+                422 if *class_missing.get_or_init(|| matches!(self.class(&name), Ok(None))) => {
+                    Ok(false)
+                }
                 _ => Err(self.refused(&format!("HEAD /v1/objects/{name}/{id}"), &reply)),
             }
         })
@@ -896,8 +949,9 @@ struct BatchResult {
 }
 
 impl BatchItem {
-    /// Written only when the item carries no error and no status other than SUCCESS, and
-    /// is the answer for the object sent at its place.
+    /// Written only when the item has a `result` (always there, CONTRACT.md 6.1) with no
+    /// error and no status other than SUCCESS, and is the answer for the object sent at its
+    /// place.
     fn outcome(&self, sent_id: &str, client: &Weaviate) -> Outcome {
         if let Some(id) = &self.id {
             if canonical_id(id).as_deref() != Some(sent_id) {
@@ -907,7 +961,10 @@ impl BatchItem {
             }
         }
         let Some(result) = &self.result else {
-            return Outcome::Written;
+            return Outcome::Rejected(
+                "Weaviate's answer has no result for this object, so it may not have been written"
+                    .into(),
+            );
         };
         let errors = result
             .errors

@@ -648,7 +648,7 @@ fn property_values_come_back_as_sent(b: &Backend) {
         "place": {"latitude": 52.366667, "longitude": 4.9},
         "meta": {"source": "git", "depth": 3, "inner": {"leaf": "x"}},
         "writtenBy": [{"beacon": beacon}],
-        "nums": [1.5, -0.25, 1e300, 5e-324],
+        "nums": [1.5, -0.25, 1e300, 5e-324, 0.9856906946328695, 0.1 + 0.2],
         "flags": [true, false],
         "refs": [rng.uuid(), rng.uuid()],
         "data": "aGVsbG8gd29ybGQ=",
@@ -681,6 +681,172 @@ fn property_values_come_back_as_sent(b: &Backend) {
     assert_eq!(got["writtenBy"][0]["beacon"], json!(beacon));
     // Weaviate adds its parsed forms of a phone number; what was sent stays.
     assert_eq!(got["phone"]["input"], props["phone"]["input"]);
+}
+
+/// Rules both stores apply as Weaviate does: last copy wins within a batch, an update keeps
+/// the properties, filters on arrays and ids, vector targets and lengths, references that must
+/// exist, and values stored in Weaviate's form.
+fn weaviate_rules_hold_in_every_store(b: &Backend) {
+    let mut rng = Rng(9);
+    let c = collection(
+        b,
+        "Rules",
+        json!({"vectorizer": "none", "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "tags", "dataType": ["text[]"]},
+            {"name": "score", "dataType": ["number"]},
+            {"name": "when", "dataType": ["date"]},
+            {"name": "other", "dataType": ["uuid"]}
+        ]}),
+    );
+    // The same id twice in one call, far apart (different requests to a server): the last
+    // copy is what is stored.
+    let dup = rng.uuid();
+    let mut objects: Vec<Object> = ids(&mut rng, 250)
+        .into_iter()
+        .map(|id| object(&c.name, id, json!({"title": "filler"})))
+        .collect();
+    objects[3] = object(&c.name, dup.clone(), json!({"title": "old"}));
+    objects[230] = object(&c.name, dup.clone(), json!({"title": "new"}));
+    upsert_all(&*b.store, &objects);
+    let got = b
+        .store
+        .get(&c.name, None, &dup, false)
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.properties["title"], "new");
+    // Values in Weaviate's form.
+    let other = rng.uuid();
+    let id = rng.uuid();
+    upsert_all(
+        &*b.store,
+        &[object(
+            &c.name,
+            id.clone(),
+            json!({"tags": ["a", "x"], "score": 2, "when": "2024-01-02T03:04:05.500+00:00",
+                   "other": other.to_uppercase()}),
+        )],
+    );
+    let got = b
+        .store
+        .get(&c.name, None, &id, false)
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.properties["when"], "2024-01-02T03:04:05.5Z");
+    assert_eq!(got.properties["other"], json!(other));
+    // An update keeps the properties.
+    let mut def = b.store.class(&c.name).expect("class").expect("present");
+    def["description"] = json!("updated");
+    b.store.update_class(&def).expect("update");
+    let def = b.store.class(&c.name).expect("class").expect("present");
+    assert_eq!(def["description"], "updated");
+    assert_eq!(def["properties"].as_array().map(Vec::len), Some(5));
+    // Filters: an array matches on any element, a number equals an integer, `id` is the id.
+    let eq = |p: &str, v: Value| Filter::Equal {
+        property: p.into(),
+        value: v,
+    };
+    assert_eq!(
+        b.store
+            .delete_where(&c.name, None, &eq("tags", json!("x")))
+            .expect("tags"),
+        1
+    );
+    upsert_all(
+        &*b.store,
+        &[object(&c.name, id.clone(), json!({"score": 2.0}))],
+    );
+    assert_eq!(
+        b.store
+            .delete_where(&c.name, None, &eq("score", json!(2)))
+            .expect("score"),
+        1
+    );
+    assert_eq!(
+        b.store
+            .delete_where(&c.name, None, &eq("id", json!(dup)))
+            .expect("id"),
+        1
+    );
+    assert_eq!(b.store.count(&c.name, None).expect("count"), 248);
+
+    // Vectors: a legacy vector goes to a class's only named vector; an empty one is none;
+    // lengths must agree; an overwrite without a vector removes it.
+    let n = collection(
+        b,
+        "OneNamed",
+        json!({"vectorConfig": {"only": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw"}}}),
+    );
+    let (a, z) = (rng.uuid(), rng.uuid());
+    let mut empty = BTreeMap::new();
+    empty.insert("only".to_owned(), Vector::Single(vec![]));
+    upsert_all(
+        &*b.store,
+        &[
+            Object {
+                vector: Some(vec![1.0, 2.0]),
+                ..object(&n.name, a.clone(), json!({}))
+            },
+            Object {
+                vectors: empty,
+                ..object(&n.name, z.clone(), json!({}))
+            },
+        ],
+    );
+    let got = b
+        .store
+        .get(&n.name, None, &a, true)
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.vector, None);
+    assert_eq!(
+        got.vectors.get("only"),
+        Some(&Vector::Single(vec![1.0, 2.0]))
+    );
+    let got = b
+        .store
+        .get(&n.name, None, &z, true)
+        .expect("get")
+        .expect("present");
+    assert!(got.vectors.is_empty(), "{:?}", got.vectors);
+    let out = b
+        .store
+        .upsert(&[Object {
+            vector: Some(vec![1.0, 2.0, 3.0]),
+            ..object(&n.name, rng.uuid(), json!({}))
+        }])
+        .expect("upsert");
+    assert!(
+        matches!(&out[0], Outcome::Rejected(m) if m.contains("length")),
+        "{out:?}"
+    );
+    upsert_all(&*b.store, &[object(&n.name, a.clone(), json!({}))]);
+    let got = b
+        .store
+        .get(&n.name, None, &a, true)
+        .expect("get")
+        .expect("present");
+    assert!(got.vectors.is_empty() && got.vector.is_none());
+
+    // A reference must point at an object that exists.
+    let r = collection(
+        b,
+        "Refs",
+        json!({"vectorizer": "none", "properties": [{"name": "to", "dataType": [c.name]}]}),
+    );
+    let beacon = |id: &str| json!([{"beacon": format!("weaviate://localhost/{}/{id}", c.name)}]);
+    let out = b
+        .store
+        .upsert(&[
+            object(&r.name, rng.uuid(), json!({"to": beacon(&objects[0].id)})),
+            object(&r.name, rng.uuid(), json!({"to": beacon(&rng.uuid())})),
+        ])
+        .expect("upsert");
+    assert_eq!(out[0], Outcome::Written);
+    assert!(
+        matches!(&out[1], Outcome::Rejected(m) if m.contains("cref")),
+        "{out:?}"
+    );
 }
 
 /// One writer and one reader at once, each with its own handle on the store.
@@ -751,6 +917,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    weaviate_rules_hold_in_every_store,
     upsert_then_overwrite,
     rejected_objects_are_not_written,
     delete_by_id_and_by_filter,

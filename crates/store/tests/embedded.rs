@@ -47,7 +47,7 @@ fn the_file_is_private_versioned_and_kept_across_opens() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     // Reopened, the object is there, bit for bit.
     let store = Embedded::open(&path).expect("reopen");
     let got = store
@@ -121,4 +121,69 @@ fn auto_schema_adds_collections_and_properties_with_inferred_types() {
             ("when".into(), "date".into())
         ]
     );
+}
+
+/// Several processes that open one new store at the same moment and write to it and read it
+/// all succeed: no "database is locked".
+#[test]
+fn processes_opening_and_writing_one_new_store_at_once_all_succeed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("shared.db");
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            std::process::Command::new(&exe)
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "child_process_writer",
+                    "--test-threads=1",
+                ])
+                .env("ELY_TEST_SHARED_STORE", &path)
+                .env("ELY_TEST_WRITER", i.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn a writer")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("writer");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let store = Embedded::open(&path).expect("open");
+    assert_eq!(store.count("Shared", None).expect("count"), 4 * 5 * 40);
+}
+
+/// One of the processes above; it does nothing unless started by that test.
+#[test]
+#[ignore = "started by processes_opening_and_writing_one_new_store_at_once_all_succeed"]
+fn child_process_writer() {
+    let path = std::env::var("ELY_TEST_SHARED_STORE").expect("started by the parent test");
+    let writer: u64 = std::env::var("ELY_TEST_WRITER")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .expect("writer number");
+    let store = Embedded::open(std::path::Path::new(&path)).expect("open a shared new store");
+    let mut rng = ely_bench::Rng(1000 + writer);
+    for _ in 0..5 {
+        let batch: Vec<Object> = (0..40)
+            .map(|_| Object {
+                properties: json!({"w": writer})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                ..object("Shared", &rng.uuid(), Some(vec![rng.f32(), rng.f32()]))
+            })
+            .collect();
+        let out = store.upsert(&batch).expect("upsert");
+        assert!(out.iter().all(|o| *o == Outcome::Written), "{out:?}");
+        let page = store.scan("Shared", None, None, 1000, true).expect("scan");
+        assert!(page.len() >= 40);
+    }
 }

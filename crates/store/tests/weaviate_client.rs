@@ -2,7 +2,7 @@
 //! one-shot socket that records them): URL forms, auth, the retry policy on every kind of
 //! fault, batches judged per object, the cursor, counts, and the single-object calls.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -107,34 +107,62 @@ fn same_content(got: &Object, sent: &Object) -> bool {
                 .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
 }
 
-/// A socket that answers `n` requests with `{"classes":[]}` and hands over each request's
-/// head, to see exactly what the client sends.
-fn recorder(n: usize) -> (String, mpsc::Receiver<String>) {
+/// What the client sent to a [`scripted`] socket.
+struct Sent {
+    head: String,
+    body: String,
+}
+
+/// A socket that answers one request per connection with the given statuses and bodies, in
+/// order, and hands over each request, to see exactly what the client sends.
+fn scripted(answers: Vec<(u16, String)>) -> (String, mpsc::Receiver<Sent>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(n) {
+        for ((status, body), stream) in answers.into_iter().zip(listener.incoming()) {
             let Ok(mut stream) = stream else { return };
             let mut reader = BufReader::new(stream.try_clone().expect("clone"));
             let mut head = String::new();
+            let mut length = 0;
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
                 head.push_str(&line);
             }
-            let body = r#"{"classes":[]}"#;
+            // Read the whole body, so that closing the socket does not reset the connection.
+            let mut sent = vec![0; length];
+            let _ = reader.read_exact(&mut sent);
+            let body = if head.starts_with("HEAD ") {
+                ""
+            } else {
+                body.as_str()
+            };
             let _ = write!(
                 stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status} Whatever\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
-            let _ = tx.send(head);
+            let _ = tx.send(Sent {
+                head,
+                body: String::from_utf8_lossy(&sent).into_owned(),
+            });
         }
     });
     (format!("http://127.0.0.1:{port}"), rx)
+}
+
+/// A [`scripted`] socket that answers `n` requests with `{"classes":[]}` and hands over each
+/// request's head.
+fn recorder(n: usize) -> (String, mpsc::Receiver<Sent>) {
+    scripted(vec![(200, r#"{"classes":[]}"#.to_owned()); n])
 }
 
 #[test]
@@ -144,7 +172,7 @@ fn url_forms_all_reach_v1_and_keep_the_port() {
     for form in forms {
         let w = Weaviate::new(&format!("{base}{form}"), &fast()).expect("client");
         assert_eq!(w.collections().expect("collections"), Vec::<Value>::new());
-        let head = heads.recv().expect("request");
+        let head = heads.recv().expect("request").head;
         let want = if form.starts_with("/proxy") {
             "GET /proxy/v1/schema HTTP/1.1"
         } else {
@@ -186,7 +214,7 @@ fn bearer_only_with_a_key_and_a_wrong_key_is_an_auth_error_without_it() {
     };
     let w = Weaviate::new(&base, &opts).expect("client");
     w.collections().expect("collections");
-    let head = heads.recv().expect("request");
+    let head = heads.recv().expect("request").head;
     assert!(head.contains("Bearer key-on-the-wire"), "{head}");
     assert!(!format!("{w:?}{}", w.location()).contains("key-on-the-wire"));
 
@@ -706,4 +734,255 @@ fn schema_calls() {
     w.delete_class("article").expect("delete");
     w.delete_class("article").expect("delete again");
     assert!(w.class("Article").expect("class").is_none());
+}
+
+/// `object("Article", i)` under the title `title`.
+fn titled(i: u32, title: &str) -> Object {
+    let mut o = object("Article", i);
+    o.properties.insert("title".into(), json!(title));
+    o
+}
+
+#[test]
+fn repeated_ids_across_parallel_batches_keep_the_last_copy() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    // Positions p and p + 150 share an id, so the copies sit in different 100-object chunks;
+    // half the earlier copies spell the id in uppercase.
+    let objects: Vec<Object> = (0..300)
+        .map(|p| {
+            let mut o = titled(p % 150, &format!("copy {p}"));
+            if p < 150 && p % 2 == 0 {
+                o.id = o.id.to_uppercase();
+            }
+            o
+        })
+        .collect();
+    // The first request to arrive is stored last.
+    server.fail_next(Route::Batch, 1, Fault::Delay(Duration::from_millis(300)));
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert_eq!(outcomes.len(), 300);
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Written),
+        "{outcomes:?}"
+    );
+    // Only the last copies were sent: 150 objects, two requests.
+    assert_eq!(server.requests(Route::Batch), 2);
+    assert_eq!(server.object_count("Article", None), 150);
+    let got = read_all(&w, "Article", None, 1000);
+    assert_eq!(got.len(), 150);
+    for g in &got {
+        let i = (0..150).find(|&i| id(i) == g.id).expect("a sent id");
+        assert_eq!(
+            g.properties["title"],
+            json!(format!("copy {}", i + 150)),
+            "{}",
+            g.id
+        );
+        assert!(same_content(g, &objects[i as usize + 150]), "{g:?}");
+    }
+}
+
+#[test]
+fn a_rejected_last_copy_rejects_the_earlier_copies() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+
+    // Rejected by the server for its id: every copy shares the verdict and its message.
+    server.reject_objects([id(1)], "no room for this one");
+    let objects = [titled(1, "first"), titled(2, "other"), titled(1, "second")];
+    let outcomes = w.upsert(&objects).expect("upsert");
+    for i in [0, 2] {
+        assert!(
+            matches!(&outcomes[i], Outcome::Rejected(m) if m.contains("no room for this one")),
+            "{i}: {outcomes:?}"
+        );
+    }
+    assert_eq!(outcomes[1], Outcome::Written);
+    assert_eq!(outcomes[0], outcomes[2]);
+    assert_eq!(server.object_count("Article", None), 1);
+    server.clear_faults();
+
+    // The earlier copy is valid, the last one is not: the earlier copy was never sent, so it
+    // is rejected too, never reported as written.
+    let mut bad = titled(5, "last");
+    bad.properties.insert("n".into(), json!("many"));
+    let mut objects: Vec<Object> = (100..250).map(|i| object("Article", i)).collect();
+    objects.insert(0, titled(5, "first"));
+    objects.push(bad);
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert!(
+        matches!(&outcomes[0], Outcome::Rejected(m) if m.contains('n')),
+        "{:?}",
+        outcomes[0]
+    );
+    assert_eq!(outcomes[0], outcomes[151]);
+    assert!(outcomes[1..151].iter().all(|o| *o == Outcome::Written));
+    assert!(w
+        .get("Article", None, &id(5), false)
+        .expect("get")
+        .is_none());
+    assert_eq!(server.object_count("Article", None), 151);
+}
+
+#[test]
+fn a_batch_item_without_a_result_is_rejected() {
+    let answer = json!([
+        {"class": "Article", "id": id(1), "properties": {}},
+        {"class": "Article", "id": id(2), "properties": {}, "result": {"status": "SUCCESS"}},
+    ]);
+    let (base, requests) = scripted(vec![(200, answer.to_string())]);
+    let w = Weaviate::new(&base, &fast()).expect("client");
+    let outcomes = w
+        .upsert(&[object("Article", 1), object("Article", 2)])
+        .expect("upsert");
+    assert!(
+        matches!(&outcomes[0], Outcome::Rejected(m) if m.contains("no result")),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], Outcome::Written);
+    let sent = requests.recv().expect("request");
+    assert!(
+        sent.head.starts_with("POST /v1/batch/objects HTTP/1.1"),
+        "{}",
+        sent.head
+    );
+    let body: Value = serde_json::from_str(&sent.body).expect("a JSON body");
+    assert_eq!(body["objects"][0]["id"], json!(id(1)));
+    assert_eq!(body["objects"][1]["id"], json!(id(2)));
+    // Judged from the answer, not retried.
+    assert!(requests.try_recv().is_err());
+}
+
+#[test]
+fn delete_where_picks_the_value_key_from_the_class() {
+    let class = json!({
+        "class": "Article",
+        "properties": [
+            {"name": "score", "dataType": ["number"]},
+            {"name": "published", "dataType": ["date"]},
+            {"name": "n", "dataType": ["int"]}
+        ]
+    });
+    let deleted = json!({"results": {"matches": 1, "limit": 10000, "successful": 1, "failed": 0}});
+    let (base, requests) = scripted(vec![
+        (200, class.to_string()),
+        (200, deleted.to_string()),
+        (200, class.to_string()),
+        (200, deleted.to_string()),
+        (200, class.to_string()),
+        (200, deleted.to_string()),
+    ]);
+    let w = Weaviate::new(&base, &fast()).expect("client");
+    for (property, value, key) in [
+        ("score", json!(2), "valueNumber"),
+        ("published", json!("2024-01-02T03:04:05Z"), "valueDate"),
+        ("N", json!(7), "valueInt"),
+    ] {
+        let filter = Filter::Equal {
+            property: property.into(),
+            value: value.clone(),
+        };
+        assert_eq!(
+            w.delete_where("article", None, &filter)
+                .expect("delete_where"),
+            1
+        );
+        let read = requests.recv().expect("class read");
+        assert!(
+            read.head.starts_with("GET /v1/schema/Article HTTP/1.1"),
+            "{}",
+            read.head
+        );
+        let delete = requests.recv().expect("delete");
+        assert!(
+            delete.head.starts_with("DELETE /v1/batch/objects HTTP/1.1"),
+            "{}",
+            delete.head
+        );
+        let body: Value = serde_json::from_str(&delete.body).expect("a JSON body");
+        assert_eq!(body["match"]["class"], "Article");
+        assert_eq!(
+            body["match"]["where"],
+            json!({"path": [property.to_lowercase()], "operator": "Equal", key: value}),
+            "{property}"
+        );
+    }
+}
+
+#[test]
+fn delete_where_by_id_and_on_an_unknown_class() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    let objects: Vec<Object> = (0..5).map(|i| object("Article", i)).collect();
+    w.upsert(&objects).expect("upsert");
+    let by_id = Filter::Equal {
+        property: "id".into(),
+        value: json!(id(3).to_uppercase()),
+    };
+    assert_eq!(w.delete_where("Article", None, &by_id).expect("delete"), 1);
+    assert_eq!(w.delete_where("Article", None, &by_id).expect("again"), 0);
+    assert!(w
+        .get("Article", None, &id(3), false)
+        .expect("get")
+        .is_none());
+    assert_eq!(server.object_count("Article", None), 4);
+    // No object has an id that is no UUID.
+    let not_an_id = Filter::Equal {
+        property: "_id".into(),
+        value: json!("x"),
+    };
+    assert_eq!(
+        w.delete_where("Article", None, &not_an_id).expect("delete"),
+        0
+    );
+    assert_eq!(server.object_count("Article", None), 4);
+
+    // An unknown class is NotFound before any delete is sent.
+    let before = server.requests(Route::BatchDelete);
+    let err = w
+        .delete_where("Missing", None, &by_id)
+        .expect_err("unknown class");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}", err.message);
+    assert_eq!(server.requests(Route::BatchDelete), before);
+}
+
+#[test]
+fn exists_checks_every_id_first_and_an_unknown_class_has_nothing() {
+    let server = server();
+    let w = client(&server);
+    create_article(&w);
+    w.upsert(&[object("Article", 1)]).expect("upsert");
+
+    // A malformed id anywhere in the list: Invalid, and nothing is asked.
+    let before = server.requests(Route::Object);
+    let err = w
+        .exists("Article", None, &[id(1), id(2), "not-a-uuid".into()])
+        .expect_err("bad id");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{}", err.message);
+    assert!(err.message.contains("not-a-uuid"), "{}", err.message);
+    assert_eq!(server.requests(Route::Object), before);
+
+    assert_eq!(
+        w.exists("Nope", None, &[id(1), id(2)]).expect("exists"),
+        [false, false]
+    );
+    assert_eq!(
+        w.exists("Nope", Some("t"), &[id(1)]).expect("exists"),
+        [false]
+    );
+
+    // A server answering 422 for an unknown class, with the schema confirming it is gone.
+    let (base, requests) = scripted(vec![(422, String::new()), (404, String::new())]);
+    let w = Weaviate::new(&base, &fast()).expect("client");
+    assert_eq!(w.exists("Nope", None, &[id(1)]).expect("exists"), [false]);
+    assert!(requests.recv().expect("head").head.starts_with("HEAD "));
+    assert!(requests
+        .recv()
+        .expect("class")
+        .head
+        .starts_with("GET /v1/schema/Nope "));
 }
