@@ -148,7 +148,7 @@ fn compression_is_detected_from_content_not_name() {
     ] {
         let run = w.run(CONVERT, &[], magic);
         run.expect_code(2);
-        assert!(run.stderr().contains(what), "{}", run.stderr());
+        run.expect_stderr(what);
     }
 }
 
@@ -225,21 +225,12 @@ fn missing_trailer_altered_count_and_altered_bytes_are_caught() {
     let no_trailer: String = good.lines().take(11).map(|l| format!("{l}\n")).collect();
     let run = w.run(CONVERT, &[], no_trailer.as_bytes());
     run.expect_code(4);
-    assert!(
-        run.stderr()
-            .contains("without the trailer of collection \"Code\" (header at line 1)"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("without the trailer of collection \"Code\" (header at line 1)");
 
     let bad_count = good.replace("\"objects\":10,", "\"objects\":11,");
     let run = w.run(CONVERT, &[], bad_count.as_bytes());
     run.expect_code(4);
-    assert!(
-        run.stderr().contains("counts 11 objects, but 10 were read"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("counts 11 objects, but 10 were read");
 
     // One object dropped: the count disagrees.
     let mut fewer: Vec<&str> = good.lines().collect();
@@ -252,11 +243,7 @@ fn missing_trailer_altered_count_and_altered_bytes_are_caught() {
     assert_ne!(flipped, good);
     let run = w.run(CONVERT, &[], flipped.as_bytes());
     run.expect_code(4);
-    assert!(
-        run.stderr().contains("do not match the hash"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("do not match the hash");
 
     // A header while a section is open: the first section lost its trailer.
     let two = format!(
@@ -266,12 +253,7 @@ fn missing_trailer_altered_count_and_altered_bytes_are_caught() {
     );
     let run = w.run(CONVERT, &[], two.as_bytes());
     run.expect_code(4);
-    assert!(
-        run.stderr()
-            .contains("no trailer before the next header at line 12"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("no trailer before the next header at line 12");
 
     // --no-verify reads them anyway, warns, and writes correct trailers.
     for input in [&no_trailer, &bad_count, &flipped] {
@@ -284,7 +266,7 @@ fn missing_trailer_altered_count_and_altered_bytes_are_caught() {
         );
     }
     let run = w.run(CONVERT, &["--no-verify"], no_trailer.as_bytes());
-    assert!(run.stderr().contains("warning"), "{}", run.stderr());
+    run.expect_stderr("warning");
 }
 
 #[test]
@@ -352,11 +334,7 @@ fn each_kind_of_bad_line_is_named_with_its_line_number() {
     let mixed = format!("{}\n{}\n{}\n", header_line("Code"), good[0], other[0]);
     let run = w.run(CONVERT, &[], mixed.as_bytes());
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("line 3: object of class \"Other\""),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("line 3: object of class \"Other\"");
     // A trailer with nothing before it.
     let run = w.run(
         CONVERT,
@@ -364,11 +342,7 @@ fn each_kind_of_bad_line_is_named_with_its_line_number() {
         format!("{}\n", trailer_line(None, &[])).as_bytes(),
     );
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("line 1: trailer out of place"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("line 1: trailer out of place");
 }
 
 #[test]
@@ -384,16 +358,8 @@ fn lines_over_the_limit_are_bad_lines_without_being_held_in_memory() {
     let input = format!("{}\n{huge}\n{}\n", good[0], good[1]);
     let run = w.run(CONVERT, &["--max-line-bytes", "64K"], input.as_bytes());
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("line 2: line is 200"),
-        "{}",
-        run.stderr()
-    );
-    assert!(
-        run.stderr().contains("--max-line-bytes (65536)"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("line 2: line is 200");
+    run.expect_stderr("--max-line-bytes (65536)");
     // Under the default limit the same line is fine.
     let run = w.run(CONVERT, &[], input.as_bytes());
     run.ok();
@@ -531,11 +497,7 @@ fn skip_bad_sets_exactly_the_bad_lines_aside() {
         b"",
     );
     run.expect_code(1);
-    assert!(
-        run.stderr().contains("4 bad line(s) set aside in"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("4 bad line(s) set aside in");
     // Good lines all kept, in order, under a trailer that verifies.
     let out = String::from_utf8(w.read("out.jsonl")).unwrap();
     assert!(out.starts_with(&expected_good), "{out}");
@@ -574,11 +536,7 @@ fn skip_bad_sets_exactly_the_bad_lines_aside() {
     // On stdin the dead-letter file must be named.
     let run = w.run(CONVERT, &["--skip-bad"], &input);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("needs --dead-letter"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("needs --dead-letter");
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -903,7 +861,7 @@ fn usage_errors_exit_2_with_the_prefix_and_help_shows_examples() {
     }
     let run = w.run(CONVERT, &["-i", "missing.jsonl"], b"");
     run.expect_code(2);
-    assert!(run.stderr().contains("missing.jsonl"), "{}", run.stderr());
+    run.expect_stderr("missing.jsonl");
 
     let help = w.run(CONVERT, &["--help"], b"");
     help.ok();
@@ -995,11 +953,7 @@ fn the_line_limit_applies_to_every_line_not_only_long_reads() {
     let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let run = w.run(CONVERT, &["--max-line-bytes", "1K"], input.as_bytes());
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("line 1: line is 3"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("line 1: line is 3");
 }
 
 #[test]
@@ -1015,11 +969,7 @@ fn no_verify_warns_when_a_trailer_disagrees() {
         (fewer.join("\n") + "\n").as_bytes(),
     );
     run.ok();
-    assert!(
-        run.stderr().contains("warning") && run.stderr().contains("does not match"),
-        "{}",
-        run.stderr()
-    );
+    run.expect_stderr("warning").expect_stderr("does not match");
 }
 
 #[test]

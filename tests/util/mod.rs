@@ -116,6 +116,17 @@ impl Run {
         );
         self
     }
+    /// Asserts that stderr mentions `text`, showing stderr when it does not.
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Self {
+        assert!(
+            self.stderr().contains(text),
+            "args: {:?}\nstderr: {}",
+            self.args,
+            self.stderr()
+        );
+        self
+    }
     #[track_caller]
     pub fn ok(&self) -> &Self {
         self.expect_code(0)

@@ -308,11 +308,8 @@ fn tenant_key(tx: &Connection, def: &Value, tenant: Option<&str>, write: bool) -
         ))),
         (true, Some(t)) => {
             let status: Option<String> = tx
-                .query_row(
-                    "SELECT status FROM tenants WHERE class = ?1 AND name = ?2",
-                    [class, t],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT status FROM tenants WHERE class = ?1 AND name = ?2")?
+                .query_row([class, t], |r| r.get(0))
                 .optional()?;
             let auto = |what: &str| {
                 def.pointer(&format!("/multiTenancyConfig/{what}"))
@@ -601,6 +598,7 @@ impl Store for Embedded {
                 changed: Vec::new(),
                 auto_schema: self.auto_schema,
                 now: now_ms(),
+                dims: HashMap::new(),
             };
             let outcomes = objects
                 .iter()
@@ -786,6 +784,8 @@ struct Batch<'a, 'c> {
     changed: Vec<String>,
     auto_schema: bool,
     now: i64,
+    /// Vector lengths already known, by (class, target), so each is looked up once a batch.
+    dims: HashMap<(String, String), usize>,
 }
 
 impl Batch<'_, '_> {
@@ -839,10 +839,12 @@ impl Batch<'_, '_> {
         if let Some(v) = &vector {
             f32_blob(v, &mut blob);
         }
-        self.tx.execute(
-            "INSERT OR REPLACE INTO objects (class, tenant, id, properties, vector, vectors, created, updated)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO objects (class, tenant, id, properties, vector, vectors, created, updated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )?
+            .execute(params![
                 name,
                 key,
                 id,
@@ -850,8 +852,7 @@ impl Batch<'_, '_> {
                 vector.map(|_| blob),
                 encode_named(&vectors),
                 self.now
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -911,24 +912,30 @@ impl Batch<'_, '_> {
         if dims == 0 {
             return Ok(());
         }
-        let known: Option<i64> = self
-            .tx
-            .query_row(
-                "SELECT dims FROM vector_dims WHERE class = ?1 AND target = ?2",
-                params![class, target],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let key = (class.to_owned(), target.to_owned());
+        let known = match self.dims.get(&key) {
+            Some(&m) => Some(m),
+            None => self
+                .tx
+                .prepare_cached("SELECT dims FROM vector_dims WHERE class = ?1 AND target = ?2")?
+                .query_row(params![class, target], |r| r.get::<_, i64>(0))
+                .optional()?
+                .map(|m| m as usize),
+        };
         match known {
-            Some(m) if m as usize != dims => Err(StoreError::invalid(format!(
+            Some(m) if m != dims => Err(StoreError::invalid(format!(
                 "new node has a vector with length {dims}. Existing nodes have vectors with length {m}"
             ))),
-            Some(_) => Ok(()),
+            Some(m) => {
+                self.dims.insert(key, m);
+                Ok(())
+            }
             None => {
                 self.tx.execute(
                     "INSERT INTO vector_dims (class, target, dims) VALUES (?1, ?2, ?3)",
                     params![class, target, dims as i64],
                 )?;
+                self.dims.insert(key, dims);
                 Ok(())
             }
         }
@@ -957,8 +964,9 @@ impl Batch<'_, '_> {
                 ))
             };
             let id_blob = id_bytes(&id).map_err(|_| bad())?;
-            let found = self.tx.query_row(
+            let found = self.tx.prepare_cached(
                 "SELECT 1 FROM objects WHERE class = ?1 AND id = ?2 AND (tenant = ?3 OR tenant = '')",
+            )?.query_row(
                 params![to_class, id_blob, tenant],
                 |_| Ok(()),
             )
