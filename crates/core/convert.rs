@@ -113,31 +113,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
-    let compression = args
-        .compress
-        .or_else(|| args.output.as_deref().map(Compression::from_extension))
-        .unwrap_or(Compression::None);
-    if let Some(level) = args.level {
-        match compression.levels() {
-            None => {
-                return Err(usage(format!(
-                    "--level does not apply to {compression} output"
-                )))
-            }
-            Some((_, range)) if !range.contains(&level) => {
-                return Err(usage(format!(
-                    "{compression} levels are {}-{}",
-                    range.start(),
-                    range.end()
-                )))
-            }
-            Some(_) => {}
-        }
-    }
-    let threads = match args.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        n => n,
-    };
+    let compression =
+        ely_cli::output_compression(args.compress, args.output.as_deref(), args.level)?;
+    let threads = ely_cli::threads(args.threads);
     let dead_letter_path = match (&args.dead_letter, &args.input) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(i)) if args.skip_bad && i.as_os_str() != "-" => {

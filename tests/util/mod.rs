@@ -54,6 +54,8 @@ impl Workdir {
     pub fn command(&self, bin: &str) -> Command {
         let exe = match bin {
             "ely-convert" => env!("CARGO_BIN_EXE_ely-convert"),
+            "ely-backup" => env!("CARGO_BIN_EXE_ely-backup"),
+            "ely-restore" => env!("CARGO_BIN_EXE_ely-restore"),
             other => panic!("unknown binary {other}"),
         };
         let mut cmd = Command::new(exe);

@@ -132,6 +132,44 @@ fn install_interrupt_handler(name: &'static str) {
     });
 }
 
+/// The output compression: `--compress`, else from the `-o` file's extension, else none;
+/// checks `--level` against it.
+pub fn output_compression(
+    compress: Option<ely_stream::Compression>,
+    output: Option<&std::path::Path>,
+    level: Option<i32>,
+) -> anyhow::Result<ely_stream::Compression> {
+    let compression = compress
+        .or_else(|| output.map(ely_stream::Compression::from_extension))
+        .unwrap_or(ely_stream::Compression::None);
+    if let Some(level) = level {
+        match compression.levels() {
+            None => {
+                return Err(usage(format!(
+                    "--level does not apply to {compression} output"
+                )))
+            }
+            Some((_, range)) if !range.contains(&level) => {
+                return Err(usage(format!(
+                    "{compression} levels are {}-{}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(compression)
+}
+
+/// `--threads`: 0 means every core.
+pub fn threads(n: u32) -> u32 {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        n => n,
+    }
+}
+
 /// Parses a size such as `1048576`, `64K`, `256M`, `1G` (powers of 1024).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();

@@ -1039,6 +1039,18 @@ type NamedVectors = std::collections::BTreeMap<String, Vector>;
 fn place_vectors(def: &Value, o: &Object) -> Result<(Option<Vec<f32>>, NamedVectors)> {
     let class = def["class"].as_str().unwrap_or_default();
     let targets = named_vectors(def);
+    // JSON has no NaN or infinity, so Weaviate can never hold one, and neither does ely.
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    let all_finite = o.vector.as_deref().is_none_or(finite)
+        && o.vectors.values().all(|v| match v {
+            Vector::Single(s) => finite(s),
+            Vector::Multi(m) => m.iter().all(|r| finite(r)),
+        });
+    if !all_finite {
+        return Err(StoreError::invalid(
+            "a vector holds NaN or infinity, which JSON (and so Weaviate) cannot carry",
+        ));
+    }
     // An empty vector is no vector (Weaviate stores none and returns none).
     let mut vectors = o.vectors.clone();
     vectors.retain(|_, v| match v {

@@ -126,7 +126,23 @@ fn control_byte_error(line: &[u8]) -> Option<String> {
 /// When serde_json reads a line simd-json refused, the refusal was about a number's size, not
 /// the syntax: returns the line re-serialized, with such numbers as floats. Rare, so slow.
 fn wide_numbers(line: &[u8]) -> Option<Vec<u8>> {
-    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let mut value: serde_json::Value = serde_json::from_slice(line).ok()?;
+    // simd-json also refuses float64 subnormals (5e-324); as zeros they check the same way
+    // (a float32 vector element that small is zero too).
+    fn flush_subnormals(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Number(n)
+                if n.as_f64()
+                    .is_some_and(|x| x != 0.0 && x.abs() < f64::MIN_POSITIVE) =>
+            {
+                *n = serde_json::Number::from(0);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(flush_subnormals),
+            serde_json::Value::Object(m) => m.values_mut().for_each(flush_subnormals),
+            _ => {}
+        }
+    }
+    flush_subnormals(&mut value);
     serde_json::to_vec(&value).ok()
 }
 
@@ -366,6 +382,7 @@ mod tests {
         for props in [
             r#"{"n":18446744073709551616}"#,
             r#"{"n":-99999999999999999999999,"m":[1e308,123456789012345678901234567890]}"#,
+            r#"{"tiny":[5e-324,-4.9406564584124654e-324,1e-320,2.2250738585072014e-308]}"#,
         ] {
             let line = format!("{{{id},\"properties\":{props},\"vector\":[99999999999999999999]}}");
             assert!(

@@ -23,4 +23,4 @@ pub use dead_letter::DeadLetter;
 pub use error::{ErrorKind, StreamError};
 pub use format::{Control, Header, SectionHash, Trailer, FORMAT_VERSION, HASH_ALGORITHM};
 pub use read::{read_stream, Counters, Event, Input, ReadOptions, SectionSummary, Summary};
-pub use write::{StreamWriter, WriteOptions};
+pub use write::{StreamWriter, WriteOptions, Written};

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::atomic::AtomicFile;
 use crate::compression::{Compression, Encoder};
 use crate::format::{control_line, Header, SectionHash};
+use xxhash_rust::xxh3::Xxh3;
 
 /// Where and how to write.
 #[derive(Debug, Clone, Copy)]
@@ -40,21 +41,32 @@ impl Write for Sink {
     }
 }
 
-/// Counts the bytes that reach the sink (after compression).
+/// Counts and hashes the bytes that reach the sink (after compression).
 struct Counted<W> {
     inner: W,
     bytes: u64,
+    hash: Xxh3,
 }
 
 impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.bytes += n as u64;
+        self.hash.update(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// What [`StreamWriter::finish_with_hash`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written (after compression).
+    pub bytes: u64,
+    /// xxh3-128 of those bytes, lowercase hex.
+    pub hash: String,
 }
 
 pub struct StreamWriter {
@@ -88,6 +100,7 @@ impl StreamWriter {
             Counted {
                 inner: sink,
                 bytes: 0,
+                hash: Xxh3::new(),
             },
         );
         let enc = Encoder::new(counted, opts.compression, opts.level, opts.threads)?;
@@ -148,7 +161,13 @@ impl StreamWriter {
 
     /// Closes the open section, completes compression and, for a file, syncs and renames it
     /// into place. Returns the bytes written. Dropping the writer instead leaves no file.
-    pub fn finish(mut self) -> io::Result<u64> {
+    pub fn finish(self) -> io::Result<u64> {
+        Ok(self.finish_with_hash()?.bytes)
+    }
+
+    /// Like [`StreamWriter::finish`], and also tells the xxh3-128 hash of the bytes written
+    /// (after compression: the hash of the file as it lies on disk).
+    pub fn finish_with_hash(mut self) -> io::Result<Written> {
         self.end_section()?;
         let enc = self
             .out
@@ -159,11 +178,14 @@ impl StreamWriter {
             .into_inner()
             .map_err(io::IntoInnerError::into_error)?;
         counted.flush()?;
-        let bytes = counted.bytes;
+        let written = Written {
+            bytes: counted.bytes,
+            hash: format!("{:032x}", counted.hash.digest128()),
+        };
         match counted.inner {
             Sink::Stdout(_) => {}
             Sink::File(f) => f.commit()?,
         }
-        Ok(bytes)
+        Ok(written)
     }
 }

@@ -1,0 +1,349 @@
+//! Backup: a store's collections written as an ely stream, one section per collection
+//! (header, objects tenant by tenant in ascending UUID order, trailer).
+//!
+//! Three stages overlap: a scanner thread reads cursor pages from the store (so the next page
+//! is on its way while the previous one is written), a second thread filters and serializes
+//! them into object lines, and the calling thread writes those lines to the stream (hashing
+//! and compressing). Bounded channels keep at most a few pages in memory.
+
+use std::sync::atomic::Ordering;
+
+use anyhow::{bail, Context};
+use crossbeam_channel::bounded;
+use ely_store::schema::{is_multi_tenant, property_names, strip_server_fields};
+use ely_store::{Object, Store, Tenant};
+use ely_stream::{Counters, Header, StreamWriter, FORMAT_VERSION};
+use serde_json::Value;
+
+use crate::clock::now_rfc3339;
+use crate::expr::Expr;
+use crate::line::write_object;
+use ely_store::names::property_name as property_key;
+
+/// What to back up and how.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Collections by name; every collection of the store when `all`.
+    pub collections: Vec<String>,
+    pub all: bool,
+    /// Headers and trailers only, no objects.
+    pub schema_only: bool,
+    /// Only these tenants of multi-tenant collections (all when empty).
+    pub tenants: Vec<String>,
+    /// Only these properties (all when `None`).
+    pub properties: Option<Vec<String>>,
+    /// Only objects matching this.
+    pub filter: Option<Expr>,
+    /// Objects per cursor page.
+    pub page_size: usize,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            collections: Vec::new(),
+            all: false,
+            schema_only: false,
+            tenants: Vec::new(),
+            properties: None,
+            filter: None,
+            page_size: 1000,
+        }
+    }
+}
+
+/// What one collection's section holds.
+#[derive(Debug, Clone)]
+pub struct CollectionSummary {
+    pub name: String,
+    /// Objects written.
+    pub objects: u64,
+    /// Objects read from the store (more than `objects` when filtered).
+    pub scanned: u64,
+    /// Tenants backed up (0 for a collection without multi-tenancy).
+    pub tenants: usize,
+}
+
+/// One collection, resolved and checked before anything is written.
+struct Plan {
+    name: String,
+    class: Value,
+    tenants: Option<Vec<Tenant>>,
+}
+
+/// Writes the chosen collections to `out` (without finishing it). Everything the options
+/// name is checked before the first byte is written.
+pub fn backup(
+    store: &dyn Store,
+    opts: &BackupOptions,
+    out: &mut StreamWriter,
+    counters: &Counters,
+) -> anyhow::Result<Vec<CollectionSummary>> {
+    let plans = plan(store, opts)?;
+    let mut summaries = Vec::with_capacity(plans.len());
+    for p in plans {
+        summaries.push(collection(store, opts, &p, out, counters)?);
+    }
+    Ok(summaries)
+}
+
+fn plan(store: &dyn Store, opts: &BackupOptions) -> anyhow::Result<Vec<Plan>> {
+    let classes = if opts.all {
+        let mut all = store.collections().context("listing collections")?;
+        all.sort_by(|a, b| class_name(a).cmp(class_name(b)));
+        all
+    } else {
+        let mut v = Vec::new();
+        for name in &opts.collections {
+            match store
+                .class(name)
+                .with_context(|| format!("reading collection {name}"))?
+            {
+                Some(c) => v.push(c),
+                None => {
+                    let known: Vec<String> = store
+                        .collections()
+                        .map(|cs| cs.iter().map(|c| class_name(c).to_owned()).collect())
+                        .unwrap_or_default();
+                    bail!(
+                        "no collection {name} in {} (it has: {})",
+                        store.location(),
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    );
+                }
+            }
+        }
+        v
+    };
+    let mut plans = Vec::new();
+    for class in classes {
+        let mut class = strip_server_fields(&class);
+        let name = class_name(&class).to_owned();
+        if let Some(f) = &opts.filter {
+            f.check(&class)
+                .map_err(|e| anyhow::anyhow!("--where on collection {name}: {e}"))?;
+        }
+        if let Some(keep) = &opts.properties {
+            keep_properties(&mut class, keep).with_context(|| format!("collection {name}"))?;
+        }
+        let tenants = if is_multi_tenant(&class) {
+            let all = store
+                .tenants(&name)
+                .with_context(|| format!("listing the tenants of {name}"))?;
+            if opts.tenants.is_empty() {
+                Some(all)
+            } else {
+                let mut chosen = Vec::new();
+                for t in &opts.tenants {
+                    match all.iter().find(|x| &x.name == t) {
+                        Some(x) => chosen.push(x.clone()),
+                        None => bail!(
+                            "collection {name} has no tenant {t} (it has: {})",
+                            all.iter()
+                                .map(|x| x.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    }
+                }
+                Some(chosen)
+            }
+        } else {
+            if !opts.tenants.is_empty() && !opts.all {
+                bail!("collection {name} is not multi-tenant; --tenant does not apply to it");
+            }
+            None
+        };
+        plans.push(Plan {
+            name,
+            class,
+            tenants,
+        });
+    }
+    Ok(plans)
+}
+
+fn class_name(class: &Value) -> &str {
+    class.get("class").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Drops every property but `keep` from a class definition; an unknown name is an error.
+fn keep_properties(class: &mut Value, keep: &[String]) -> anyhow::Result<()> {
+    let names = property_names(class);
+    for k in keep {
+        if !names.iter().any(|n| property_key(n) == property_key(k)) {
+            bail!(
+                "--properties names {k}, which it does not have (it has: {})",
+                names.join(", ")
+            );
+        }
+    }
+    if let Some(props) = class.get_mut("properties").and_then(Value::as_array_mut) {
+        props.retain(|p| {
+            p.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| keep.iter().any(|k| property_key(k) == property_key(n)))
+        });
+    }
+    Ok(())
+}
+
+enum Page {
+    Objects(Vec<Object>),
+    Failed(anyhow::Error),
+}
+
+enum Lines {
+    /// Serialized object lines with the end offset of each.
+    Batch {
+        data: Vec<u8>,
+        ends: Vec<usize>,
+        scanned: u64,
+    },
+    Failed(anyhow::Error),
+}
+
+fn collection(
+    store: &dyn Store,
+    opts: &BackupOptions,
+    plan: &Plan,
+    out: &mut StreamWriter,
+    counters: &Counters,
+) -> anyhow::Result<CollectionSummary> {
+    let header = Header {
+        version: FORMAT_VERSION,
+        collection: plan.name.clone(),
+        class: Some(plan.class.clone()),
+        tenants: plan.tenants.as_ref().map(|ts| {
+            ts.iter()
+                .filter_map(|t| serde_json::to_value(t).ok())
+                .collect()
+        }),
+        source: Some(store.location()),
+        created: Some(now_rfc3339()),
+    };
+    out.header(&header).context("writing the stream")?;
+    let mut summary = CollectionSummary {
+        name: plan.name.clone(),
+        objects: 0,
+        scanned: 0,
+        tenants: plan.tenants.as_ref().map_or(0, Vec::len),
+    };
+    if opts.schema_only {
+        out.end_section().context("writing the stream")?;
+        return Ok(summary);
+    }
+    let tenants: Vec<Option<String>> = match &plan.tenants {
+        Some(ts) => ts.iter().map(|t| Some(t.name.clone())).collect(),
+        None => vec![None],
+    };
+    let keep: Option<Vec<String>> = opts
+        .properties
+        .as_ref()
+        .map(|ks| ks.iter().map(|k| property_key(k)).collect());
+    let (page_tx, page_rx) = bounded::<Page>(2);
+    let (line_tx, line_rx) = bounded::<Lines>(2);
+    let result = std::thread::scope(|s| -> anyhow::Result<()> {
+        s.spawn(move || {
+            for tenant in &tenants {
+                let mut after: Option<String> = None;
+                loop {
+                    let page = store
+                        .scan(
+                            &plan.name,
+                            tenant.as_deref(),
+                            after.as_deref(),
+                            opts.page_size,
+                            true,
+                        )
+                        .with_context(|| match tenant {
+                            Some(t) => format!("reading {} (tenant {t})", plan.name),
+                            None => format!("reading {}", plan.name),
+                        });
+                    match page {
+                        Ok(objects) if objects.is_empty() => break,
+                        Ok(objects) => {
+                            after = objects.last().map(|o| o.id.clone());
+                            if page_tx.send(Page::Objects(objects)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = page_tx.send(Page::Failed(e));
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        s.spawn(move || {
+            for page in page_rx {
+                let objects = match page {
+                    Page::Objects(o) => o,
+                    Page::Failed(e) => {
+                        let _ = line_tx.send(Lines::Failed(e));
+                        return;
+                    }
+                };
+                let scanned = objects.len() as u64;
+                let mut data = Vec::with_capacity(objects.len() * 256);
+                let mut ends = Vec::with_capacity(objects.len());
+                for mut obj in objects {
+                    if let Some(f) = &opts.filter {
+                        if !f.matches(&obj.id, &obj.properties) {
+                            continue;
+                        }
+                    }
+                    if let Some(keep) = &keep {
+                        obj.properties.retain(|k, _| keep.iter().any(|x| x == k));
+                    }
+                    write_object(&obj, &mut data);
+                    ends.push(data.len());
+                }
+                if line_tx
+                    .send(Lines::Batch {
+                        data,
+                        ends,
+                        scanned,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        for lines in line_rx {
+            match lines {
+                Lines::Batch {
+                    data,
+                    ends,
+                    scanned,
+                } => {
+                    let mut start = 0;
+                    for end in &ends {
+                        out.object(&data[start..*end])
+                            .context("writing the stream")?;
+                        start = *end;
+                    }
+                    summary.objects += ends.len() as u64;
+                    summary.scanned += scanned;
+                    counters
+                        .objects
+                        .fetch_add(ends.len() as u64, Ordering::Relaxed);
+                    counters
+                        .bytes_in
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                Lines::Failed(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    result?;
+    out.end_section().context("writing the stream")?;
+    Ok(summary)
+}

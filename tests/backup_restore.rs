@@ -1,0 +1,951 @@
+//! ely-backup and ely-restore, run as binaries between embedded stores and the Weaviate test
+//! server: round trips compared object by object and bit by bit, conflict modes, partial
+//! restores, schema changes, vector checks, damaged input, faults, kills and resume.
+
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use ely_store::{open, Location, Object, OpenOptions, Store, Tenant, Vector};
+use fake_weaviate::{Config, Fault, Route, Server};
+use serde_json::{json, Value};
+use util::{Rng, Workdir};
+
+fn embedded(path: &Path) -> Box<dyn Store> {
+    open(
+        &Location::Embedded(path.to_owned()),
+        &OpenOptions::default(),
+    )
+    .expect("open store")
+}
+
+fn client(server: &Server) -> Box<dyn Store> {
+    open(&Location::Weaviate(server.url()), &OpenOptions::default()).expect("client")
+}
+
+fn random_vector(rng: &mut Rng, dims: usize) -> Vec<f32> {
+    (0..dims)
+        .map(|i| match i % 17 {
+            0 => -0.0,
+            1 => f32::from_bits(1 + rng.below(1000) as u32), // subnormal
+            2 => f32::MAX / (2.0 + rng.unit()),
+            _ => rng.f32(),
+        })
+        .collect()
+}
+
+fn obj(class: &str, id: String, props: Value) -> Object {
+    Object {
+        class: class.to_owned(),
+        id,
+        properties: match props {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        ..Object::default()
+    }
+}
+
+/// Fills a store with collections covering every data type, named vectors, multi-vectors,
+/// the legacy vector, tenants and cross-references.
+fn fixture(store: &dyn Store, seed: u64) {
+    let mut rng = Rng(seed);
+    store
+        .create_class(
+            &json!({"class": "Author", "vectorizer": "none", "properties": [
+            {"name": "name", "dataType": ["text"]}]}),
+        )
+        .expect("Author");
+    store
+        .create_class(&json!({"class": "Article", "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "tags", "dataType": ["text[]"]},
+            {"name": "big", "dataType": ["int"]},
+            {"name": "ints", "dataType": ["int[]"]},
+            {"name": "score", "dataType": ["number"]},
+            {"name": "nums", "dataType": ["number[]"]},
+            {"name": "flag", "dataType": ["boolean"]},
+            {"name": "flags", "dataType": ["boolean[]"]},
+            {"name": "when", "dataType": ["date"]},
+            {"name": "whens", "dataType": ["date[]"]},
+            {"name": "other", "dataType": ["uuid"]},
+            {"name": "others", "dataType": ["uuid[]"]},
+            {"name": "place", "dataType": ["geoCoordinates"]},
+            {"name": "data", "dataType": ["blob"]},
+            {"name": "meta", "dataType": ["object"], "nestedProperties": [
+                {"name": "source", "dataType": ["text"]},
+                {"name": "depth", "dataType": ["int"]}]},
+            {"name": "writtenBy", "dataType": ["Author"]}
+        ], "vectorConfig": {
+            "body": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw"},
+            "colbert": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw",
+                        "vectorIndexConfig": {"multivector": {"enabled": true}}}
+        }}))
+        .expect("Article");
+    store
+        .create_class(
+            &json!({"class": "Legacy", "vectorizer": "none", "properties": [
+            {"name": "n", "dataType": ["int"]}]}),
+        )
+        .expect("Legacy");
+    store
+        .create_class(&json!({"class": "Docs", "vectorizer": "none",
+            "multiTenancyConfig": {"enabled": true},
+            "properties": [{"name": "body", "dataType": ["text"]}]}))
+        .expect("Docs");
+    store
+        .create_tenants(
+            "Docs",
+            &[
+                Tenant::new("acme"),
+                Tenant::new("globex"),
+                Tenant::new("initech"),
+            ],
+        )
+        .expect("tenants");
+
+    let authors: Vec<String> = (0..5).map(|_| rng.uuid()).collect();
+    let mut objects: Vec<Object> = authors
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            obj(
+                "Author",
+                id.clone(),
+                json!({"name": format!("author {i} ✓")}),
+            )
+        })
+        .collect();
+    for i in 0..230 {
+        let mut vectors = BTreeMap::new();
+        vectors.insert(
+            "body".to_owned(),
+            Vector::Single(random_vector(&mut rng, 24)),
+        );
+        vectors.insert(
+            "colbert".to_owned(),
+            Vector::Multi((0..3).map(|_| random_vector(&mut rng, 8)).collect()),
+        );
+        let author = &authors[i % authors.len()];
+        let mut o = obj(
+            "Article",
+            rng.uuid(),
+            json!({
+                "title": format!("{} «{i}»", rng.text(4)),
+                "tags": ["a", "ß", "🎉"],
+                "big": 9007199254740993i64 + i as i64,
+                "ints": [9223372036854775807i64, -9223372036854775808i64],
+                "score": i as f64 / 7.0,
+                "nums": [1.5, 1e300, 5e-324],
+                "flag": i % 2 == 0,
+                "flags": [true, false],
+                "when": format!("2024-01-{:02}T03:04:05Z", 1 + i % 28),
+                "whens": ["2024-02-29T23:59:59.123+02:00"],
+                "other": rng.uuid(),
+                "others": [rng.uuid(), rng.uuid()],
+                "place": {"latitude": 52.375, "longitude": 4.875},
+                "data": "aGVsbG8gd29ybGQ=",
+                "meta": {"source": "git", "depth": i},
+                "writtenBy": [{"beacon": format!("weaviate://localhost/Author/{author}")}]
+            }),
+        );
+        o.vectors = vectors;
+        objects.push(o);
+    }
+    for i in 0..150 {
+        let mut o = obj("Legacy", rng.uuid(), json!({"n": i}));
+        o.vector = Some(random_vector(&mut rng, 16));
+        objects.push(o);
+    }
+    // Authors are written first: their references must resolve.
+    for chunk in objects.chunks(100) {
+        for outcome in store.upsert(chunk).expect("upsert") {
+            assert_eq!(outcome, ely_store::Outcome::Written);
+        }
+    }
+    for (t, n) in [("acme", 40), ("globex", 3), ("initech", 0)] {
+        let docs: Vec<Object> = (0..n)
+            .map(|i| {
+                let mut o = obj("Docs", rng.uuid(), json!({"body": format!("{t} {i}")}));
+                o.tenant = Some(t.to_owned());
+                o.vector = Some(random_vector(&mut rng, 4));
+                o
+            })
+            .collect();
+        for outcome in store.upsert(&docs).expect("upsert docs") {
+            assert_eq!(outcome, ely_store::Outcome::Written);
+        }
+    }
+}
+
+fn scan_all(store: &dyn Store, class: &str, tenant: Option<&str>) -> Vec<Object> {
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .scan(class, tenant, after.as_deref(), 97, true)
+            .expect("scan");
+        if page.is_empty() {
+            return all;
+        }
+        after = page.last().map(|o| o.id.clone());
+        all.extend(page);
+    }
+}
+
+/// An object's vectors as bits: the legacy vector, and each named vector's rows.
+type VectorBits = (Option<Vec<u32>>, BTreeMap<String, Vec<Vec<u32>>>);
+
+fn bits(o: &Object) -> VectorBits {
+    let b = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    (
+        o.vector.as_deref().map(b),
+        o.vectors
+            .iter()
+            .map(|(k, v)| {
+                let rows = match v {
+                    Vector::Single(v) => vec![b(v)],
+                    Vector::Multi(m) => m.iter().map(|r| b(r)).collect(),
+                };
+                (k.clone(), rows)
+            })
+            .collect(),
+    )
+}
+
+/// Every object of `class` (per tenant) in `a` is in `b` with the same properties and the
+/// same vector bits, and nothing else is.
+#[track_caller]
+fn assert_same(a: &dyn Store, b: &dyn Store, class: &str, b_class: &str) {
+    let tenants: Vec<Option<String>> = match a.tenants(class) {
+        Ok(ts) if !ts.is_empty() => ts.into_iter().map(|t| Some(t.name)).collect(),
+        _ => vec![None],
+    };
+    for t in tenants {
+        let x = scan_all(a, class, t.as_deref());
+        let y = scan_all(b, b_class, t.as_deref());
+        assert_eq!(x.len(), y.len(), "{class} tenant {t:?}: object counts");
+        for (p, q) in x.iter().zip(&y) {
+            assert_eq!(p.id, q.id);
+            assert_eq!(p.properties, q.properties, "{class} {}", p.id);
+            assert_eq!(bits(p), bits(q), "{class} {} vectors", p.id);
+        }
+    }
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    out.split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("JSON line"))
+        .collect()
+}
+
+/// Sums a key over the result lines.
+fn total(out: &[u8], key: &str) -> u64 {
+    lines(out)
+        .iter()
+        .filter(|v| v.get("batch").is_some() && v.get("pass").is_none())
+        .map(|v| v[key].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[test]
+fn embedded_round_trip_is_exact_and_a_repeat_writes_nothing() {
+    let w = Workdir::new();
+    let src_path = w.path("src.db");
+    fixture(&*embedded(&src_path), 1);
+    let src = src_path.to_str().unwrap();
+    let run = w.run(
+        "ely-backup",
+        &["--store", src, "--all", "-o", "all.jsonl.zst", "--stats"],
+        b"",
+    );
+    run.ok();
+    let manifest = &lines(run.stdout())[0];
+    assert_eq!(manifest["ely"], "manifest");
+    assert_eq!(manifest["compression"], "zstd");
+    assert_eq!(manifest["objects"], 5 + 230 + 150 + 43);
+    assert_eq!(manifest["source"], src);
+    let counts: BTreeMap<String, u64> = manifest["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["objects"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts["Docs"], 43);
+    assert_eq!(
+        manifest["bytes"].as_u64().unwrap(),
+        std::fs::metadata(w.path("all.jsonl.zst")).unwrap().len()
+    );
+    // The stream verifies.
+    w.run("ely-convert", &["--check", "-i", "all.jsonl.zst"], b"")
+        .ok();
+
+    let run = w.run(
+        "ely-restore",
+        &["--store", "dst.db", "-i", "all.jsonl.zst"],
+        b"",
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "written"), 428);
+    // Articles reference authors: they are written again with their references at the end.
+    let references: u64 = lines(run.stdout())
+        .iter()
+        .filter(|v| v["pass"] == "references")
+        .map(|v| v["written"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(references, 230);
+    let (a, b) = (embedded(&src_path), embedded(&w.path("dst.db")));
+    for c in ["Author", "Article", "Legacy", "Docs"] {
+        assert_same(&*a, &*b, c, c);
+    }
+    assert_eq!(
+        b.class("Article").unwrap().unwrap()["properties"],
+        a.class("Article").unwrap().unwrap()["properties"]
+    );
+    assert_eq!(b.tenants("Docs").unwrap().len(), 3);
+
+    // The same restore again with --only-changed writes nothing.
+    let run = w.run(
+        "ely-restore",
+        &["--store", "dst.db", "-i", "all.jsonl.zst", "--only-changed"],
+        b"",
+    );
+    run.ok();
+    assert_eq!(
+        total(run.stdout(), "written"),
+        0,
+        "{}",
+        String::from_utf8_lossy(run.stdout())
+    );
+    assert_eq!(total(run.stdout(), "unchanged"), 428);
+}
+
+#[test]
+fn round_trips_through_the_weaviate_client() {
+    let w = Workdir::new();
+    let src_path = w.path("src.db");
+    fixture(&*embedded(&src_path), 2);
+    let server = Server::start(Config::default()).expect("server");
+    let url = server.url();
+    // Embedded to Weaviate, through a pipe.
+    let backup = w.run(
+        "ely-backup",
+        &["--store", src_path.to_str().unwrap(), "--all"],
+        b"",
+    );
+    backup.ok();
+    let run = w.run("ely-restore", &["--store", &url], backup.stdout());
+    run.ok();
+    let (a, remote) = (embedded(&src_path), client(&server));
+    for c in ["Author", "Article", "Legacy", "Docs"] {
+        assert_same(&*a, &*remote, c, c);
+    }
+    // Weaviate back to another embedded store.
+    let backup = w.run("ely-backup", &["--store", &url, "--all"], b"");
+    backup.ok();
+    w.run("ely-restore", &["--store", "back.db"], backup.stdout())
+        .ok();
+    let back = embedded(&w.path("back.db"));
+    for c in ["Author", "Article", "Legacy", "Docs"] {
+        assert_same(&*a, &*back, c, c);
+    }
+}
+
+/// A small collection with a legacy vector, for the option tests.
+fn small(store: &dyn Store, n: usize, seed: u64) -> Vec<Object> {
+    let mut rng = Rng(seed);
+    store
+        .create_class(
+            &json!({"class": "Note", "vectorizer": "none", "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "year", "dataType": ["int"]},
+            {"name": "lang", "dataType": ["text"]}]}),
+        )
+        .expect("Note");
+    let mut objects: Vec<Object> = (0..n)
+        .map(|i| {
+            let mut o = obj(
+                "Note",
+                rng.uuid(),
+                json!({"title": format!("note {i}"), "year": 2000 + i as i64, "lang": if i % 3 == 0 { "en" } else { "de" }}),
+            );
+            o.vector = Some(random_vector(&mut rng, 8));
+            o
+        })
+        .collect();
+    store.upsert(&objects).expect("upsert");
+    objects.sort_by(|a, b| a.id.cmp(&b.id));
+    objects
+}
+
+fn backup_file(w: &Workdir, store: &Path, name: &str) {
+    w.run(
+        "ely-backup",
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--collection",
+            "Note",
+            "-o",
+            name,
+        ],
+        b"",
+    )
+    .ok();
+}
+
+#[test]
+fn conflict_modes_do_what_they_say() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    let objects = small(&*embedded(&src), 30, 3);
+    backup_file(&w, &src, "note.jsonl");
+    let dst = w.path("dst.db");
+    let target = embedded(&dst);
+    // The target holds the first 10 objects, changed.
+    target
+        .create_class(
+            &json!({"class": "Note", "vectorizer": "none", "properties": [
+            {"name": "title", "dataType": ["text"]},
+            {"name": "year", "dataType": ["int"]},
+            {"name": "extra", "dataType": ["text"]}]}),
+        )
+        .unwrap();
+    let changed: Vec<Object> = objects[..10]
+        .iter()
+        .map(|o| {
+            let mut c = obj(
+                "Note",
+                o.id.clone(),
+                json!({"title": "changed", "extra": "kept"}),
+            );
+            c.vector = Some(vec![9.0; 8]);
+            c
+        })
+        .collect();
+    target.upsert(&changed).unwrap();
+    let d = dst.to_str().unwrap();
+
+    // fail: stops before touching an existing object.
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "-i", "note.jsonl", "--on-conflict", "fail"],
+        b"",
+    );
+    run.expect_code(2).expect_stderr("already exists");
+    for o in &objects[..10] {
+        let got = target.get("Note", None, &o.id, true).unwrap().unwrap();
+        assert_eq!(got.properties["title"], "changed");
+    }
+    // skip: existing objects stay as they are, the others arrive.
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "-i", "note.jsonl", "--on-conflict", "skip"],
+        b"",
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "skipped"), 10);
+    assert_eq!(target.count("Note", None).unwrap(), 30);
+    for o in &objects[..10] {
+        let got = target.get("Note", None, &o.id, true).unwrap().unwrap();
+        assert_eq!(got.properties["title"], "changed");
+    }
+    // merge: the stream's properties and vector win, other properties stay.
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "-i", "note.jsonl", "--on-conflict", "merge"],
+        b"",
+    );
+    run.ok();
+    for o in &objects[..10] {
+        let got = target.get("Note", None, &o.id, true).unwrap().unwrap();
+        assert_eq!(got.properties["title"], o.properties["title"]);
+        assert_eq!(got.properties["extra"], "kept");
+        assert_eq!(bits(&got).0, bits(o).0);
+    }
+    // overwrite (the default) replaces them whole.
+    target.upsert(&changed).unwrap();
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "-i", "note.jsonl", "--only-changed"],
+        b"",
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "written"), 10);
+    assert_eq!(total(run.stdout(), "unchanged"), 20);
+    for o in &objects[..10] {
+        let got = target.get("Note", None, &o.id, true).unwrap().unwrap();
+        assert_eq!(got.properties, o.properties);
+        assert_eq!(bits(&got), bits(o));
+    }
+}
+
+#[test]
+fn partial_restores_and_renames() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    let objects = small(&*embedded(&src), 40, 4);
+    backup_file(&w, &src, "note.jsonl.gz");
+    let d = w.path("dst.db");
+    let ds = d.to_str().unwrap();
+    let target = || embedded(&d);
+
+    // --objects and --objects-from
+    let ids = format!("{},{}", objects[3].id, objects[7].id.to_uppercase());
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            ds,
+            "-i",
+            "note.jsonl.gz",
+            "--collection",
+            "One",
+            "--objects",
+            &ids,
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(target().count("One", None).unwrap(), 2);
+    let list = format!("{}\n{{\"id\":\"{}\"}}\n", objects[1].id, objects[2].id);
+    w.write("ids.txt", list.as_bytes());
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            ds,
+            "-i",
+            "note.jsonl.gz",
+            "--collection",
+            "Two",
+            "--objects-from",
+            "ids.txt",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(target().count("Two", None).unwrap(), 2);
+    // --where and --properties and --map-property
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            ds,
+            "-i",
+            "note.jsonl.gz",
+            "--rename",
+            "Note=Three",
+            "--where",
+            "lang = 'en' and year >= 2010",
+            "--properties",
+            "title,year",
+            "--map-property",
+            "title=heading",
+        ],
+        b"",
+    )
+    .ok();
+    let got = scan_all(&*target(), "Three", None);
+    let want: Vec<&Object> = objects
+        .iter()
+        .filter(|o| o.properties["lang"] == "en" && o.properties["year"].as_i64().unwrap() >= 2010)
+        .collect();
+    assert_eq!(got.len(), want.len());
+    for (g, o) in got.iter().zip(&want) {
+        assert_eq!(g.properties.get("heading"), o.properties.get("title"));
+        assert_eq!(g.properties.get("year"), o.properties.get("year"));
+        assert!(!g.properties.contains_key("lang") && !g.properties.contains_key("title"));
+        assert_eq!(bits(g), bits(o));
+    }
+}
+
+#[test]
+fn tenants_restore_whole_or_one_by_one() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    fixture(&*embedded(&src), 5);
+    let s = src.to_str().unwrap();
+    let run = w.run(
+        "ely-backup",
+        &["--store", s, "--collection", "Docs", "--tenant", "acme"],
+        b"",
+    );
+    run.ok();
+    let header = &lines(run.stdout())[0];
+    assert_eq!(header["tenants"].as_array().unwrap().len(), 1);
+    w.run(
+        "ely-backup",
+        &["--store", s, "--collection", "Docs", "-o", "docs.jsonl"],
+        b"",
+    )
+    .ok();
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "dst.db",
+            "-i",
+            "docs.jsonl",
+            "--tenant",
+            "globex",
+        ],
+        b"",
+    )
+    .ok();
+    let d = embedded(&w.path("dst.db"));
+    assert_eq!(d.count("Docs", Some("globex")).unwrap(), 3);
+    let tenants: Vec<String> = d
+        .tenants("Docs")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(tenants, ["globex"]);
+    // Unknown tenant or collection: a clear error before anything is written.
+    w.run(
+        "ely-backup",
+        &["--store", s, "--collection", "Docs", "--tenant", "nope"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("no tenant nope");
+    w.run("ely-backup", &["--store", s, "--collection", "Nope"], b"")
+        .expect_code(2)
+        .expect_stderr("no collection Nope");
+}
+
+#[test]
+fn schema_changes_convert_what_loses_nothing() {
+    let w = Workdir::new();
+    let stream = concat!(
+        r#"{"ely":"header","version":1,"collection":"Item","class":{"class":"Item","vectorizer":"none","properties":[{"name":"n","dataType":["number"]},{"name":"tags","dataType":["text"]},{"name":"added","dataType":["text"]}]}}"#,
+        "\n",
+        r#"{"class":"Item","id":"00000000-0000-0000-0000-000000000001","properties":{"n":3.0,"tags":"one","added":"x"}}"#,
+        "\n",
+        r#"{"class":"Item","id":"00000000-0000-0000-0000-000000000002","properties":{"n":4.5,"tags":"two"}}"#,
+        "\n",
+    );
+    // Without a trailer the stream is truncated; write it through ely-convert to add one.
+    let d = w.path("dst.db");
+    let target = embedded(&d);
+    target
+        .create_class(
+            &json!({"class": "Item", "vectorizer": "none", "properties": [
+            {"name": "n", "dataType": ["int"]},
+            {"name": "tags", "dataType": ["text[]"]}]}),
+        )
+        .unwrap();
+    drop(target);
+    let fixed = w.run("ely-convert", &["--no-verify"], stream.as_bytes());
+    fixed.ok();
+    w.write("item.jsonl", fixed.stdout());
+    let run = w.run(
+        "ely-restore",
+        &["--store", d.to_str().unwrap(), "-i", "item.jsonl"],
+        b"",
+    );
+    run.expect_code(1)
+        .expect_stderr("item.jsonl.rejected.jsonl");
+    let target = embedded(&d);
+    let one = target
+        .get("Item", None, "00000000-0000-0000-0000-000000000001", false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.properties["n"], json!(3));
+    assert_eq!(one.properties["tags"], json!(["one"]));
+    assert_eq!(one.properties["added"], json!("x"));
+    assert!(target
+        .get("Item", None, "00000000-0000-0000-0000-000000000002", false)
+        .unwrap()
+        .is_none());
+    let dead = lines(&w.read("item.jsonl.rejected.jsonl"));
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["line"], 3);
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("--lossy"),
+        "{}",
+        dead[0]
+    );
+    // --lossy converts it; the dead-letter file is read back as it is.
+    drop(target);
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            d.to_str().unwrap(),
+            "-i",
+            "item.jsonl.rejected.jsonl",
+            "--lossy",
+            "--dead-letter",
+            "again.jsonl",
+        ],
+        b"",
+    )
+    .ok();
+    let target = embedded(&d);
+    let two = target
+        .get("Item", None, "00000000-0000-0000-0000-000000000002", false)
+        .unwrap()
+        .unwrap();
+    assert!(two.properties["n"].is_i64());
+}
+
+#[test]
+fn vector_lengths_are_checked() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 5, 6);
+    backup_file(&w, &src, "note.jsonl");
+    let d = w.path("dst.db");
+    let target = embedded(&d);
+    target
+        .create_class(&json!({"class": "Note", "vectorizer": "none"}))
+        .unwrap();
+    let mut o = obj(
+        "Note",
+        "00000000-0000-0000-0000-0000000000aa".into(),
+        json!({}),
+    );
+    o.vector = Some(vec![1.0; 3]);
+    target.upsert(&[o]).unwrap();
+    drop(target);
+    let ds = d.to_str().unwrap();
+    w.run("ely-restore", &["--store", ds, "-i", "note.jsonl"], b"")
+        .expect_code(2)
+        .expect_stderr("has 8 dimensions in the stream");
+    assert_eq!(embedded(&d).count("Note", None).unwrap(), 1);
+    w.run(
+        "ely-restore",
+        &["--store", ds, "-i", "note.jsonl", "--skip-vectors"],
+        b"",
+    )
+    .ok();
+    assert_eq!(embedded(&d).count("Note", None).unwrap(), 6);
+    // Inside a stream, a vector whose length differs from the first one's is rejected.
+    let plain = concat!(
+        r#"{"class":"Mixed","id":"00000000-0000-0000-0000-000000000001","properties":{},"vector":[1,2]}"#,
+        "\n",
+        r#"{"class":"Mixed","id":"00000000-0000-0000-0000-000000000002","properties":{},"vector":[1,2,3]}"#,
+        "\n",
+    );
+    let run = w.run(
+        "ely-restore",
+        &["--store", ds, "--results", "objects"],
+        plain.as_bytes(),
+    );
+    run.expect_code(1);
+    let results = lines(run.stdout());
+    let statuses: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert_eq!(statuses, ["written", "rejected"]);
+}
+
+#[test]
+fn truncated_and_corrupt_input_ends_with_exit_4_after_writing_what_came_before() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 250, 7);
+    backup_file(&w, &src, "note.jsonl");
+    let full = w.read("note.jsonl");
+    let text = String::from_utf8(full.clone()).unwrap();
+    let keep: Vec<&str> = text.lines().take(201).collect(); // header + 200 objects
+    w.write("cut.jsonl", (keep.join("\n") + "\n").as_bytes());
+    let run = w.run("ely-restore", &["--store", "a.db", "-i", "cut.jsonl"], b"");
+    run.expect_code(4).expect_stderr("truncated");
+    assert_eq!(embedded(&w.path("a.db")).count("Note", None).unwrap(), 200);
+    // A changed byte in an object line: the trailer's hash disagrees.
+    let corrupt = text.replacen("note 1", "note X", 1);
+    w.write("bad.jsonl", corrupt.as_bytes());
+    w.run("ely-restore", &["--store", "b.db", "-i", "bad.jsonl"], b"")
+        .expect_code(4);
+    assert_eq!(embedded(&w.path("b.db")).count("Note", None).unwrap(), 250);
+}
+
+#[test]
+fn a_restore_under_faults_loses_nothing_and_rejections_are_kept() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    let objects = small(&*embedded(&src), 1000, 8);
+    backup_file(&w, &src, "note.jsonl");
+    let server = Server::start(Config::default()).expect("server");
+    server.fail_after(Route::Batch, 1, 2, Fault::Status(503));
+    server.fail_after(Route::Batch, 4, 1, Fault::DropConnection);
+    server.fail_after(
+        Route::Batch,
+        6,
+        1,
+        Fault::TooManyRequests {
+            retry_after_secs: 0,
+        },
+    );
+    server.fail_after(Route::Batch, 8, 1, Fault::Hangup);
+    let rejected: Vec<String> = objects[500..503].iter().map(|o| o.id.clone()).collect();
+    server.reject_objects(rejected.clone(), "simulated rejection");
+    let run = w.run(
+        "ely-restore",
+        &["--store", &server.url(), "-i", "note.jsonl", "--stats"],
+        b"",
+    );
+    run.expect_code(1).expect_stderr("3 object(s) rejected");
+    assert!(server.requests(Route::Batch) >= 15, "retries happened");
+    assert_eq!(server.object_count("Note", None), 997);
+    let dead = lines(&w.read("note.jsonl.rejected.jsonl"));
+    assert_eq!(dead.len(), 3);
+    assert!(dead.iter().all(|d| d["reason"]
+        .as_str()
+        .unwrap()
+        .contains("simulated rejection")));
+    // Fed back in as it is, once the cause is gone.
+    server.clear_faults();
+    w.run(
+        "ely-restore",
+        &["--store", &server.url(), "-i", "note.jsonl.rejected.jsonl"],
+        b"",
+    )
+    .ok();
+    let remote = client(&server);
+    assert_same(&*embedded(&src), &*remote, "Note", "Note");
+}
+
+#[test]
+fn a_killed_restore_resumes_from_its_checkpoint() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 3000, 9);
+    backup_file(&w, &src, "note.jsonl");
+    let server = Server::start(Config::default()).expect("server");
+    server.delay(Route::Batch, std::time::Duration::from_millis(40));
+    let url = server.url();
+    let args = [
+        "--store",
+        url.as_str(),
+        "-i",
+        "note.jsonl",
+        "--checkpoint",
+        "cp.json",
+        "--workers",
+        "2",
+    ];
+    let mut child = w
+        .command("ely-restore")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill it half-way.
+    let started = std::time::Instant::now();
+    while (server.object_count("Note", None) < 1200 || !w.path("cp.json").exists())
+        && started.elapsed().as_secs() < 60
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let cp: Value = serde_json::from_slice(&w.read("cp.json")).expect("checkpoint");
+    let line = cp["line"].as_u64().unwrap();
+    assert!(line > 0 && line < 3001, "checkpoint at line {line}");
+    let before = server.requests(Route::Batch);
+    server.delay(Route::Batch, std::time::Duration::ZERO);
+    let run = w.run("ely-restore", &[&args[..], &["--stats"]].concat(), b"");
+    run.ok();
+    // It continued: fewer batches than a full run needs, and the checkpoint is gone.
+    let again = server.requests(Route::Batch) - before;
+    assert!(again < 30, "{again} batch requests after resuming");
+    assert!(!w.path("cp.json").exists());
+    assert_same(&*embedded(&src), &*client(&server), "Note", "Note");
+}
+
+#[test]
+fn plain_object_streams_restore_by_auto_schema_and_dry_runs_write_nothing() {
+    let w = Workdir::new();
+    let plain = concat!(
+        r#"{"class":"loose","id":"00000000-0000-0000-0000-000000000001","properties":{"title":"a","n":1},"vector":[0.5,1]}"#,
+        "\n",
+        r#"{"class":"loose","id":"00000000-0000-0000-0000-000000000002","properties":{"title":"b","n":2},"vector":[0.25,2]}"#,
+        "\n",
+    );
+    let run = w.run(
+        "ely-restore",
+        &["--store", "p.db", "--dry-run"],
+        plain.as_bytes(),
+    );
+    run.ok();
+    assert!(embedded(&w.path("p.db")).class("Loose").unwrap().is_none());
+    w.run("ely-restore", &["--store", "p.db"], plain.as_bytes())
+        .ok();
+    let s = embedded(&w.path("p.db"));
+    assert_eq!(s.count("Loose", None).unwrap(), 2);
+    let server = Server::start(Config::default()).expect("server");
+    w.run("ely-restore", &["--store", &server.url()], plain.as_bytes())
+        .ok();
+    assert_eq!(server.object_count("Loose", None), 2);
+    assert_same(&*s, &*client(&server), "Loose", "Loose");
+}
+
+#[test]
+fn backup_options_shape_the_stream() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    let objects = small(&*embedded(&src), 30, 10);
+    let s = src.to_str().unwrap();
+    let run = w.run("ely-backup", &["--store", s, "--all", "--schema-only"], b"");
+    run.ok();
+    let l = lines(run.stdout());
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[1]["objects"], 0);
+    let run = w.run(
+        "ely-backup",
+        &[
+            "--store",
+            s,
+            "-c",
+            "note",
+            "--where",
+            "year < 2010 or lang = \"en\"",
+            "--properties",
+            "title",
+        ],
+        b"",
+    );
+    run.ok();
+    let l = lines(run.stdout());
+    let want = objects
+        .iter()
+        .filter(|o| o.properties["year"].as_i64().unwrap() < 2010 || o.properties["lang"] == "en")
+        .count();
+    assert_eq!(l.len(), want + 2);
+    assert_eq!(l[0]["class"]["properties"].as_array().unwrap().len(), 1);
+    assert!(l[1..=want]
+        .iter()
+        .all(|o| o["properties"].as_object().unwrap().len() == 1));
+    // Objects come in ascending UUID order.
+    let ids: Vec<&str> = l[1..=want]
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    w.run(
+        "ely-backup",
+        &["--store", s, "-c", "Note", "--where", "year >"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("--where");
+}
