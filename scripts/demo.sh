@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# The README's first command: builds ely and runs a real job on generated data, end to end.
-# Generates a sample stream (objects with text properties and 384-dimension float32 vectors),
-# compresses it three ways with ely-convert, verifies each file, decompresses each back and
-# checks the result is byte for byte the original.
+# The README's first command: builds ely and runs the main job end to end on the embedded
+# store (one SQLite file, no server needed):
+#   1. generate a sample dataset (objects with text properties and 384-dimension vectors),
+#   2. restore it into an embedded store with ely-restore,
+#   3. back the collection up with ely-backup to a zstd file (printing its manifest),
+#   4. verify the backup, restore it under another name, and check both collections hold the
+#      same objects bit for bit,
+#   5. convert the backup to gzip and lz4 and check each decompresses to the same stream,
+#   6. show that a damaged backup is caught (exit 4).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,31 +19,54 @@ echo "== building ely (release)"
 cargo build --release --workspace --quiet
 bin=target/release
 mkdir -p "$OUT"
-rm -f "$OUT"/sample.*
+rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db*
+store="$OUT/store.db"
 
-echo "== generating $OBJECTS objects with $DIMS-dimension vectors"
+echo "== generating a sample dataset: $OBJECTS objects with $DIMS-dimension vectors"
 "$bin/ely-gen" --objects "$OBJECTS" --dims "$DIMS" -o "$OUT/sample.jsonl"
 
-for ext in zst gz lz4; do
-  echo "== sample.jsonl -> sample.jsonl.$ext"
-  "$bin/ely-convert" -i "$OUT/sample.jsonl" -o "$OUT/sample.jsonl.$ext" --stats --quiet
-  echo "   verify: $("$bin/ely-convert" --check -i "$OUT/sample.jsonl.$ext")"
-  "$bin/ely-convert" -i "$OUT/sample.jsonl.$ext" --quiet | cmp - "$OUT/sample.jsonl"
-  echo "   decompressed back: identical to the original"
+echo "== ely-restore: sample.jsonl -> collection Code in $store"
+"$bin/ely-restore" --store "$store" -i "$OUT/sample.jsonl" --quiet --stats > /dev/null
+
+echo "== ely-backup: collection Code -> backup.jsonl.zst (the manifest line follows)"
+"$bin/ely-backup" --store "$store" --collection Code -o "$OUT/backup.jsonl.zst" --quiet
+echo "   verify: $("$bin/ely-convert" --check -i "$OUT/backup.jsonl.zst")"
+
+echo "== ely-restore: backup.jsonl.zst -> collection CodeCopy, then compare the two"
+"$bin/ely-restore" --store "$store" -i "$OUT/backup.jsonl.zst" --collection CodeCopy \
+  --quiet --stats > /dev/null
+"$bin/ely-backup" --store "$store" -c Code --quiet | "$bin/ely-convert" --plain \
+  | sed 's/"lastUpdateTimeUnix":[0-9]*//; s/"creationTimeUnix":[0-9]*//' > "$OUT/copy.a"
+"$bin/ely-backup" --store "$store" -c CodeCopy --quiet | "$bin/ely-convert" --plain \
+  | sed 's/"class":"CodeCopy"/"class":"Code"/; s/"lastUpdateTimeUnix":[0-9]*//; s/"creationTimeUnix":[0-9]*//' \
+  > "$OUT/copy.b"
+cmp "$OUT/copy.a" "$OUT/copy.b"
+echo "   Code and CodeCopy hold the same $(wc -l < "$OUT/copy.a") objects, vectors bit for bit"
+rm -f "$OUT/copy.a" "$OUT/copy.b"
+
+echo "== a repeated restore with --only-changed writes nothing"
+"$bin/ely-restore" --store "$store" -i "$OUT/backup.jsonl.zst" --only-changed --quiet --stats > /dev/null
+
+for ext in gz lz4; do
+  echo "== ely-convert: backup.jsonl.zst -> backup.jsonl.$ext"
+  "$bin/ely-convert" -i "$OUT/backup.jsonl.zst" -o "$OUT/backup.jsonl.$ext" --quiet
+  cmp <("$bin/ely-convert" -i "$OUT/backup.jsonl.$ext" --quiet) \
+      <("$bin/ely-convert" -i "$OUT/backup.jsonl.zst" --quiet)
+  echo "   decompresses to the same stream as the zstd backup"
 done
 
-echo "== a damaged copy is caught (exit 4 expected)"
-size=$(wc -c < "$OUT/sample.jsonl.zst")
-head -c $((size / 2)) "$OUT/sample.jsonl.zst" > "$OUT/sample.cut.zst"
+echo "== a damaged backup is caught (exit 4 expected)"
+size=$(wc -c < "$OUT/backup.jsonl.zst")
+head -c $((size / 2)) "$OUT/backup.jsonl.zst" > "$OUT/backup.cut.zst"
 set +e
-"$bin/ely-convert" --check -i "$OUT/sample.cut.zst" > /dev/null
+"$bin/ely-convert" --check -i "$OUT/backup.cut.zst" > /dev/null
 code=$?
 set -e
-rm -f "$OUT/sample.cut.zst"
+rm -f "$OUT/backup.cut.zst"
 if [ "$code" -ne 4 ]; then
   echo "expected exit 4 for a truncated file, got $code" >&2
   exit 1
 fi
 echo "   exit $code, as expected"
-ls -l "$OUT"/sample.*
-echo "== done: files in $OUT"
+ls -l "$OUT"
+echo "== done: the store and the backups are in $OUT"

@@ -949,3 +949,166 @@ fn backup_options_shape_the_stream() {
     .expect_code(2)
     .expect_stderr("--where");
 }
+
+#[test]
+fn renames_carry_references_and_replication_is_checked() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    fixture(&*embedded(&src), 11);
+    w.run(
+        "ely-backup",
+        &[
+            "--store",
+            src.to_str().unwrap(),
+            "-c",
+            "Author",
+            "-c",
+            "Article",
+            "-o",
+            "refs.jsonl",
+        ],
+        b"",
+    )
+    .ok();
+    let server = Server::start(Config::default()).expect("server");
+    let url = server.url();
+    // --collection renames only one-collection streams.
+    w.run(
+        "ely-restore",
+        &["--store", &url, "-i", "refs.jsonl", "--collection", "X"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("--rename OLD=NEW");
+    // Renamed authors: the articles' references follow them.
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            &url,
+            "-i",
+            "refs.jsonl",
+            "--rename",
+            "Author=Writer",
+            "--rename",
+            "Article=Post",
+        ],
+        b"",
+    )
+    .ok();
+    let remote = client(&server);
+    let posts = scan_all(&*remote, "Post", None);
+    assert_eq!(posts.len(), 230);
+    let beacon = posts[0].properties["writtenBy"][0]["beacon"]
+        .as_str()
+        .unwrap();
+    assert!(
+        beacon.starts_with("weaviate://localhost/Writer/"),
+        "{beacon}"
+    );
+    let def = remote.class("Post").unwrap().unwrap();
+    let written_by = def["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "writtenBy")
+        .expect("reference property");
+    assert_eq!(written_by["dataType"], json!(["Writer"]));
+    // A replication factor the target cannot meet: a clear error, then --replication-factor.
+    let stream = concat!(
+        r#"{"ely":"header","version":1,"collection":"Rep","class":{"class":"Rep","vectorizer":"none","replicationConfig":{"factor":3}}}"#,
+        "\n",
+        r#"{"class":"Rep","id":"00000000-0000-0000-0000-000000000001","properties":{"a":"b"}}"#,
+        "\n",
+    );
+    let fixed = w.run("ely-convert", &["--no-verify"], stream.as_bytes());
+    w.write("rep.jsonl", fixed.stdout());
+    w.run("ely-restore", &["--store", &url, "-i", "rep.jsonl"], b"")
+        .expect_code(2)
+        .expect_stderr("--replication-factor");
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            &url,
+            "-i",
+            "rep.jsonl",
+            "--replication-factor",
+            "1",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(server.object_count("Rep", None), 1);
+}
+
+#[test]
+fn dry_runs_report_conflicts_and_write_nothing() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    let objects = small(&*embedded(&src), 20, 12);
+    backup_file(&w, &src, "note.jsonl");
+    let d = w.path("dst.db");
+    let target = embedded(&d);
+    target
+        .create_class(
+            &json!({"class": "Note", "vectorizer": "none", "properties": [
+            {"name": "title", "dataType": ["text"]}]}),
+        )
+        .unwrap();
+    let titles_only: Vec<Object> = objects[..5]
+        .iter()
+        .map(|o| obj("Note", o.id.clone(), json!({"title": o.properties["title"]})))
+        .collect();
+    target.upsert(&titles_only).unwrap();
+    drop(target);
+    let ds = d.to_str().unwrap();
+    let run = w.run(
+        "ely-restore",
+        &[
+            "--store",
+            ds,
+            "-i",
+            "note.jsonl",
+            "--dry-run",
+            "--on-conflict",
+            "skip",
+            "--checkpoint",
+            "cp",
+        ],
+        b"",
+    );
+    run.ok();
+    let l = lines(run.stdout());
+    assert_eq!(l[0]["add_properties"], json!(["year", "lang"]));
+    assert_eq!(total(run.stdout(), "skipped"), 5);
+    assert_eq!(total(run.stdout(), "written"), 15);
+    assert!(l[1]["dry_run"].as_bool().unwrap());
+    let target = embedded(&d);
+    assert_eq!(target.count("Note", None).unwrap(), 5);
+    assert_eq!(
+        target.class("Note").unwrap().unwrap()["properties"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!w.path("cp").exists());
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let w = Workdir::new();
+    for bin in ["ely-backup", "ely-restore"] {
+        let run = w.run(bin, &["--help"], b"");
+        run.ok();
+        let text = String::from_utf8_lossy(run.stdout()).into_owned();
+        assert!(
+            text.contains("Examples:") && text.contains("Exit codes:"),
+            "{text}"
+        );
+    }
+    w.run("ely-restore", &["--on-conflict", "maybe"], b"")
+        .expect_code(2)
+        .expect_stderr("ely-restore: error:");
+}

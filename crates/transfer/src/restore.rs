@@ -24,6 +24,7 @@ use ely_store::schema::{is_multi_tenant, strip_server_fields};
 use ely_store::{canonical_id, names, Object, Outcome, Store, StoreError, Tenant, Vector};
 use ely_stream::{read_stream, Counters, Event, Header, Input, ReadOptions, Summary};
 use serde::{Deserialize, Serialize};
+use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 
 use crate::expr::Expr;
@@ -485,6 +486,7 @@ pub fn restore(
             collector: &collector_state,
             last_line: 0,
             deferred: Vec::new(),
+            pending: Vec::new(),
         };
         let read_opts = ReadOptions {
             skip_bad: true,
@@ -493,7 +495,7 @@ pub fn restore(
         let result = read_stream(input, &read_opts, counters.clone(), &mut summary, |ev| {
             reader.event(ev)
         });
-        let flushed = reader.flush();
+        let flushed = reader.finish();
         let last_line = reader.last_line;
         deferred = std::mem::take(&mut reader.deferred);
         drop(reader);
@@ -678,6 +680,8 @@ struct Reader<'s, 'a> {
     last_line: u64,
     /// Reference properties added once every collection exists: (collection, property).
     deferred: Vec<(String, Value)>,
+    /// Object lines read but not yet parsed.
+    pending: Vec<(u64, Vec<u8>)>,
 }
 
 #[derive(Deserialize)]
@@ -712,9 +716,10 @@ impl Reader<'_, '_> {
             Event::Object { line, number, .. } => {
                 self.identity(line)?;
                 self.last_line = number;
-                self.object(line, line, number)
+                self.object(line, number)
             }
             Event::SectionEnd { .. } => {
+                self.parse_pending()?;
                 self.section = None;
                 self.header = None;
                 Ok(())
@@ -731,7 +736,7 @@ impl Reader<'_, '_> {
                 if let Ok(r) = serde_json::from_slice::<RejectedRecord>(line) {
                     if r.ely == "rejected" {
                         if let Some(raw) = r.raw {
-                            return self.object(raw.as_bytes(), raw.as_bytes(), number);
+                            return self.object(raw.as_bytes(), number);
                         }
                     }
                 }
@@ -740,6 +745,7 @@ impl Reader<'_, '_> {
                     self.totals.resumed += 1;
                     return Ok(());
                 }
+                self.parse_pending()?;
                 self.reject_early(number, line, reason.to_owned())
             }
         }
@@ -807,6 +813,7 @@ impl Reader<'_, '_> {
     }
 
     fn header(&mut self, h: &Header) -> anyhow::Result<()> {
+        self.parse_pending()?;
         self.flush()?;
         let source = names::class_name(&h.collection);
         let target = self.target_name(&source)?;
@@ -1046,13 +1053,46 @@ impl Reader<'_, '_> {
         )
     }
 
-    fn object(&mut self, raw: &[u8], text: &[u8], number: u64) -> anyhow::Result<()> {
+    /// Object lines are parsed a batch at a time, on every core, then handled in order.
+    fn object(&mut self, raw: &[u8], number: u64) -> anyhow::Result<()> {
         self.totals.read += 1;
         if number <= self.resume_line {
             self.totals.resumed += 1;
             return Ok(());
         }
-        let mut obj: Object = match serde_json::from_slice(text) {
+        self.pending.push((number, raw.to_vec()));
+        if self.pending.len() >= self.opts().batch_size {
+            self.parse_pending()?;
+        }
+        Ok(())
+    }
+
+    fn parse_pending(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let parsed: Vec<(u64, Vec<u8>, Result<Object, String>)> = pending
+            .into_par_iter()
+            .map(|(number, raw)| {
+                let obj = serde_json::from_slice::<Object>(&raw).map_err(|e| e.to_string());
+                (number, raw, obj)
+            })
+            .collect();
+        for (number, raw, obj) in parsed {
+            self.parsed(number, raw, obj)?;
+        }
+        Ok(())
+    }
+
+    fn parsed(
+        &mut self,
+        number: u64,
+        line: Vec<u8>,
+        obj: Result<Object, String>,
+    ) -> anyhow::Result<()> {
+        let raw = &line[..];
+        let mut obj: Object = match obj {
             Ok(o) => o,
             Err(e) => return self.reject_early(number, raw, format!("not an object: {e}")),
         };
@@ -1063,11 +1103,14 @@ impl Reader<'_, '_> {
         obj.id = id;
         let source = match &self.section {
             Some((s, _)) => s.clone(),
+            None if obj.class.is_empty() && self.opts().collection.is_some() => {
+                names::class_name(self.opts().collection.as_deref().unwrap_or_default())
+            }
             None if obj.class.is_empty() => {
                 return self.reject_early(
                     number,
                     raw,
-                    "object has no \"class\" and no header names its collection".into(),
+                    "object has no \"class\" and no header names its collection (give --collection NAME)".into(),
                 )
             }
             None => names::class_name(&obj.class),
@@ -1228,7 +1271,7 @@ impl Reader<'_, '_> {
             &class,
             Item {
                 line: number,
-                raw: raw.to_vec(),
+                raw: line,
                 obj,
                 rejected: None,
                 refs,
@@ -1287,6 +1330,12 @@ impl Reader<'_, '_> {
         b.bytes += item.raw.len();
         b.items.push(item);
         Ok(())
+    }
+
+    /// Sends the open batch (after parsing any lines still waiting).
+    fn finish(&mut self) -> anyhow::Result<()> {
+        self.parse_pending()?;
+        self.flush()
     }
 
     fn flush(&mut self) -> anyhow::Result<()> {
@@ -1461,7 +1510,7 @@ fn same_vectors(a: &Object, b: &Object) -> bool {
         })
 }
 
-fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
+fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
     let opts = shared.opts;
     let store = shared.store;
     let mode = if batch.references {
@@ -1488,6 +1537,12 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
         }
     }
     let mut to_write: Vec<(usize, Object)> = Vec::with_capacity(batch.items.len());
+    // Ids and tenants for the results: the objects themselves move into the write.
+    let keys: Vec<(String, Option<String>)> = batch
+        .items
+        .iter()
+        .map(|it| (it.obj.id.clone(), it.obj.tenant.clone()))
+        .collect();
     let class_exists = !check
         || store
             .class(&batch.class)
@@ -1508,7 +1563,7 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
             HashMap::new()
         };
         for &i in idx {
-            let obj = &batch.items[i].obj;
+            let obj = std::mem::take(&mut batch.items[i].obj);
             // Compared with the target as the object will end up: with its references.
             let with_refs = batch.items[i].refs.as_ref().map(|refs| {
                 let mut full = obj.clone();
@@ -1517,9 +1572,9 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
                 }
                 full
             });
-            let compared = with_refs.as_ref().unwrap_or(obj);
+            let compared = with_refs.as_ref().unwrap_or(&obj);
             match found.get(&obj.id) {
-                None => to_write.push((i, obj.clone())),
+                None => to_write.push((i, obj)),
                 Some(current) => match mode {
                     Conflict::Fail => bail!(
                         "object {} (line {}) already exists in {}{}, and --on-conflict is fail; nothing of its batch was written",
@@ -1531,17 +1586,17 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
                     Conflict::Skip => statuses[i] = Some(Status::Skipped),
                     Conflict::Overwrite => {
                         let same = current.as_ref().is_some_and(|c| {
-                            c.properties == compared.properties && same_vectors(c, obj)
+                            c.properties == compared.properties && same_vectors(c, &obj)
                         });
                         if only_changed && same {
                             statuses[i] = Some(Status::Unchanged);
                         } else {
-                            to_write.push((i, obj.clone()));
+                            to_write.push((i, obj));
                         }
                     }
                     Conflict::Merge => {
                         let Some(current) = current else {
-                            to_write.push((i, obj.clone()));
+                            to_write.push((i, obj));
                             continue;
                         };
                         let mut merged = current.clone();
@@ -1580,11 +1635,11 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
             statuses[*i] = Some(Status::Written);
         }
     } else if !to_write.is_empty() {
-        let objects: Vec<Object> = to_write.iter().map(|(_, o)| o.clone()).collect();
+        let (index, objects): (Vec<usize>, Vec<Object>) = to_write.into_iter().unzip();
         let outcomes = store
             .upsert(&objects)
             .with_context(|| format!("writing to {}", batch.class))?;
-        for ((i, written), outcome) in to_write.into_iter().zip(outcomes) {
+        for ((i, written), outcome) in index.into_iter().zip(objects).zip(outcomes) {
             statuses[i] = Some(match outcome {
                 Outcome::Written => {
                     if let Some(refs) = &batch.items[i].refs {
@@ -1604,14 +1659,15 @@ fn settle(shared: &Shared<'_>, batch: Batch) -> anyhow::Result<Done> {
         .items
         .into_iter()
         .zip(statuses)
-        .map(|(item, st)| {
+        .zip(keys)
+        .map(|((item, st), (id, tenant))| {
             let st = st.unwrap_or(Status::Written);
             let raw = if matches!(st, Status::Rejected(_)) {
                 item.raw
             } else {
                 Vec::new()
             };
-            (item.line, item.obj.id, item.obj.tenant, st, raw)
+            (item.line, id, tenant, st, raw)
         })
         .collect();
     Ok(Done {
