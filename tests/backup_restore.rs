@@ -486,6 +486,41 @@ fn conflict_modes_do_what_they_say() {
         assert_eq!(got.properties, o.properties);
         assert_eq!(bits(&got), bits(o));
     }
+    // Objects out of UUID order (no cursor merge): existence is checked batch by batch.
+    let text = String::from_utf8(w.read("note.jsonl")).unwrap();
+    let mut plain: Vec<&str> = text.lines().filter(|l| !l.contains("\"ely\"")).collect();
+    plain.reverse();
+    let shuffled = plain.join("\n") + "\n";
+    let run = w.run(
+        "ely-restore",
+        &[
+            "--store",
+            d,
+            "--only-changed",
+            "--on-conflict",
+            "merge",
+            "--batch-size",
+            "7",
+        ],
+        shuffled.as_bytes(),
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "unchanged"), 30);
+    target.upsert(&changed).unwrap();
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "--on-conflict", "skip"],
+        shuffled.as_bytes(),
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "skipped"), 30);
+    let run = w.run(
+        "ely-restore",
+        &["--store", d, "--only-changed"],
+        shuffled.as_bytes(),
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "written"), 10);
 }
 
 #[test]
@@ -1058,7 +1093,13 @@ fn dry_runs_report_conflicts_and_write_nothing() {
         .unwrap();
     let titles_only: Vec<Object> = objects[..5]
         .iter()
-        .map(|o| obj("Note", o.id.clone(), json!({"title": o.properties["title"]})))
+        .map(|o| {
+            obj(
+                "Note",
+                o.id.clone(),
+                json!({"title": o.properties["title"]}),
+            )
+        })
         .collect();
     target.upsert(&titles_only).unwrap();
     drop(target);

@@ -23,8 +23,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use ely_store::schema::{is_multi_tenant, strip_server_fields};
 use ely_store::{canonical_id, names, Object, Outcome, Store, StoreError, Tenant, Vector};
 use ely_stream::{read_stream, Counters, Event, Header, Input, ReadOptions, Summary};
-use serde::{Deserialize, Serialize};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::expr::Expr;
@@ -406,6 +406,8 @@ struct Shared<'a> {
     abort: AtomicBool,
     counters: &'a Counters,
     acknowledged: AtomicU64,
+    /// Collections known to exist in the target.
+    known_classes: Mutex<HashSet<String>>,
 }
 
 /// Restores `input` into `store`, writing result lines to `out`.
@@ -435,6 +437,7 @@ pub fn restore(
         abort: AtomicBool::new(false),
         counters: &counters,
         acknowledged: AtomicU64::new(0),
+        known_classes: Mutex::new(HashSet::new()),
     };
     let mut totals = Totals::default();
     let mut summary = Summary::default();
@@ -1543,11 +1546,25 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         .iter()
         .map(|it| (it.obj.id.clone(), it.obj.tenant.clone()))
         .collect();
+    // A collection that does not exist yet (auto-schema creates it with the first batch)
+    // has no objects to conflict with; once seen, it is not asked about again.
+    let known = shared
+        .known_classes
+        .lock()
+        .map(|k| k.contains(&batch.class))
+        .unwrap_or(false);
     let class_exists = !check
-        || store
-            .class(&batch.class)
-            .map(|c| c.is_some())
-            .unwrap_or(true);
+        || known
+        || match store.class(&batch.class) {
+            Ok(Some(_)) => {
+                if let Ok(mut k) = shared.known_classes.lock() {
+                    k.insert(batch.class.clone());
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        };
     for (tenant, idx) in &by_tenant {
         let found = if check && class_exists {
             let ids: Vec<String> = idx.iter().map(|&i| batch.items[i].obj.id.clone()).collect();
