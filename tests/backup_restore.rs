@@ -1153,3 +1153,215 @@ fn help_shows_examples_and_exit_codes() {
         .expect_code(2)
         .expect_stderr("ely-restore: error:");
 }
+
+/// Plain object lines of class `class`: `(id number, title)` pairs.
+fn plain_lines(class: &str, items: &[(u32, String)]) -> String {
+    items
+        .iter()
+        .map(|(n, t)| {
+            format!(
+                "{{\"class\":\"{class}\",\"id\":\"00000000-0000-0000-0000-{n:012}\",\"properties\":{{\"title\":{}}}}}\n",
+                json!(t)
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_last_copy_of_a_repeated_object_wins_whatever_the_workers_do() {
+    let w = Workdir::new();
+    let mut items = Vec::new();
+    for round in 0..4 {
+        for n in 0..150u32 {
+            if round == 0 || n % (round + 1) == 0 {
+                items.push((n, format!("round {round}")));
+            }
+        }
+    }
+    let mut last = BTreeMap::new();
+    for (n, t) in &items {
+        last.insert(*n, t.clone());
+    }
+    let input = plain_lines("Dup", &items);
+    let server = Server::start(Config::default()).expect("server");
+    server.delay(Route::Batch, std::time::Duration::from_millis(3));
+    for store in [w.path("d.db").to_str().unwrap().to_owned(), server.url()] {
+        w.run(
+            "ely-restore",
+            &["--store", &store, "--batch-size", "10", "--workers", "8"],
+            input.as_bytes(),
+        )
+        .ok();
+    }
+    for s in [embedded(&w.path("d.db")), client(&server)] {
+        for o in scan_all(&*s, "Dup", None) {
+            let n: u32 = o.id[24..].parse().unwrap();
+            assert_eq!(o.properties["title"], json!(last[&n]), "object {n}");
+        }
+    }
+}
+
+#[test]
+fn failures_never_leave_a_checkpoint_that_claims_too_much() {
+    let w = Workdir::new();
+    let items: Vec<(u32, String)> = (1..=40).map(|n| (n, format!("t{n}"))).collect();
+    w.write("in.jsonl", plain_lines("Cp", &items).as_bytes());
+    // An unreachable store: exit 3, and the checkpoint claims nothing.
+    let run = w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "http://127.0.0.1:9",
+            "--retries",
+            "0",
+            "-i",
+            "in.jsonl",
+            "--checkpoint",
+            "cp",
+        ],
+        b"",
+    );
+    run.expect_code(3);
+    if w.path("cp").exists() {
+        let cp: Value = serde_json::from_slice(&w.read("cp")).unwrap();
+        assert_eq!(cp["line"], 0, "{cp}");
+    }
+    w.run(
+        "ely-restore",
+        &["--store", "a.db", "-i", "in.jsonl", "--checkpoint", "cp"],
+        b"",
+    )
+    .ok();
+    assert_eq!(embedded(&w.path("a.db")).count("Cp", None).unwrap(), 40);
+    // A run that stops part-way (an existing object and --on-conflict fail) leaves a
+    // checkpoint; it is refused for another input whose first line is the same.
+    let b = embedded(&w.path("b.db"));
+    b.upsert(&[obj(
+        "Cp",
+        "00000000-0000-0000-0000-000000000025".into(),
+        json!({"title": "x"}),
+    )])
+    .unwrap();
+    drop(b);
+    let args = [
+        "--store",
+        "b.db",
+        "--on-conflict",
+        "fail",
+        "--batch-size",
+        "5",
+        "--workers",
+        "1",
+        "--checkpoint",
+        "cp3",
+    ];
+    w.run(
+        "ely-restore",
+        &[&args[..], &["-i", "in.jsonl"]].concat(),
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("already exists");
+    let cp: Value = serde_json::from_slice(&w.read("cp3")).unwrap();
+    assert_eq!(cp["line"], 20, "{cp}");
+    let mut other = items.clone();
+    other[10].1 = "changed".into();
+    w.write("other.jsonl", plain_lines("Cp", &other).as_bytes());
+    w.run(
+        "ely-restore",
+        &[&args[..], &["-i", "other.jsonl"]].concat(),
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("does not match this input");
+    // The same input is accepted and resumes (meeting the existing object again).
+    w.run(
+        "ely-restore",
+        &[&args[..], &["-i", "in.jsonl"]].concat(),
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("already exists");
+}
+
+#[test]
+fn references_are_written_for_what_came_before_a_cut_and_follow_collection() {
+    let w = Workdir::new();
+    // P objects point at the next one; a one-collection stream restored under another name.
+    let mut text = String::new();
+    text.push_str(r#"{"ely":"header","version":1,"collection":"P","class":{"class":"P","vectorizer":"none","properties":[{"name":"n","dataType":["int"]},{"name":"next","dataType":["P"]}]}}"#);
+    text.push('\n');
+    for n in 1..=30u32 {
+        text.push_str(&format!(
+            "{{\"class\":\"P\",\"id\":\"00000000-0000-0000-0000-{n:012}\",\"properties\":{{\"n\":{n},\"next\":[{{\"beacon\":\"weaviate://localhost/P/00000000-0000-0000-0000-{:012}\"}}]}}}}\n",
+            n % 30 + 1
+        ));
+    }
+    let whole = w.run("ely-convert", &["--no-verify"], text.as_bytes());
+    w.write("p.jsonl", whole.stdout());
+    let run = w.run(
+        "ely-restore",
+        &["--store", "c.db", "-i", "p.jsonl", "--collection", "P2"],
+        b"",
+    );
+    run.ok();
+    let s = embedded(&w.path("c.db"));
+    let all = scan_all(&*s, "P2", None);
+    assert_eq!(all.len(), 30);
+    for o in &all {
+        let beacon = o.properties["next"][0]["beacon"].as_str().unwrap();
+        assert!(beacon.starts_with("weaviate://localhost/P2/"), "{beacon}");
+    }
+    // Cut after 20 objects (no trailer): exit 4, and the 20 objects have their references.
+    let cut: Vec<&str> = text.lines().take(21).collect();
+    let cut = cut.join("\n") + "\n";
+    // Objects 1..=19 point at objects that exist; 20 points at 21, which never came.
+    let run = w.run(
+        "ely-restore",
+        &["--store", "d.db", "--dead-letter", "dl.jsonl"],
+        cut.as_bytes(),
+    );
+    run.expect_code(4).expect_stderr("truncated");
+    let s = embedded(&w.path("d.db"));
+    let all = scan_all(&*s, "P", None);
+    assert_eq!(all.len(), 20);
+    let with_refs = all
+        .iter()
+        .filter(|o| o.properties.contains_key("next"))
+        .count();
+    assert_eq!(with_refs, 19);
+    let dead = lines(&w.read("dl.jsonl"));
+    assert_eq!(dead.len(), 1);
+}
+
+#[test]
+fn a_reader_that_goes_away_does_not_stop_the_restore() {
+    let w = Workdir::new();
+    let items: Vec<(u32, String)> = (1..=3000).map(|n| (n, format!("t{n}"))).collect();
+    w.write("in.jsonl", plain_lines("Pipe", &items).as_bytes());
+    let mut child = w
+        .command("ely-restore")
+        .args([
+            "--store",
+            "p.db",
+            "-i",
+            "in.jsonl",
+            "--batch-size",
+            "10",
+            "--workers",
+            "1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 16];
+    use std::io::Read;
+    out.read_exact(&mut first).expect("a result line");
+    drop(out);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(embedded(&w.path("p.db")).count("Pipe", None).unwrap(), 3000);
+}

@@ -218,6 +218,13 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         }
         _ => None,
     };
+    if let (Some(d), Some(i)) = (&dead_letter, &args.input) {
+        if d == i {
+            return Err(usage(
+                "the dead-letter file would overwrite the input; give another --dead-letter FILE",
+            ));
+        }
+    }
     let opts = RestoreOptions {
         collection: args.collection.clone(),
         renames: args.renames.clone(),
@@ -300,7 +307,24 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
     if let Some(e) = finished.error {
-        return Err(e.context("objects before the problem were written"));
+        // A damaged input cannot be "read anyway" here: what came before it is written.
+        let e = match e.downcast::<ely_stream::StreamError>() {
+            Ok(mut se) => {
+                se.message = se
+                    .message
+                    .replace(" (use --no-verify to read it anyway)", "");
+                anyhow::Error::new(se)
+            }
+            Err(e) => e,
+        };
+        return Err(if t.written > 0 {
+            e.context(format!(
+                "{} object(s) before the problem were written",
+                t.written
+            ))
+        } else {
+            e
+        });
     }
     Ok(if t.rejected > 0 {
         Exit::Rejected

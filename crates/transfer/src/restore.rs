@@ -168,6 +168,8 @@ pub struct Finished {
 /// One object on its way.
 struct Item {
     line: u64,
+    /// The reader's chain hash after this line.
+    chain: u64,
     /// The original line, for the dead-letter file.
     raw: Vec<u8>,
     obj: Object,
@@ -215,6 +217,8 @@ struct Done {
     seq: u64,
     class: String,
     references: bool,
+    /// The batch's last line and the reader's chain hash after it.
+    last: Option<(u64, u64)>,
     items: Vec<ItemResult>,
     /// Objects written without their references: the object as written, its references,
     /// and the original line.
@@ -272,6 +276,8 @@ fn vector_dims(obj: &Object) -> BTreeMap<String, usize> {
         };
         d.insert(name.clone(), n);
     }
+    // An empty vector is no vector (Weaviate stores none): it sets no length.
+    d.retain(|_, n| *n > 0);
     d
 }
 
@@ -295,6 +301,12 @@ struct Checkpoint {
     /// Every object line up to this one was acknowledged (written, unchanged, skipped,
     /// rejected into the dead-letter file, or left out).
     line: u64,
+    /// The chain hash of the input's lines up to `line`: a resumed input must match it.
+    #[serde(default)]
+    chain: u64,
+    /// The dead-letter file's length at that point; a resumed run cuts it back to this.
+    #[serde(default)]
+    dead_letter_bytes: u64,
     /// When it was written.
     updated: String,
 }
@@ -343,28 +355,44 @@ struct DeadLetter {
     path: PathBuf,
     input: String,
     file: Option<BufWriter<File>>,
-    append: bool,
+    /// A resumed run: the length the checkpoint vouches for (what follows is cut off).
+    resume_bytes: Option<u64>,
+    /// Bytes in the file, counting what is still buffered.
+    bytes: u64,
     records: u64,
 }
 
 impl DeadLetter {
+    fn open(path: &Path, input: &str, resume_bytes: Option<u64>) -> anyhow::Result<DeadLetter> {
+        Ok(DeadLetter {
+            path: path.to_owned(),
+            input: input.to_owned(),
+            file: None,
+            resume_bytes,
+            bytes: resume_bytes.unwrap_or(0),
+            records: 0,
+        })
+    }
+
     fn reject(&mut self, line: u64, reason: &str, raw: &[u8]) -> anyhow::Result<()> {
         if self.file.is_none() {
             let mut o = std::fs::OpenOptions::new();
             o.create(true).write(true);
-            if self.append {
-                o.append(true);
-            } else {
-                o.truncate(true);
-            }
             #[cfg(unix)]
             {
                 use std::os::unix::fs::OpenOptionsExt;
                 o.mode(0o600);
             }
-            let f = o
+            let mut f = o
                 .open(&self.path)
                 .with_context(|| format!("dead-letter file {}", self.path.display()))?;
+            // A fresh run starts the file over; a resumed one keeps what its checkpoint
+            // vouches for and drops anything written after it (a record cut by a kill).
+            let keep = self.resume_bytes.unwrap_or(0);
+            f.set_len(keep)?;
+            use std::io::Seek;
+            f.seek(io::SeekFrom::Start(keep))?;
+            self.bytes = keep;
             self.file = Some(BufWriter::new(f));
         }
         let (text, b64) = match std::str::from_utf8(raw) {
@@ -380,20 +408,23 @@ impl DeadLetter {
             raw_base64: b64,
             bytes: None,
         };
+        let mut text = serde_json::to_vec(&record)?;
+        text.push(b'\n');
         if let Some(f) = self.file.as_mut() {
-            serde_json::to_writer(&mut *f, &record)?;
-            f.write_all(b"\n")?;
+            f.write_all(&text)?;
+            self.bytes += text.len() as u64;
         }
         self.records += 1;
         Ok(())
     }
 
-    fn sync(&mut self) -> anyhow::Result<()> {
+    /// Flushes and syncs; returns the file's length.
+    fn sync(&mut self) -> anyhow::Result<u64> {
         if let Some(f) = self.file.as_mut() {
             f.flush()?;
             f.get_ref().sync_all()?;
         }
-        Ok(())
+        Ok(self.bytes)
     }
 }
 
@@ -408,6 +439,8 @@ struct Shared<'a> {
     acknowledged: AtomicU64,
     /// Collections known to exist in the target.
     known_classes: Mutex<HashSet<String>>,
+    /// Batches the collector has taken back, in order.
+    completed: AtomicU64,
 }
 
 /// Restores `input` into `store`, writing result lines to `out`.
@@ -424,13 +457,14 @@ pub fn restore(
         Some(p) => read_checkpoint(p)?,
         None => None,
     };
-    let dead = opts.dead_letter.as_ref().map(|p| DeadLetter {
-        path: p.clone(),
-        input: input_name.clone(),
-        file: None,
-        append: resume.is_some(),
-        records: 0,
-    });
+    let dead = match &opts.dead_letter {
+        Some(p) => Some(DeadLetter::open(
+            p,
+            &input_name,
+            resume.as_ref().map(|c| c.dead_letter_bytes),
+        )?),
+        None => None,
+    };
     let shared = Shared {
         store,
         opts,
@@ -438,22 +472,25 @@ pub fn restore(
         counters: &counters,
         acknowledged: AtomicU64::new(0),
         known_classes: Mutex::new(HashSet::new()),
+        completed: AtomicU64::new(0),
     };
     let mut totals = Totals::default();
     let mut summary = Summary::default();
     let collector_state = Mutex::new(Collector {
         out,
+        out_closed: false,
         dead,
         next: 0,
         waiting: BTreeMap::new(),
         totals: Totals::default(),
         error: None,
-        spool: Vec::new(),
+        spool: None,
         checkpoint: opts.checkpoint.clone(),
         cp_identity: None,
-        cp_line: 0,
+        safe: (0, 0),
+        latest: (0, 0),
+        refs_pending: false,
         last_cp: Instant::now(),
-        first_pending_ref: None,
         dry_run: opts.dry_run,
         per_object: opts.per_object_results,
         input: input_name.clone(),
@@ -490,16 +527,30 @@ pub fn restore(
             last_line: 0,
             deferred: Vec::new(),
             pending: Vec::new(),
+            chain: 0,
+            chain_of_item: 0,
+            inflight: InFlight::default(),
+            implicit_rename: None,
         };
         let read_opts = ReadOptions {
             skip_bad: true,
             ..opts.read.clone()
         };
-        let result = read_stream(input, &read_opts, counters.clone(), &mut summary, |ev| {
+        let mut result = read_stream(input, &read_opts, counters.clone(), &mut summary, |ev| {
             reader.event(ev)
         });
+        // What was read before a problem is still written (a truncated stream ends with
+        // everything valid before the damage in the store).
         let flushed = reader.finish();
-        let last_line = reader.last_line;
+        if result.is_ok() && reader.resume_line > reader.last_line {
+            result = Err(anyhow!(
+                "checkpoint {} is at line {}, but {} has only {} lines; delete it to start over",
+                reader.checkpoint_path(),
+                reader.resume_line,
+                display,
+                reader.last_line
+            ));
+        }
         deferred = std::mem::take(&mut reader.deferred);
         drop(reader);
         collector
@@ -511,31 +562,26 @@ pub fn restore(
         if let Some(e) = state.error.take() {
             return Err(e);
         }
-        flushed?;
-        // Everything read was acknowledged: the checkpoint may cover the whole input.
-        state.cp_line = state.cp_line.max(last_line);
+        if let Err(e) = flushed {
+            return Err(result.err().unwrap_or(e));
+        }
         Ok(result.err())
     });
+    let mut state = collector_state
+        .into_inner()
+        .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
     let read_error = match read_error {
         Ok(e) => e,
         Err(e) => {
-            let mut state = collector_state
-                .into_inner()
-                .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
-            finish_dead_letter(&mut state)?;
             state.save_checkpoint(true)?;
             return Err(e);
         }
     };
 
     // Reference properties whose target collections did not exist yet.
-    let mut state = collector_state
-        .into_inner()
-        .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
     if !opts.dry_run {
         for (class, prop) in &deferred {
             if let Err(e) = store.add_property(class, prop) {
-                finish_dead_letter(&mut state)?;
                 state.save_checkpoint(true)?;
                 return Err(anyhow::Error::new(e).context(format!(
                     "adding reference property {} to {class}",
@@ -545,87 +591,29 @@ pub fn restore(
             totals.properties_added += 1;
         }
     }
-    // Second pass: objects written without their references get them now.
-    let spool = std::mem::take(&mut state.spool);
-    if !spool.is_empty() && read_error.is_none() {
+    // Second pass: objects written without their references get them now, also when the
+    // input turned out damaged (their objects were written).
+    if let Some(spool) = state.spool.take() {
         let state_lock = Mutex::new(state);
-        let result = std::thread::scope(|s| -> anyhow::Result<()> {
-            let (batch_tx, batch_rx) = bounded::<Batch>(opts.workers.max(1));
-            let (done_tx, done_rx) = bounded::<Done>(opts.workers.max(1) * 2);
-            for _ in 0..opts.workers.max(1) {
-                let rx = batch_rx.clone();
-                let tx = done_tx.clone();
-                let shared = &shared;
-                s.spawn(move || worker(shared, rx, tx));
-            }
-            drop(batch_rx);
-            drop(done_tx);
-            {
-                let mut st = state_lock
-                    .lock()
-                    .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
-                st.next = 0;
-                st.waiting.clear();
-            }
-            let collector = s.spawn(|| collect(&state_lock, &shared, done_rx));
-            let mut seq = 0;
-            let mut current: Option<Batch> = None;
-            for (line, obj, raw) in spool {
-                if shared.abort.load(Ordering::Relaxed) {
-                    break;
-                }
-                let class = obj.class.clone();
-                let full = current
-                    .as_ref()
-                    .is_some_and(|b| b.class != class || b.items.len() >= opts.batch_size);
-                if full {
-                    if let Some(b) = current.take() {
-                        if batch_tx.send(b).is_err() {
-                            break;
-                        }
-                    }
-                }
-                let b = current.get_or_insert_with(|| {
-                    seq += 1;
-                    Batch {
-                        seq: seq - 1,
-                        class: class.clone(),
-                        items: Vec::new(),
-                        sorted: false,
-                        references: true,
-                        bytes: 0,
-                    }
-                });
-                b.items.push(Item {
-                    line,
-                    raw,
-                    obj,
-                    rejected: None,
-                    refs: None,
-                });
-            }
-            if let Some(b) = current.take() {
-                let _ = batch_tx.send(b);
-            }
-            drop(batch_tx);
-            collector
-                .join()
-                .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
-            Ok(())
-        });
+        let result = references_pass(&shared, spool, &state_lock);
         state = state_lock
             .into_inner()
             .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
-        result?;
-        if let Some(e) = state.error.take() {
-            finish_dead_letter(&mut state)?;
+        let failed = match result {
+            Err(e) => Some(e),
+            Ok(()) => state.error.take(),
+        };
+        if let Some(e) = failed {
             state.save_checkpoint(true)?;
             return Err(e);
         }
+        state.refs_pending = false;
+        state.safe = state.latest;
     }
-    state.first_pending_ref = None;
-    finish_dead_letter(&mut state)?;
     if read_error.is_none() && !opts.dry_run {
+        if let Some(d) = state.dead.as_mut() {
+            d.sync()?;
+        }
         // The whole input is in: a rerun starts over.
         if let Some(p) = &opts.checkpoint {
             match std::fs::remove_file(p) {
@@ -656,11 +644,245 @@ pub fn restore(
     })
 }
 
-fn finish_dead_letter(state: &mut Collector<'_>) -> anyhow::Result<()> {
-    if let Some(d) = state.dead.as_mut() {
-        d.sync()?;
+/// Writes the spooled objects again, whole, now that every object they reference exists.
+fn references_pass(
+    shared: &Shared<'_>,
+    spool: Spool,
+    state: &Mutex<Collector<'_>>,
+) -> anyhow::Result<()> {
+    let opts = shared.opts;
+    let mut reader = spool.reader()?;
+    {
+        let mut st = state
+            .lock()
+            .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+        st.next = 0;
+        st.waiting.clear();
     }
-    Ok(())
+    shared.completed.store(0, Ordering::Relaxed);
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let (batch_tx, batch_rx) = bounded::<Batch>(opts.workers.max(1));
+        let (done_tx, done_rx) = bounded::<Done>(opts.workers.max(1) * 2);
+        for _ in 0..opts.workers.max(1) {
+            let rx = batch_rx.clone();
+            let tx = done_tx.clone();
+            s.spawn(move || worker(shared, rx, tx));
+        }
+        drop(batch_rx);
+        drop(done_tx);
+        let collector = s.spawn(|| collect(state, shared, done_rx));
+        let mut inflight = InFlight::default();
+        let mut seq = 0;
+        let mut current: Option<Batch> = None;
+        let mut outcome = Ok(());
+        loop {
+            if shared.abort.load(Ordering::Relaxed) {
+                break;
+            }
+            let (line, obj, raw) = match reader.next_record() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            };
+            let class = obj.class.clone();
+            let full = current
+                .as_ref()
+                .is_some_and(|b| b.class != class || b.items.len() >= opts.batch_size);
+            if full {
+                if let Some(b) = current.take() {
+                    if let Err(e) = inflight.admit(&b, shared) {
+                        outcome = Err(e);
+                        break;
+                    }
+                    if batch_tx.send(b).is_err() {
+                        break;
+                    }
+                }
+            }
+            let b = current.get_or_insert_with(|| {
+                seq += 1;
+                Batch {
+                    seq: seq - 1,
+                    class: class.clone(),
+                    items: Vec::new(),
+                    sorted: false,
+                    references: true,
+                    bytes: 0,
+                }
+            });
+            b.items.push(Item {
+                line,
+                chain: 0,
+                raw,
+                obj,
+                rejected: None,
+                refs: None,
+            });
+        }
+        if let Some(b) = current.take() {
+            if outcome.is_ok() && inflight.admit(&b, shared).is_ok() {
+                let _ = batch_tx.send(b);
+            }
+        }
+        drop(batch_tx);
+        collector
+            .join()
+            .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+        outcome
+    })
+}
+
+/// Objects written without their references, kept in a temporary file (so memory stays
+/// bounded however many there are) until the second pass.
+struct Spool {
+    path: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl Spool {
+    fn create() -> anyhow::Result<Spool> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ely-restore-references-{}-{}.jsonl",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let file = o
+            .open(&path)
+            .with_context(|| format!("temporary file {}", path.display()))?;
+        Ok(Spool {
+            path,
+            file: Some(BufWriter::new(file)),
+        })
+    }
+
+    /// One record: the line number, a tab, the object as written plus its references.
+    fn add(&mut self, line: u64, obj: &Object) -> anyhow::Result<()> {
+        let mut buf = Vec::with_capacity(4096);
+        buf.extend_from_slice(line.to_string().as_bytes());
+        buf.push(b'\t');
+        crate::line::write_object(obj, &mut buf);
+        buf.push(b'\n');
+        if let Some(f) = self.file.as_mut() {
+            f.write_all(&buf)
+                .with_context(|| format!("temporary file {}", self.path.display()))?;
+        }
+        Ok(())
+    }
+
+    fn reader(mut self) -> anyhow::Result<SpoolReader> {
+        if let Some(f) = self.file.take() {
+            f.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .flush()?;
+        }
+        let f = File::open(&self.path)
+            .with_context(|| format!("temporary file {}", self.path.display()))?;
+        Ok(SpoolReader {
+            lines: io::BufReader::new(f),
+            _spool: self,
+        })
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+struct SpoolReader {
+    lines: io::BufReader<File>,
+    _spool: Spool,
+}
+
+impl SpoolReader {
+    fn next_record(&mut self) -> anyhow::Result<Option<(u64, Object, Vec<u8>)>> {
+        let mut buf = Vec::new();
+        if self.lines.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(None);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        let tab = buf
+            .iter()
+            .position(|&b| b == b'\t')
+            .ok_or_else(|| anyhow!("damaged temporary file"))?;
+        let line: u64 = std::str::from_utf8(&buf[..tab])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| anyhow!("damaged temporary file"))?;
+        let raw = buf[tab + 1..].to_vec();
+        let obj: Object = serde_json::from_slice(&raw)?;
+        Ok(Some((line, obj, raw)))
+    }
+}
+
+/// The ids of batches still in flight. A batch holding an id that an earlier batch still in
+/// flight also holds waits for it, so that the last copy of an object in the input is the
+/// one that stays (batches in flight finish in any order).
+#[derive(Default)]
+struct InFlight {
+    ids: HashMap<String, u64>,
+    batches: std::collections::VecDeque<(u64, Vec<String>)>,
+}
+
+impl InFlight {
+    fn key(class: &str, obj: &Object) -> String {
+        format!("{class}/{}/{}", obj.tenant.as_deref().unwrap_or(""), obj.id)
+    }
+
+    fn prune(&mut self, completed: u64) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|(seq, _)| *seq < completed)
+        {
+            if let Some((seq, keys)) = self.batches.pop_front() {
+                for k in keys {
+                    if self.ids.get(&k) == Some(&seq) {
+                        self.ids.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until no earlier batch in flight holds one of `batch`'s objects, then records it.
+    fn admit(&mut self, batch: &Batch, shared: &Shared<'_>) -> anyhow::Result<()> {
+        let keys: Vec<String> = batch
+            .items
+            .iter()
+            .filter(|i| i.rejected.is_none())
+            .map(|i| Self::key(&batch.class, &i.obj))
+            .collect();
+        loop {
+            self.prune(shared.completed.load(Ordering::Acquire));
+            if !keys.iter().any(|k| self.ids.contains_key(k)) {
+                break;
+            }
+            if shared.abort.load(Ordering::Relaxed) {
+                bail!("stopped after an error");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for k in &keys {
+            self.ids.insert(k.clone(), batch.seq);
+        }
+        self.batches.push_back((batch.seq, keys));
+        Ok(())
+    }
 }
 
 // --- reading and preparing ---------------------------------------------------------------
@@ -683,9 +905,19 @@ struct Reader<'s, 'a> {
     last_line: u64,
     /// Reference properties added once every collection exists: (collection, property).
     deferred: Vec<(String, Value)>,
-    /// Object lines read but not yet parsed.
-    pending: Vec<(u64, Vec<u8>)>,
+    /// Object lines read but not yet parsed, with their line numbers and chain hashes.
+    pending: Vec<(u64, Vec<u8>, u64)>,
+    /// The chain hash after the last line read, and after the line being handled.
+    chain: u64,
+    chain_of_item: u64,
+    /// Batches in flight, so that a repeated id waits for its earlier copy.
+    inflight: InFlight,
+    /// `--collection NEW` renames the stream's one collection: (old, new).
+    implicit_rename: Option<(String, String)>,
 }
+
+/// An object line after parsing: line number, the line, chain hash, the object or why not.
+type Parsed = (u64, Vec<u8>, u64, Result<Object, String>);
 
 #[derive(Deserialize)]
 struct RejectedRecord {
@@ -702,9 +934,40 @@ impl Reader<'_, '_> {
         self.shared.store
     }
 
+    /// Every line the reader hands over extends a chain of hashes, so that a checkpoint can
+    /// tell whether the input it is resumed with is the one it was written for, up to its line.
+    fn link(&mut self, line: &[u8], number: u64) -> anyhow::Result<()> {
+        self.chain = xxhash_rust::xxh3::xxh3_64_with_seed(line, self.chain);
+        if let Some(cp) = self.resume {
+            if number == cp.line && cp.chain != 0 && cp.chain != self.chain {
+                bail!(
+                    "checkpoint {} does not match this input: its lines up to {} differ from those of {} the checkpoint was written for; delete it to start over, or give another --checkpoint",
+                    self.checkpoint_path(),
+                    cp.line,
+                    cp.input
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpoint_path(&self) -> String {
+        self.opts()
+            .checkpoint
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
     fn event(&mut self, ev: Event<'_>) -> anyhow::Result<()> {
         if self.shared.abort.load(Ordering::Relaxed) {
             bail!("stopped after an error");
+        }
+        match &ev {
+            Event::Header { line, number, .. }
+            | Event::Object { line, number, .. }
+            | Event::Bad { line, number, .. } => self.link(line, *number)?,
+            Event::SectionEnd { .. } => {}
         }
         match ev {
             Event::Header {
@@ -749,7 +1012,8 @@ impl Reader<'_, '_> {
                     return Ok(());
                 }
                 self.parse_pending()?;
-                self.reject_early(number, line, reason.to_owned())
+                let chain = self.chain;
+                self.reject_early(number, line, reason.to_owned(), chain)
             }
         }
     }
@@ -779,18 +1043,27 @@ impl Reader<'_, '_> {
         }
         if let Ok(mut c) = self.collector.lock() {
             c.cp_identity = Some(hash);
-            c.cp_line = self.resume_line;
+            if let Some(cp) = self.resume {
+                c.safe = (cp.line, cp.chain);
+                c.latest = c.safe;
+            }
         }
         Ok(())
     }
 
     /// The new name of a collection that --rename renames.
     fn renamed(&self, source: &str) -> Option<String> {
-        self.opts()
-            .renames
+        self.renames()
             .iter()
             .find(|(old, _)| ely_stream::format::same_collection(old, source))
             .map(|(_, new)| names::class_name(new))
+    }
+
+    /// `--rename` pairs, and the one `--collection NEW` makes of a one-collection stream.
+    fn renames(&self) -> Vec<(String, String)> {
+        let mut all = self.opts().renames.clone();
+        all.extend(self.implicit_rename.clone());
+        all
     }
 
     fn target_name(&self, source: &str) -> anyhow::Result<String> {
@@ -815,11 +1088,18 @@ impl Reader<'_, '_> {
         Ok(names::class_name(source))
     }
 
+    fn note_rename(&mut self, source: &str, target: &str) {
+        if self.opts().collection.is_some() && source != target {
+            self.implicit_rename = Some((source.to_owned(), target.to_owned()));
+        }
+    }
+
     fn header(&mut self, h: &Header) -> anyhow::Result<()> {
         self.parse_pending()?;
         self.flush()?;
         let source = names::class_name(&h.collection);
         let target = self.target_name(&source)?;
+        self.note_rename(&source, &target);
         self.section = Some((source.clone(), target.clone()));
         self.header = Some(h.clone());
         if !self.colls.contains_key(&source) {
@@ -1037,7 +1317,13 @@ impl Reader<'_, '_> {
 
     /// An object line rejected before reaching the store; it still goes through a batch, so
     /// that results and the dead-letter file keep input order.
-    fn reject_early(&mut self, number: u64, raw: &[u8], reason: String) -> anyhow::Result<()> {
+    fn reject_early(
+        &mut self,
+        number: u64,
+        raw: &[u8],
+        reason: String,
+        chain: u64,
+    ) -> anyhow::Result<()> {
         let class = self
             .section
             .as_ref()
@@ -1047,6 +1333,7 @@ impl Reader<'_, '_> {
             &class,
             Item {
                 line: number,
+                chain,
                 raw: raw.to_vec(),
                 obj: Object::default(),
                 rejected: Some(reason),
@@ -1063,7 +1350,7 @@ impl Reader<'_, '_> {
             self.totals.resumed += 1;
             return Ok(());
         }
-        self.pending.push((number, raw.to_vec()));
+        self.pending.push((number, raw.to_vec(), self.chain));
         if self.pending.len() >= self.opts().batch_size {
             self.parse_pending()?;
         }
@@ -1075,14 +1362,15 @@ impl Reader<'_, '_> {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let parsed: Vec<(u64, Vec<u8>, Result<Object, String>)> = pending
+        let parsed: Vec<Parsed> = pending
             .into_par_iter()
-            .map(|(number, raw)| {
+            .map(|(number, raw, chain)| {
                 let obj = serde_json::from_slice::<Object>(&raw).map_err(|e| e.to_string());
-                (number, raw, obj)
+                (number, raw, chain, obj)
             })
             .collect();
-        for (number, raw, obj) in parsed {
+        for (number, raw, chain, obj) in parsed {
+            self.chain_of_item = chain;
             self.parsed(number, raw, obj)?;
         }
         Ok(())
@@ -1097,11 +1385,18 @@ impl Reader<'_, '_> {
         let raw = &line[..];
         let mut obj: Object = match obj {
             Ok(o) => o,
-            Err(e) => return self.reject_early(number, raw, format!("not an object: {e}")),
+            Err(e) => {
+                return self.reject_early(
+                    number,
+                    raw,
+                    format!("not an object: {e}"),
+                    self.chain_of_item,
+                )
+            }
         };
         let Some(id) = canonical_id(&obj.id) else {
             let reason = format!("{:?} is not a UUID", obj.id);
-            return self.reject_early(number, raw, reason);
+            return self.reject_early(number, raw, reason, self.chain_of_item);
         };
         obj.id = id;
         let source = match &self.section {
@@ -1114,6 +1409,7 @@ impl Reader<'_, '_> {
                     number,
                     raw,
                     "object has no \"class\" and no header names its collection (give --collection NAME)".into(),
+                    self.chain_of_item,
                 )
             }
             None => names::class_name(&obj.class),
@@ -1143,6 +1439,7 @@ impl Reader<'_, '_> {
         }
         if !self.colls.contains_key(&source) {
             let target = self.target_name(&source)?;
+            self.note_rename(&source, &target);
             let coll = self.setup(&source, &target, None)?;
             self.colls.insert(source.clone(), coll);
         }
@@ -1174,6 +1471,7 @@ impl Reader<'_, '_> {
         obj.last_update_time_unix = None;
         let dry = opts.dry_run;
         let store = self.shared.store;
+        let renames = self.renames();
         let Some(coll) = self.colls.get_mut(&source) else {
             bail!("collection {source} was not set up");
         };
@@ -1260,9 +1558,9 @@ impl Reader<'_, '_> {
                 .collect();
             if !held.is_empty() {
                 let mut held = held;
-                if !opts.renames.is_empty() {
+                if !renames.is_empty() {
                     for v in held.values_mut() {
-                        rename_beacons(v, &opts.renames);
+                        rename_beacons(v, &renames);
                     }
                 }
                 refs = Some(held);
@@ -1274,6 +1572,7 @@ impl Reader<'_, '_> {
             &class,
             Item {
                 line: number,
+                chain: self.chain_of_item,
                 raw: line,
                 obj,
                 rejected: None,
@@ -1295,6 +1594,7 @@ impl Reader<'_, '_> {
             &class,
             Item {
                 line: number,
+                chain: self.chain_of_item,
                 raw: raw.to_vec(),
                 obj,
                 rejected: Some(reason),
@@ -1343,6 +1643,7 @@ impl Reader<'_, '_> {
 
     fn flush(&mut self) -> anyhow::Result<()> {
         if let Some(b) = self.batch.take() {
+            self.inflight.admit(&b, self.shared)?;
             if self.tx.send(b).is_err() {
                 bail!("stopped after an error");
             }
@@ -1402,6 +1703,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Batch>, tx: Sender<Done>) {
                 seq,
                 class,
                 references,
+                last: None,
                 items: Vec::new(),
                 pending_refs: Vec::new(),
                 error: Some(anyhow!("stopped after an error")),
@@ -1415,6 +1717,7 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Batch>, tx: Sender<Done>) {
                         seq,
                         class,
                         references,
+                        last: None,
                         items: Vec::new(),
                         pending_refs: Vec::new(),
                         error: Some(e),
@@ -1493,6 +1796,15 @@ fn existing(
     Ok(found)
 }
 
+/// The store understood the request and refused it (as opposed to being unreachable).
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>().is_some_and(|s| {
+            s.kind == ely_store::ErrorKind::Invalid || s.kind == ely_store::ErrorKind::NotFound
+        })
+    })
+}
+
 fn same_vectors(a: &Object, b: &Object) -> bool {
     let bits = |v: &[f32], w: &[f32]| {
         v.len() == w.len() && v.iter().zip(w).all(|(x, y)| x.to_bits() == y.to_bits())
@@ -1568,14 +1880,26 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
     for (tenant, idx) in &by_tenant {
         let found = if check && class_exists {
             let ids: Vec<String> = idx.iter().map(|&i| batch.items[i].obj.id.clone()).collect();
-            existing(
+            match existing(
                 shared,
                 &batch.class,
                 tenant.as_deref(),
                 &ids,
                 batch.sorted,
                 content,
-            )?
+            ) {
+                Ok(found) => found,
+                // The store refuses this tenant (missing, or given for a collection without
+                // multi-tenancy): its objects are rejected, the rest of the batch goes on.
+                Err(e) if refused(&e) => {
+                    let reason = format!("{:#}", e);
+                    for &i in idx {
+                        statuses[i] = Some(Status::Rejected(reason.clone()));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             HashMap::new()
         };
@@ -1672,13 +1996,16 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
             });
         }
     }
+    let last = batch.items.last().map(|i| (i.line, i.chain));
     let items = batch
         .items
         .into_iter()
         .zip(statuses)
         .zip(keys)
         .map(|((item, st), (id, tenant))| {
-            let st = st.unwrap_or(Status::Written);
+            // Every object written has an outcome; one without is not counted as written.
+            let st =
+                st.unwrap_or_else(|| Status::Rejected("the store gave no result for it".into()));
             let raw = if matches!(st, Status::Rejected(_)) {
                 item.raw
             } else {
@@ -1691,6 +2018,7 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         seq: batch.seq,
         class: batch.class,
         references: batch.references,
+        last,
         items,
         pending_refs,
         error: None,
@@ -1706,12 +2034,19 @@ struct Collector<'a> {
     waiting: BTreeMap<u64, Done>,
     totals: Totals,
     error: Option<anyhow::Error>,
-    spool: Vec<(u64, Object, Vec<u8>)>,
+    /// Objects waiting for the references pass.
+    spool: Option<Spool>,
     checkpoint: Option<PathBuf>,
     cp_identity: Option<String>,
-    cp_line: u64,
+    /// Where a checkpoint may say the input is acknowledged up to: (line, chain hash).
+    safe: (u64, u64),
+    /// The last batch boundary acknowledged, references pending or not.
+    latest: (u64, u64),
+    /// Some object's references are still to be written: `safe` stays before it.
+    refs_pending: bool,
     last_cp: Instant,
-    first_pending_ref: Option<u64>,
+    /// stdout went away: results are no longer printed, the restore goes on.
+    out_closed: bool,
     dry_run: bool,
     per_object: bool,
     input: String,
@@ -1719,9 +2054,20 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn line(&mut self, v: &Value) -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *self.out, v)?;
-        self.out.write_all(b"\n")?;
-        Ok(())
+        if self.out_closed {
+            return Ok(());
+        }
+        let mut text = serde_json::to_vec(v)?;
+        text.push(b'\n');
+        match self.out.write_all(&text) {
+            Ok(()) => Ok(()),
+            // Whoever read the results went away (`| head`): the objects still matter.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.out_closed = true;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn save_checkpoint(&mut self, force: bool) -> anyhow::Result<()> {
@@ -1731,14 +2077,19 @@ impl Collector<'_> {
         if self.dry_run || (!force && self.last_cp.elapsed() < Duration::from_millis(500)) {
             return Ok(());
         }
-        let line = match self.first_pending_ref {
-            Some(p) => self.cp_line.min(p.saturating_sub(1)),
-            None => self.cp_line,
+        let (line, chain) = self.safe;
+        let dead_letter_bytes = match self.dead.as_mut() {
+            Some(d) => d.sync()?,
+            None => 0,
         };
-        if let Some(d) = self.dead.as_mut() {
-            d.sync()?;
+        if !self.out_closed {
+            if let Err(e) = self.out.flush() {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+                self.out_closed = true;
+            }
         }
-        self.out.flush()?;
         write_checkpoint(
             path,
             &Checkpoint {
@@ -1746,6 +2097,8 @@ impl Collector<'_> {
                 input: self.input.clone(),
                 first_line: identity.clone(),
                 line,
+                chain,
+                dead_letter_bytes,
                 updated: crate::clock::now_rfc3339(),
             },
         )?;
@@ -1833,14 +2186,22 @@ impl Collector<'_> {
             self.totals.unchanged += u;
             self.totals.skipped += s;
             self.totals.rejected += r;
-            for (line, obj, raw) in d.pending_refs {
-                if self.first_pending_ref.is_none() {
-                    self.first_pending_ref = Some(line);
+            if !d.pending_refs.is_empty() && !self.dry_run {
+                self.refs_pending = true;
+                if self.spool.is_none() {
+                    self.spool = Some(Spool::create()?);
                 }
-                self.spool.push((line, obj, raw));
+                if let Some(spool) = self.spool.as_mut() {
+                    for (line, obj, _) in &d.pending_refs {
+                        spool.add(*line, obj)?;
+                    }
+                }
             }
-            if let Some(last) = d.items.last() {
-                self.cp_line = self.cp_line.max(last.0);
+            if let Some(last) = d.last {
+                self.latest = last;
+                if !self.refs_pending {
+                    self.safe = last;
+                }
             }
         }
         shared
@@ -1867,7 +2228,9 @@ fn collect(state: &Mutex<Collector<'_>>, shared: &Shared<'_>, rx: Receiver<Done>
                 break;
             };
             st.next += 1;
-            if let Err(e) = st.done(d, shared) {
+            let done = st.done(d, shared);
+            shared.completed.store(st.next, Ordering::Release);
+            if let Err(e) = done {
                 shared.abort.store(true, Ordering::Relaxed);
                 if st.error.is_none() {
                     st.error = Some(e);
