@@ -104,7 +104,7 @@ struct Args {
     filter: Option<String>,
 
     /// Objects per cursor page.
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
     page_size: u32,
 
     /// Print one JSON summary line to stderr at the end.

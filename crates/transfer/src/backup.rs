@@ -47,7 +47,7 @@ impl Default for BackupOptions {
             tenants: Vec::new(),
             properties: None,
             filter: None,
-            page_size: 1000,
+            page_size: 500,
         }
     }
 }
@@ -245,8 +245,11 @@ fn collection(
         .properties
         .as_ref()
         .map(|ks| ks.iter().map(|k| property_key(k)).collect());
-    let (page_tx, page_rx) = bounded::<Page>(2);
-    let (line_tx, line_rx) = bounded::<Lines>(2);
+    // One page waiting at each stage: the scanner reads the next page while the previous
+    // is serialized and the one before it written, and no more (memory stays flat when
+    // whatever reads the output is slow).
+    let (page_tx, page_rx) = bounded::<Page>(1);
+    let (line_tx, line_rx) = bounded::<Lines>(1);
     let result = std::thread::scope(|s| -> anyhow::Result<()> {
         s.spawn(move || {
             for tenant in &tenants {
