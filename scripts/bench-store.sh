@@ -23,6 +23,7 @@
 #   EMB_CHUNK=100                     objects per upsert call (transaction) into the embedded store
 #   BENCH_DIR=target/bench-store      work directory (relative to the repository root)
 #   ELY_BIN_DIR=                      use ely-store-bench and fake-weaviate from here
+#                                     (otherwise they are built, into CARGO_TARGET_DIR if set)
 #   VENV=~/.cache/ely-bench/venv-weaviate-client-3.26.7   the Python client's venv
 #                                     (created with python3 -m venv and pip when missing)
 # Needs bash, coreutils, awk, python3 (with venv and pip); GNU time (/usr/bin/time) for
@@ -70,7 +71,10 @@ else
     command -v cargo >/dev/null 2>&1 || die "cargo not found (or set ELY_BIN_DIR to prebuilt binaries)"
     say "building release binaries"
     (cd "$ROOT" && cargo build --release -p ely-bench -p fake-weaviate --quiet)
-    BIN=$ROOT/target/release
+    # Where cargo put them: CARGO_TARGET_DIR (relative to the repository root) or target/.
+    TARGET_DIR=${CARGO_TARGET_DIR:-target}
+    [[ $TARGET_DIR == /* ]] || TARGET_DIR=$ROOT/$TARGET_DIR
+    BIN=$TARGET_DIR/release
 fi
 ELY=$BIN/ely-store-bench
 FAKE=$BIN/fake-weaviate

@@ -6,12 +6,16 @@ use crate::api::Ctx;
 use crate::filter;
 use crate::floats::FloatFixups;
 use crate::http::Response;
+use crate::json::{self, BatchObject};
 use crate::objects::{
-    self, add_reference, parse_input, prepare, store, unmarshal_error, Failure, ObjectInput,
+    add_reference, parse_input, parse_read_input, prepare, store, unmarshal_error, Failure,
+    ObjectInput,
 };
 use crate::props::parse_beacon;
+use crate::state::StoredObject;
 use crate::util::{format_uuid, now_ms, parse_uuid, random_uuid, upper_first};
 use serde_json::{json, Map, Value};
+use std::sync::Arc;
 
 fn check_consistency(ctx: &Ctx) -> Result<(), Response> {
     match ctx.req.query("consistency_level") {
@@ -27,43 +31,115 @@ fn failed(message: &str) -> Value {
     json!({"errors": {"error": [{"message": message}]}, "status": "FAILED"})
 }
 
+/// An object of a batch as it was sent, for the answer when it fails (which echoes it).
+enum Sent<'a> {
+    /// Read into a `Value` (the general path).
+    Value(&'a Value),
+    /// Read by `json::batch_objects`.
+    Read(&'a BatchObject<'a>),
+}
+
+impl Sent<'_> {
+    /// `properties` as sent (`null` included), or `{}` without.
+    fn properties(&self) -> Value {
+        let fields = match self {
+            Sent::Value(v) => v.as_object(),
+            Sent::Read(o) => Some(&o.fields),
+        };
+        fields
+            .and_then(|f| f.get("properties"))
+            .cloned()
+            .unwrap_or(json!({}))
+    }
+
+    /// `vector` and `vectors` as sent, when not `null`.
+    fn vectors(&self) -> Vec<(&'static str, Value)> {
+        match self {
+            Sent::Value(v) => ["vector", "vectors"]
+                .into_iter()
+                .filter_map(|k| Some((k, v.get(k).filter(|x| !x.is_null())?.clone())))
+                .collect(),
+            // The texts were read as JSON already, so they read as `Value`s too.
+            Sent::Read(o) => [("vector", o.vector_text), ("vectors", o.vectors_text)]
+                .into_iter()
+                .filter_map(|(k, text)| Some((k, serde_json::from_slice(text?).ok()?)))
+                .collect(),
+        }
+    }
+}
+
+/// What became of one object of a batch.
+enum Verdict {
+    Stored(Arc<StoredObject>),
+    Failed(String),
+}
+
 /// `POST /v1/batch/objects`.
 pub(crate) fn objects(ctx: &Ctx) -> Response {
     if let Err(r) = check_consistency(ctx) {
         return r;
     }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let list =
-        match body.get("objects") {
-            Some(Value::Array(list)) if !list.is_empty() => list,
-            None | Some(Value::Null) | Some(Value::Array(_)) => return Response::error(
-                422,
-                "invalid param 'objects': cannot be empty, need at least one object for batching",
-            ),
-            Some(_) => {
-                return unmarshal_error(
-                    "json: cannot unmarshal into Go struct field .objects of type []*models.Object",
-                )
+    // Bodies are read without `Value` trees for their vectors when they can be
+    // (`json::batch_objects`); every other body, the invalid ones included, takes the `Value`
+    // path, which gives the framework's errors.
+    let mut read;
+    let body;
+    let (inputs, sent, fixups): (Vec<ObjectInput>, Vec<Sent>, FloatFixups) =
+        match json::batch_objects(&ctx.req.body) {
+            Some((objects, fixups)) => {
+                read = objects;
+                let mut inputs = Vec::with_capacity(read.len());
+                for (i, o) in read.iter_mut().enumerate() {
+                    let vector = o.vector.take();
+                    let vectors = std::mem::take(&mut o.vectors);
+                    match parse_read_input(
+                        &o.fields,
+                        vector,
+                        vectors,
+                        &format!("body.objects.{i}."),
+                    ) {
+                        Ok(input) => inputs.push(input),
+                        Err(r) => return r,
+                    }
+                }
+                (inputs, read.iter().map(Sent::Read).collect(), fixups)
+            }
+            None => {
+                body = match ctx.body_json() {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+                let list = match body.get("objects") {
+                    Some(Value::Array(list)) if !list.is_empty() => list,
+                    None | Some(Value::Null) | Some(Value::Array(_)) => return Response::error(
+                        422,
+                        "invalid param 'objects': cannot be empty, need at least one object for batching",
+                    ),
+                    Some(_) => {
+                        return unmarshal_error(
+                            "json: cannot unmarshal into Go struct field .objects of type []*models.Object",
+                        )
+                    }
+                };
+                // The framework checks every object's shape (ids, vector types) before the
+                // handler runs: one bad object fails the whole request (CONTRACT.md §1.3).
+                let fixups = FloatFixups::scan(&ctx.req.body);
+                let mut inputs: Vec<ObjectInput> = Vec::with_capacity(list.len());
+                for (i, raw) in list.iter().enumerate() {
+                    match parse_input(raw, &fixups, &format!("body.objects.{i}.")) {
+                        Ok(input) => inputs.push(input),
+                        Err(r) => return r,
+                    }
+                }
+                (inputs, list.iter().map(Sent::Value).collect(), fixups)
             }
         };
-    // The framework checks every object's shape (ids, vector types) before the handler runs:
-    // one bad object fails the whole request (CONTRACT.md §1.3).
-    let fixups = FloatFixups::scan(&ctx.req.body);
-    let mut inputs: Vec<ObjectInput> = Vec::with_capacity(list.len());
-    for (i, raw) in list.iter().enumerate() {
-        match parse_input(raw, &fixups, &format!("body.objects.{i}.")) {
-            Ok(input) => inputs.push(input),
-            Err(r) => return r,
-        }
-    }
     let auto_schema = ctx.config().auto_schema;
     let now = now_ms();
-    let mut results = Vec::with_capacity(inputs.len());
+    let mut verdicts = Vec::with_capacity(inputs.len());
+    let mut ids = Vec::with_capacity(inputs.len());
     let mut state = ctx.state();
-    for (input, raw) in inputs.iter().zip(list) {
+    for mut input in inputs {
         let id = match &input.id {
             Some(s) => parse_uuid(s),
             None => Ok(random_uuid()),
@@ -73,84 +149,84 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
             .id
             .clone()
             .unwrap_or_else(|| id.as_ref().map(format_uuid).unwrap_or_default());
-        let echo = |properties: Value, vector: Option<Value>, result: Value| {
-            let mut item = Map::new();
-            item.insert("class".into(), json!(upper_first(&input.class)));
-            item.insert("creationTimeUnix".into(), json!(now));
-            item.insert("id".into(), json!(id_text));
-            item.insert("lastUpdateTimeUnix".into(), json!(now));
-            item.insert("properties".into(), properties);
-            if let Some(t) = &input.tenant {
-                item.insert("tenant".into(), json!(t));
-            }
-            if let Some(Value::Object(v)) = vector {
-                item.extend(v);
-            }
-            item.insert("deprecations".into(), Value::Null);
-            item.insert("result".into(), result);
-            Value::Object(item)
-        };
-        let sent_props = || raw.get("properties").cloned().unwrap_or(json!({}));
-        let sent_vectors = || {
-            let mut v = Map::new();
-            for key in ["vector", "vectors"] {
-                if let Some(x) = raw.get(key).filter(|x| !x.is_null()) {
-                    v.insert(key.into(), x.clone());
+        let verdict = match id {
+            Err(e) => Verdict::Failed(format!("invalid id: {e}")),
+            Ok(id) => {
+                let rejection = ctx
+                    .faults()
+                    .rejection(&format_uuid(&id))
+                    .map(str::to_string);
+                match rejection {
+                    Some(message) => Verdict::Failed(message),
+                    None => match prepare(&mut state, auto_schema, &mut input, &fixups) {
+                        Ok(p) => Verdict::Stored(store(&mut state, p, id, now, now)),
+                        Err(Failure::UnknownClass(c)) => {
+                            Verdict::Failed(format!("class '{c}' not present in schema"))
+                        }
+                        Err(Failure::Invalid(m)) => Verdict::Failed(m),
+                    },
                 }
             }
-            Some(Value::Object(v))
         };
-        let id = match id {
-            Ok(id) => id,
-            Err(e) => {
-                results.push(echo(
-                    sent_props(),
-                    sent_vectors(),
-                    failed(&format!("invalid id: {e}")),
-                ));
-                continue;
-            }
-        };
-        if let Some(message) = ctx
-            .faults()
-            .rejection(&format_uuid(&id))
-            .map(str::to_string)
-        {
-            results.push(echo(sent_props(), sent_vectors(), failed(&message)));
-            continue;
-        }
-        match prepare(&mut state, auto_schema, input, &fixups) {
-            Ok(p) => {
-                let class = p.class.clone();
-                let stored = store(&mut state, p, id, now, now);
-                let c = &state.classes[&class];
-                let mut rendered = stored.to_json(c, input.tenant.as_deref(), objects::WRITTEN);
-                let props = rendered
-                    .get_mut("properties")
-                    .map(Value::take)
-                    .unwrap_or(json!({}));
-                let vectors = rendered.as_object().map(|o| {
-                    let mut v = Map::new();
-                    for key in ["vector", "vectors"] {
-                        if let Some(x) = o.get(key) {
-                            v.insert(key.into(), x.clone());
-                        }
-                    }
-                    Value::Object(v)
-                });
-                results.push(echo(props, vectors, json!({"status": "SUCCESS"})));
-            }
-            Err(Failure::UnknownClass(c)) => results.push(echo(
-                sent_props(),
-                sent_vectors(),
-                failed(&format!("class '{c}' not present in schema")),
-            )),
-            Err(Failure::Invalid(m)) => {
-                results.push(echo(sent_props(), sent_vectors(), failed(&m)))
-            }
-        }
+        verdicts.push(verdict);
+        ids.push((upper_first(&input.class), id_text, input.tenant));
     }
-    Response::json(200, &Value::Array(results))
+    // The answer is written from the stored objects after the lock is released.
+    drop(state);
+    let size: usize = verdicts
+        .iter()
+        .map(|v| match v {
+            Verdict::Stored(o) => 512 + 16 * o.vector.as_ref().map_or(0, Vec::len),
+            Verdict::Failed(_) => 512,
+        })
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    out.push(b'[');
+    for (k, ((verdict, (class, id_text, tenant)), sent)) in
+        verdicts.iter().zip(&ids).zip(&sent).enumerate()
+    {
+        if k > 0 {
+            out.push(b',');
+        }
+        // The object as stored or attempted, then `deprecations` and `result` (CONTRACT.md
+        // §6.1): the members of Weaviate's answer, in the order its JSON has them.
+        out.extend_from_slice(b"{\"class\":");
+        json::write_str(&mut out, class);
+        out.extend_from_slice(b",\"creationTimeUnix\":");
+        json::write_int(&mut out, now);
+        out.extend_from_slice(b",\"id\":");
+        json::write_str(&mut out, id_text);
+        out.extend_from_slice(b",\"lastUpdateTimeUnix\":");
+        json::write_int(&mut out, now);
+        out.extend_from_slice(b",\"properties\":");
+        match verdict {
+            Verdict::Stored(o) => json::write_map(&mut out, &o.properties),
+            Verdict::Failed(_) => json::write_value(&mut out, &sent.properties()),
+        }
+        if let Some(t) = tenant {
+            out.extend_from_slice(b",\"tenant\":");
+            json::write_str(&mut out, t);
+        }
+        match verdict {
+            Verdict::Stored(o) => o.write_vectors(&mut out),
+            Verdict::Failed(_) => {
+                for (key, v) in sent.vectors() {
+                    out.extend_from_slice(b",\"");
+                    out.extend_from_slice(key.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    json::write_value(&mut out, &v);
+                }
+            }
+        }
+        out.extend_from_slice(b",\"deprecations\":null,\"result\":");
+        match verdict {
+            Verdict::Stored(_) => out.extend_from_slice(b"{\"status\":\"SUCCESS\"}"),
+            Verdict::Failed(m) => json::write_value(&mut out, &failed(m)),
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    Response::json_bytes(200, out)
 }
 
 /// `DELETE /v1/batch/objects`: delete by filter (CONTRACT.md §6.3).

@@ -4,9 +4,10 @@
 //! and the timestamps. Text `Equal` compares whole values, not tokens.
 
 use crate::state::{Class, StoredObject};
-use crate::util::{format_uuid, normalize_rfc3339};
+use crate::util::{format_uuid, normalize_rfc3339, parse_uuid, Uuid};
 use serde_json::{json, Value};
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 #[derive(Debug)]
 pub(crate) enum Filter {
@@ -127,6 +128,34 @@ pub(crate) fn parse(class: &Class, v: &Value) -> Result<Filter, String> {
         }
         other => Err(parse_err(format!("unrecognized operator: {other}"))),
     }
+}
+
+/// The ids a filter matches when it matches by id alone: `id` (or `_id`) `Equal` to a string
+/// or `ContainsAny` of strings. [`matches`] compares the stored id's lowercase canonical
+/// text with each string, so only strings in that form can match. In ascending order, the
+/// order of the objects.
+pub(crate) fn id_set(f: &Filter) -> Option<BTreeSet<Uuid>> {
+    let Filter::Leaf { path, op, value } = f else {
+        return None;
+    };
+    if path != "id" && path != "_id" {
+        return None;
+    }
+    let wanted: Vec<&Value> = match (op.as_str(), value) {
+        ("Equal", v @ Value::String(_)) => vec![v],
+        ("ContainsAny", Value::Array(items)) => items.iter().collect(),
+        _ => return None,
+    };
+    let mut ids = BTreeSet::new();
+    for w in wanted {
+        let text = w.as_str()?;
+        if let Ok(id) = parse_uuid(text) {
+            if format_uuid(&id) == text {
+                ids.insert(id);
+            }
+        }
+    }
+    Some(ids)
 }
 
 /// Whether a stored object passes the filter.

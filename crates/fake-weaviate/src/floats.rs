@@ -18,7 +18,14 @@ pub struct FloatFixups {
 impl FloatFixups {
     /// Scans every number literal outside strings in a JSON text.
     pub fn scan(body: &[u8]) -> FloatFixups {
-        let mut exact = HashMap::new();
+        let mut fixups = FloatFixups::default();
+        fixups.add(body);
+        fixups
+    }
+
+    /// Adds the number literals of another JSON text (a part of a body).
+    pub fn add(&mut self, body: &[u8]) {
+        let exact = &mut self.exact;
         let mut i = 0;
         while i < body.len() {
             match body[i] {
@@ -37,13 +44,12 @@ impl FloatFixups {
                         i += 1;
                     }
                     if let Ok(token) = std::str::from_utf8(&body[start..i]) {
-                        remember(&mut exact, token);
+                        remember(exact, token);
                     }
                 }
                 _ => i += 1,
             }
         }
-        FloatFixups { exact }
     }
 
     /// A JSON number as the float32 nearest to its literal, or `None` when it is not a number

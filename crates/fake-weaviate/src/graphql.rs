@@ -456,16 +456,25 @@ fn select<'s>(
         Some(w) => Some(filter::parse(class, w)?),
         None => None,
     };
-    let objects = class
-        .shards
-        .get(&key)
-        .map(|s| {
-            s.objects
-                .values()
-                .filter(|o| f.as_ref().is_none_or(|f| filter::matches(f, o)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let Some(shard) = class.shards.get(&key) else {
+        return Ok((class, Vec::new()));
+    };
+    // A filter on ids only (`Equal` or `ContainsAny`, as an existence check sends) looks the
+    // ids up instead of testing every object; the result is the same.
+    if let Some(ids) = f.as_ref().and_then(filter::id_set) {
+        let objects = ids
+            .iter()
+            .filter_map(|id| shard.objects.get(id))
+            .map(|o| &**o)
+            .collect();
+        return Ok((class, objects));
+    }
+    let objects = shard
+        .objects
+        .values()
+        .filter(|o| f.as_ref().is_none_or(|f| filter::matches(f, o)))
+        .map(|o| &**o)
+        .collect();
     Ok((class, objects))
 }
 

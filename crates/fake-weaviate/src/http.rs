@@ -55,11 +55,16 @@ impl Response {
     }
 
     pub fn json(status: u16, value: &Value) -> Response {
+        // Serialising a Value cannot fail: its keys are strings and its numbers finite.
+        Response::json_bytes(status, serde_json::to_vec(value).unwrap_or_default())
+    }
+
+    /// A JSON body written by the caller.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
         Response {
             status,
             headers: vec![("Content-Type", "application/json".into())],
-            // Serialising a Value cannot fail: its keys are strings and its numbers finite.
-            body: serde_json::to_vec(value).unwrap_or_default(),
+            body,
         }
     }
 
@@ -88,8 +93,8 @@ impl Response {
         self
     }
 
-    /// The whole response as bytes: status line, headers, and (unless it answers a HEAD) body.
-    pub fn to_bytes(&self, head_only: bool, keep_alive: bool) -> Vec<u8> {
+    /// The status line and headers, ending with the empty line.
+    pub fn head_bytes(&self, head_only: bool, keep_alive: bool) -> Vec<u8> {
         let mut out = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             out.push_str(&format!("{name}: {value}\r\n"));
@@ -101,11 +106,31 @@ impl Response {
         } else {
             "Connection: close\r\n\r\n"
         });
-        let mut bytes = out.into_bytes();
+        out.into_bytes()
+    }
+
+    /// The whole response as bytes: status line, headers, and (unless it answers a HEAD) body.
+    pub fn to_bytes(&self, head_only: bool, keep_alive: bool) -> Vec<u8> {
+        let mut bytes = self.head_bytes(head_only, keep_alive);
         if !head_only {
             bytes.extend_from_slice(&self.body);
         }
         bytes
+    }
+
+    /// Writes the response; a large body is written after the head rather than copied
+    /// behind it.
+    pub fn write_to<W: Write>(
+        &self,
+        w: &mut W,
+        head_only: bool,
+        keep_alive: bool,
+    ) -> io::Result<()> {
+        if head_only || self.body.len() < 64 * 1024 {
+            return w.write_all(&self.to_bytes(head_only, keep_alive));
+        }
+        w.write_all(&self.head_bytes(head_only, keep_alive))?;
+        w.write_all(&self.body)
     }
 }
 
@@ -231,8 +256,10 @@ pub(crate) fn read_request<R: BufRead, W: Write>(
     let body = if chunked {
         read_chunked(reader)?
     } else {
-        let mut body = Vec::new();
         let want = length.unwrap_or(0);
+        // Room for the whole body up front, within reason: a client may announce more than
+        // it sends.
+        let mut body = Vec::with_capacity(want.min(64 << 20) as usize);
         reader.take(want).read_to_end(&mut body)?;
         if body.len() as u64 != want {
             return Err(ReadError::Io);

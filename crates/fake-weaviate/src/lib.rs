@@ -30,6 +30,7 @@ mod filter;
 mod floats;
 mod graphql;
 mod http;
+mod json;
 mod objects;
 mod props;
 mod schema;

@@ -12,6 +12,7 @@ use crate::util::{
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// An object as a request sent it, after the checks go-openapi makes on the whole body.
 pub(crate) struct ObjectInput {
@@ -77,26 +78,7 @@ pub(crate) fn parse_input(
             json_kind(v)
         ))
     })?;
-    let string_field = |key: &str| -> Result<Option<String>, Response> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(unmarshal_error(&format!(
-                "json: cannot unmarshal {} into Go struct field Object.{key} of type string",
-                json_kind(other)
-            ))),
-        }
-    };
-    let id = string_field("id")?.filter(|s| !s.is_empty());
-    if let Some(id) = &id {
-        if !is_swagger_uuid(id) {
-            return Err(Response::framework(
-                422,
-                601,
-                format!("{path}id in body must be of type uuid: {id:?}"),
-            ));
-        }
-    }
+    let id = input_id(obj, path)?;
     let vector = match obj.get("vector") {
         None | Some(Value::Null) => None,
         Some(v) => Some(f32_list(v, fixups, "Object.vector")?),
@@ -138,13 +120,59 @@ pub(crate) fn parse_input(
         )))
         }
     }
+    input_rest(obj, id, vector, vectors)
+}
+
+/// Decodes one object whose vectors were already read (by `json::batch_objects`) from the
+/// members `obj` leaves out; the checks and their order are [`parse_input`]'s.
+pub(crate) fn parse_read_input(
+    obj: &Map<String, Value>,
+    vector: Option<Vec<f32>>,
+    vectors: Vec<(String, Vector)>,
+    path: &str,
+) -> Result<ObjectInput, Response> {
+    let id = input_id(obj, path)?;
+    input_rest(obj, id, vector, vectors)
+}
+
+fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, Response> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(unmarshal_error(&format!(
+            "json: cannot unmarshal {} into Go struct field Object.{key} of type string",
+            json_kind(other)
+        ))),
+    }
+}
+
+fn input_id(obj: &Map<String, Value>, path: &str) -> Result<Option<String>, Response> {
+    let id = string_field(obj, "id")?.filter(|s| !s.is_empty());
+    if let Some(id) = &id {
+        if !is_swagger_uuid(id) {
+            return Err(Response::framework(
+                422,
+                601,
+                format!("{path}id in body must be of type uuid: {id:?}"),
+            ));
+        }
+    }
+    Ok(id)
+}
+
+fn input_rest(
+    obj: &Map<String, Value>,
+    id: Option<String>,
+    vector: Option<Vec<f32>>,
+    vectors: Vec<(String, Vector)>,
+) -> Result<ObjectInput, Response> {
     Ok(ObjectInput {
-        class: string_field("class")?.unwrap_or_default(),
+        class: string_field(obj, "class")?.unwrap_or_default(),
         id,
         properties: obj.get("properties").filter(|p| !p.is_null()).cloned(),
         vector,
         vectors,
-        tenant: string_field("tenant")?.filter(|t| !t.is_empty()),
+        tenant: string_field(obj, "tenant")?.filter(|t| !t.is_empty()),
     })
 }
 
@@ -164,13 +192,16 @@ pub(crate) enum Failure {
 }
 
 /// Checks an object against its class, creating class and properties first when auto-schema
-/// is on (CONTRACT.md §5.1, §5.5, §6.2).
+/// is on (CONTRACT.md §5.1, §5.5, §6.2). The input's vectors move into the result (they are
+/// left empty either way).
 pub(crate) fn prepare(
     state: &mut State,
     auto_schema: bool,
-    input: &ObjectInput,
+    input: &mut ObjectInput,
     fixups: &FloatFixups,
 ) -> Result<Prepared, Failure> {
+    let vector = input.vector.take();
+    let vectors = std::mem::take(&mut input.vectors);
     if input.class.is_empty() {
         return Err(Failure::Invalid("object has an empty class".into()));
     }
@@ -202,8 +233,7 @@ pub(crate) fn prepare(
         fixups,
     };
     let properties = props::validate(&check, raw_props).map_err(Failure::Invalid)?;
-    let (vector, vectors) = map_vectors(class, input.vector.clone(), input.vectors.clone())
-        .map_err(Failure::Invalid)?;
+    let (vector, vectors) = map_vectors(class, vector, vectors).map_err(Failure::Invalid)?;
     if let Some(s) = class.shards.get(&shard) {
         check_dims(s, &vector, &vectors).map_err(Failure::Invalid)?;
     }
@@ -323,15 +353,15 @@ pub(crate) fn store(
     id: Uuid,
     created: i64,
     updated: i64,
-) -> StoredObject {
-    let obj = StoredObject {
+) -> Arc<StoredObject> {
+    let obj = Arc::new(StoredObject {
         id,
         properties: p.properties,
         vector: p.vector,
         vectors: p.vectors,
         created,
         updated,
-    };
+    });
     if let Some(class) = state.classes.get_mut(&p.class) {
         let shard = class.shard(&p.shard);
         if let Some(v) = &obj.vector {
@@ -340,7 +370,7 @@ pub(crate) fn store(
         for (name, v) in &obj.vectors {
             shard.dims.entry(name.clone()).or_insert(v.dims());
         }
-        shard.objects.insert(id, obj.clone());
+        shard.objects.insert(id, Arc::clone(&obj));
     }
     obj
 }
@@ -420,7 +450,7 @@ pub(crate) fn create(ctx: &Ctx) -> Response {
         Err(r) => return r,
     };
     let fixups = FloatFixups::scan(&ctx.req.body);
-    let input = match parse_input(&body, &fixups, "") {
+    let mut input = match parse_input(&body, &fixups, "") {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -432,7 +462,7 @@ pub(crate) fn create(ctx: &Ctx) -> Response {
         None => random_uuid(),
     };
     let mut state = ctx.state();
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
         Ok(p) => p,
         Err(Failure::UnknownClass(c)) => {
             return Response::error(
@@ -452,10 +482,23 @@ pub(crate) fn create(ctx: &Ctx) -> Response {
         return Response::error(422, format!("id '{sent}' already exists"));
     }
     let now = now_ms();
-    let (class, tenant) = (prepared.class.clone(), input.tenant.clone());
+    let class = prepared.class.clone();
     let obj = store(&mut state, prepared, id, now, now);
-    let c = &state.classes[&class];
-    Response::json(200, &obj.to_json(c, tenant.as_deref(), WRITTEN))
+    drop(state);
+    object_response(&obj, &class, &[], input.tenant.as_deref(), WRITTEN)
+}
+
+/// An object as a 200 response body.
+fn object_response(
+    obj: &StoredObject,
+    class: &str,
+    refs: &[String],
+    tenant: Option<&str>,
+    view: View,
+) -> Response {
+    let mut out = Vec::with_capacity(1024);
+    obj.write_json(&mut out, class, refs, tenant, view);
+    Response::json_bytes(200, out)
 }
 
 /// Finds the object a single-object request names, with the 404s and 422s of §5.3.
@@ -465,7 +508,7 @@ fn locate<'s>(
     tenant: Option<&str>,
     id: &Uuid,
     write: bool,
-) -> Result<(&'s mut Class, String, Option<StoredObject>), Response> {
+) -> Result<(&'s mut Class, String, Option<Arc<StoredObject>>), Response> {
     let Some(c) = state.class_mut(class) else {
         return Err(Response::empty(404));
     };
@@ -492,23 +535,19 @@ pub(crate) fn get(ctx: &Ctx, class: &str, id: &str, head: bool) -> Response {
     };
     let tenant = ctx.req.query("tenant");
     let mut state = ctx.state();
-    match locate(&mut state, class, tenant, &id, false) {
-        Err(r) if head => Response::empty(r.status),
-        Err(r) => r,
-        Ok((_, _, None)) => Response::empty(404),
-        Ok((_, _, Some(_))) if head => Response::empty(204),
-        Ok((c, _, Some(obj))) => Response::json(
-            200,
-            &obj.to_json(
-                c,
-                tenant,
-                View {
-                    vectors,
-                    hrefs: true,
-                },
-            ),
-        ),
-    }
+    let (name, refs, obj) = match locate(&mut state, class, tenant, &id, false) {
+        Err(r) if head => return Response::empty(r.status),
+        Err(r) => return r,
+        Ok((_, _, None)) => return Response::empty(404),
+        Ok((_, _, Some(_))) if head => return Response::empty(204),
+        Ok((c, _, Some(obj))) => (c.name().to_string(), c.ref_properties(), obj),
+    };
+    drop(state);
+    let view = View {
+        vectors,
+        hrefs: true,
+    };
+    object_response(&obj, &name, &refs, tenant, view)
 }
 
 /// `PUT /v1/objects/{c}/{id}`: replaces properties and vectors, keeps `creationTimeUnix`.
@@ -543,17 +582,15 @@ pub(crate) fn replace(ctx: &Ctx, class: &str, id: &str) -> Response {
         Ok((_, _, None)) => return Response::empty(404),
         Err(r) => return r,
     };
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
         Ok(p) => p,
         Err(Failure::UnknownClass(_)) => return Response::empty(404),
         Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
     };
     let cname = prepared.class.clone();
     let obj = store(&mut state, prepared, id, old.created, now_ms());
-    Response::json(
-        200,
-        &obj.to_json(&state.classes[&cname], input.tenant.as_deref(), WRITTEN),
-    )
+    drop(state);
+    object_response(&obj, &cname, &[], input.tenant.as_deref(), WRITTEN)
 }
 
 /// `PATCH /v1/objects/{c}/{id}`: merges top-level properties; a vector in the body replaces
@@ -598,7 +635,7 @@ pub(crate) fn merge(ctx: &Ctx, class: &str, id: &str) -> Response {
     let mut named: BTreeMap<String, Vector> = old.vectors.clone();
     named.extend(input.vectors.drain(..));
     input.vectors = named.into_iter().collect();
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &input, &fixups) {
+    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
         Ok(p) => p,
         Err(Failure::UnknownClass(_)) => return Response::empty(404),
         Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
@@ -730,6 +767,7 @@ pub(crate) fn add_reference(
         .shards
         .get_mut(&key)
         .and_then(|s| s.objects.get_mut(id))
+        .map(Arc::make_mut)
         .ok_or_else(|| format!("source object {cname}/{} not found", format_uuid(id)))?;
     let list = obj.properties.entry(prop.to_string()).or_insert(json!([]));
     if !list.is_array() || replacing {
@@ -795,7 +833,12 @@ fn remove_reference(
     let (_, target) = parse_beacon(beacon)?;
     let c = state.class_mut(class).ok_or("class not found")?;
     let key = c.shard_key(tenant, true)?;
-    if let Some(obj) = c.shards.get_mut(&key).and_then(|s| s.objects.get_mut(id)) {
+    if let Some(obj) = c
+        .shards
+        .get_mut(&key)
+        .and_then(|s| s.objects.get_mut(id))
+        .map(Arc::make_mut)
+    {
         if let Some(Value::Array(items)) = obj.properties.get_mut(prop) {
             items.retain(|item| {
                 item.get("beacon")
@@ -838,15 +881,9 @@ fn list_inner(ctx: &Ctx) -> Result<Response, Response> {
             "msg:offset or limit code:400 err:query maximum results exceeded: the total limit calculated from the provided offset '{offset}' and limit '{limit}' exceeds the configured value for QUERY_MAXIMUM_RESULTS '{max}'. If you've supplied a negative offset or limit, this may be an underflow error"
         )));
     }
-    let page = |objects: Vec<Value>, deprecations: Value| {
-        let mut body = Map::new();
-        body.insert("deprecations".into(), deprecations);
-        let n = objects.len();
-        body.insert("objects".into(), Value::Array(objects));
-        if n > 0 {
-            body.insert("totalResults".into(), json!(n));
-        }
-        Response::json(200, &Value::Object(body))
+    let view = View {
+        vectors,
+        hrefs: true,
     };
     let sort = ctx.req.query("sort").filter(|s| !s.is_empty());
     let after = ctx.req.query("after");
@@ -855,33 +892,35 @@ fn list_inner(ctx: &Ctx) -> Result<Response, Response> {
             return Err(Response::error(500, "list objects: after parameter not allowed, cursor must be specific to one class, set class query param"));
         }
         let state = ctx.state();
-        let all: Vec<Value> = state
+        let classes: Vec<(String, Vec<String>)> = state
             .classes
             .values()
-            .filter(|c| !c.is_mt())
-            .flat_map(|c| {
+            .map(|c| (c.name().to_string(), c.ref_properties()))
+            .collect();
+        let all: Vec<(usize, Arc<StoredObject>)> = state
+            .classes
+            .values()
+            .enumerate()
+            .filter(|(_, c)| !c.is_mt())
+            .flat_map(|(i, c)| {
                 c.shards
                     .get("")
                     .into_iter()
                     .flat_map(|s| s.objects.values())
-                    .map(move |o| {
-                        o.to_json(
-                            c,
-                            None,
-                            View {
-                                vectors,
-                                hrefs: true,
-                            },
-                        )
-                    })
+                    .map(move |o| (i, Arc::clone(o)))
             })
             .skip(offset as usize)
             .take(limit as usize)
             .collect();
-        return Ok(page(all, Value::Null));
+        drop(state);
+        let objects = all.iter().map(|(i, o)| {
+            let (name, refs) = &classes[*i];
+            (&**o, name.as_str(), refs.as_slice())
+        });
+        return Ok(page(objects, false, None, view));
     };
     if offset + limit == 0 {
-        return Ok(page(Vec::new(), json!([])));
+        return Ok(page(std::iter::empty(), true, None, view));
     }
     let mut state = ctx.state();
     let Some(c) = state.class_mut(class) else {
@@ -925,39 +964,126 @@ fn list_inner(ctx: &Ctx) -> Result<Response, Response> {
     let c = &*c;
     let empty = BTreeMap::new();
     let objects = c.shards.get(&key).map_or(&empty, |s| &s.objects);
-    let view = View {
-        vectors,
-        hrefs: true,
-    };
-    let selected: Vec<&StoredObject> = match (start, sort_keys) {
+    let selected: Vec<Arc<StoredObject>> = match (start, sort_keys) {
         (Some(after), _) => {
             use std::ops::Bound::{Excluded, Unbounded};
             objects
                 .range((Excluded(after), Unbounded))
-                .map(|(_, o)| o)
+                .map(|(_, o)| Arc::clone(o))
                 .take(limit as usize)
                 .collect()
         }
         (None, Some(keys)) => {
-            let mut all: Vec<&StoredObject> = objects.values().collect();
+            let mut all: Vec<&Arc<StoredObject>> = objects.values().collect();
             all.sort_by(|a, b| compare_by(&keys, a, b));
             all.into_iter()
                 .skip(offset as usize)
                 .take(limit as usize)
+                .map(Arc::clone)
                 .collect()
         }
         (None, None) => objects
             .values()
             .skip(offset as usize)
             .take(limit as usize)
+            .map(Arc::clone)
             .collect(),
     };
-    let out = selected
+    let (name, refs) = (c.name().to_string(), c.ref_properties());
+    // The page is written from the shared objects after the lock is released.
+    drop(state);
+    let objects = selected
         .iter()
-        .map(|o| o.to_json(c, tenant, view))
-        .collect();
-    Ok(page(out, json!([])))
+        .map(|o| (&**o, name.as_str(), refs.as_slice()));
+    Ok(page(objects, true, tenant, view))
 }
+
+/// A list answer: `{"deprecations":[] or null,"objects":[...],"totalResults":n}`, with
+/// `totalResults` left out when 0. A large page is written in parts on several threads (the
+/// client waits for it, so the cores are otherwise idle) and the parts joined in order.
+fn page<'o>(
+    objects: impl ExactSizeIterator<Item = (&'o StoredObject, &'o str, &'o [String])>,
+    class_path: bool,
+    tenant: Option<&str>,
+    view: View,
+) -> Response {
+    let objects: Vec<_> = objects.collect();
+    let n = objects.len();
+    let size = |o: &StoredObject| {
+        let numbers = o.vector.as_ref().map_or(0, Vec::len)
+            + o.vectors
+                .values()
+                .map(|v| match v {
+                    Vector::Single(v) => v.len(),
+                    Vector::Multi(rows) => rows.iter().map(Vec::len).sum(),
+                })
+                .sum::<usize>();
+        512 + if view.vectors { numbers * 12 } else { 0 }
+    };
+    let total: usize = objects.iter().map(|(o, _, _)| size(o)).sum();
+    let write = |part: &[(&StoredObject, &str, &[String])]| {
+        let mut out = Vec::with_capacity(part.iter().map(|(o, _, _)| size(o)).sum());
+        for (i, (o, class, refs)) in part.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            o.write_json(&mut out, class, refs, tenant, view);
+        }
+        out
+    };
+    let writers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(MAX_WRITERS)
+        .min(total / PARALLEL_MIN_BYTES)
+        .clamp(1, n.max(1));
+    let parts: Vec<Vec<u8>> = if writers > 1 {
+        std::thread::scope(|scope| {
+            // A part whose thread cannot be started is written on this one.
+            let handles: Vec<_> = objects
+                .chunks(n.div_ceil(writers))
+                .map(|part| {
+                    let thread = std::thread::Builder::new()
+                        .spawn_scoped(scope, move || write(part))
+                        .ok();
+                    (part, thread)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(part, thread)| match thread {
+                    Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    None => write(part),
+                })
+                .collect()
+        })
+    } else {
+        vec![write(&objects)]
+    };
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum::<usize>() + 128);
+    out.extend_from_slice(if class_path {
+        b"{\"deprecations\":[],\"objects\":["
+    } else {
+        b"{\"deprecations\":null,\"objects\":["
+    });
+    for (i, part) in parts.iter().filter(|p| !p.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(part);
+    }
+    out.push(b']');
+    if n > 0 {
+        out.extend_from_slice(b",\"totalResults\":");
+        crate::json::write_int(&mut out, n as i64);
+    }
+    out.push(b'}');
+    Response::json_bytes(200, out)
+}
+
+/// Pages smaller than this (estimated) are written on one thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+/// The most threads one page is written on.
+const MAX_WRITERS: usize = 8;
 
 /// `sort=a,b&order=asc,desc` as (property, descending) pairs; properties must exist.
 fn sort_spec(c: &Class, sort: &str, order: Option<&str>) -> Result<Vec<(String, bool)>, Response> {

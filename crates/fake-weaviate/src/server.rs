@@ -77,6 +77,10 @@ impl Shared {
         let (fault, delay) = lock(&self.faults).on_request(route);
         if !delay.is_zero() {
             self.sleep(delay);
+            // A delay cut short by the server stopping ends without an answer.
+            if self.stopping() {
+                return Outcome::Hangup;
+            }
         }
         match fault {
             None => Outcome::Answer(self.handle(req)),
@@ -92,6 +96,9 @@ impl Shared {
             Some(Fault::Hangup) => Outcome::Hangup,
             Some(Fault::Delay(d)) => {
                 self.sleep(d);
+                if self.stopping() {
+                    return Outcome::Hangup;
+                }
                 Outcome::Answer(self.handle(req))
             }
         }
@@ -314,7 +321,7 @@ fn converse(shared: &Shared, reader: &mut BufReader<TcpStream>, writer: &mut Tcp
         match shared.dispatch(&req) {
             Outcome::Answer(resp) => {
                 let keep = req.keep_alive && !shared.stopping();
-                if writer.write_all(&resp.to_bytes(head, keep)).is_err() || !keep {
+                if resp.write_to(writer, head, keep).is_err() || !keep {
                     return;
                 }
             }

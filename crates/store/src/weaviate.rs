@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -24,10 +24,11 @@ use serde_json::{json, Value};
 use ureq::http::{self, HeaderValue, Method};
 
 use crate::names::{check_class_name, check_tenant_name, class_name};
+use crate::object::{read_batch_answer, read_object, read_object_list};
 use crate::schema::strip_server_fields;
 use crate::{
     canonical_id, ErrorKind, Filter, Object, OpenOptions, Outcome, Result, Store, StoreError,
-    Tenant,
+    Tenant, Vector,
 };
 
 /// Objects per `POST /v1/batch/objects` request. The Python client's default, and small
@@ -42,6 +43,9 @@ const DELETE_CHUNK: usize = 10_000;
 pub const MAX_PAGE: usize = 10_000;
 /// Tenants per `POST .../tenants` request, Weaviate's limit for the `PUT` of the same API.
 const TENANT_CHUNK: usize = 100;
+/// Ids per GraphQL existence query: Weaviate's default `Get` limit
+/// (`QUERY_DEFAULTS_LIMIT_GRAPHQL`), far below `QUERY_MAXIMUM_RESULTS`.
+const EXISTS_CHUNK: usize = 100;
 /// A `Retry-After` longer than this (or than `max_backoff`, if larger) is cut to it: a
 /// misconfigured proxy must not stall a run for hours.
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(60);
@@ -463,7 +467,24 @@ impl Weaviate {
         struct Body<'a> {
             objects: &'a [Cow<'a, Object>],
         }
-        let reply = self.send_json(Method::POST, "/batch/objects", &Body { objects: chunk })?;
+        // Room for the whole body up front: vectors take about 12 bytes a number.
+        let numbers: usize = chunk
+            .iter()
+            .map(|o| {
+                o.vector.as_ref().map_or(0, Vec::len)
+                    + o.vectors
+                        .values()
+                        .map(|v| match v {
+                            Vector::Single(v) => v.len(),
+                            Vector::Multi(rows) => rows.iter().map(Vec::len).sum(),
+                        })
+                        .sum::<usize>()
+            })
+            .sum();
+        let mut bytes = Vec::with_capacity(numbers * 12 + chunk.len() * 1024);
+        serde_json::to_writer(&mut bytes, &Body { objects: chunk })
+            .map_err(|e| StoreError::other(format!("cannot encode a request to Weaviate: {e}")))?;
+        let reply = self.send(Method::POST, "/batch/objects", Some(&bytes))?;
         if matches!(reply.status, 413 | 422) {
             // The server judged the request's content and wrote none of it: each object is
             // rejected (and can be fed back in), the other batches go on.
@@ -473,7 +494,18 @@ impl Weaviate {
                 .map(|_| Outcome::Rejected(why.clone()))
                 .collect());
         }
-        let items: Vec<BatchItem> = self.json("POST /v1/batch/objects", &reply)?;
+        // The answer echoes every object, vectors included; only the verdicts are read.
+        let read = (200..300)
+            .contains(&reply.status)
+            .then(|| read_batch_answer::<BatchResult>(&reply.body))
+            .flatten();
+        let items: Vec<BatchItem> = match read {
+            Some(items) => items
+                .into_iter()
+                .map(|(id, result)| BatchItem { id, result })
+                .collect(),
+            None => self.json("POST /v1/batch/objects", &reply)?,
+        };
         Ok(chunk
             .iter()
             .enumerate()
@@ -484,6 +516,76 @@ impl Weaviate {
                 Some(item) => item.outcome(&sent.id, self),
             })
             .collect())
+    }
+
+    /// Which of `ids` (canonical, at most [`EXISTS_CHUNK`], no repeats) exist: one GraphQL
+    /// `Get` filtered on them (CONTRACT.md 7). A collection that does not exist holds none;
+    /// other GraphQL errors (HTTP 200 with `errors`) are errors.
+    fn existing(&self, name: &str, tenant: Option<&str>, ids: &[&str]) -> Result<Vec<String>> {
+        let tenant_arg = tenant
+            .map(|t| format!("tenant: \"{t}\", "))
+            .unwrap_or_default();
+        let list = ids
+            .iter()
+            .map(|id| format!("\"{id}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let query = format!(
+            "{{ Get {{ {name}({tenant_arg}limit: {}, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ _additional {{ id }} }} }} }}",
+            ids.len()
+        );
+        let what = format!("looking up objects in {name}");
+        let reply = self.send_json(Method::POST, "/graphql", &json!({ "query": query }))?;
+        if reply.status == 422 && self.message(&reply.body).contains("no graphql provider") {
+            // Weaviate cannot build its GraphQL schema while no collection exists at all.
+            return Ok(Vec::new());
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            data: Option<Value>,
+            #[serde(default)]
+            errors: Option<Vec<Value>>,
+        }
+        let answer: Answer = self.json(&what, &reply)?;
+        if let Some(first) = answer.errors.as_ref().and_then(|e| e.first()) {
+            let message = self.scrub(
+                first
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no details given"),
+            );
+            if message.contains(&format!("Cannot query field \"{name}\"")) {
+                return Ok(Vec::new());
+            }
+            return Err(StoreError::invalid(format!(
+                "Weaviate refused {what}: {message}"
+            )));
+        }
+        let rows = answer
+            .data
+            .as_ref()
+            .and_then(|d| d.pointer(&format!("/Get/{name}")))
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                StoreError::other(format!(
+                    "Weaviate at {} sent an unexpected answer to {what}: no data.Get.{name}",
+                    self.root
+                ))
+            })?;
+        rows.iter()
+            .map(|row| {
+                row.pointer("/_additional/id")
+                    .and_then(Value::as_str)
+                    .and_then(canonical_id)
+                    .ok_or_else(|| {
+                        StoreError::other(format!(
+                            "Weaviate at {} sent an unexpected answer to {what}: a row without _additional.id",
+                            self.root
+                        ))
+                    })
+            })
+            .collect()
     }
 
     /// `DELETE /v1/batch/objects` for one filter, repeated while Weaviate's per-call cap
@@ -797,6 +899,11 @@ impl Store for Weaviate {
         if reply.status == 404 {
             return Ok(None);
         }
+        if (200..300).contains(&reply.status) {
+            if let Some(o) = read_object(&reply.body) {
+                return Ok(Some(o));
+            }
+        }
         self.json(&format!("GET /v1/objects/{name}/{id}"), &reply)
             .map(Some)
     }
@@ -809,22 +916,31 @@ impl Store for Weaviate {
                 canonical_id(id).ok_or_else(|| StoreError::invalid(format!("{id:?} is not a UUID")))
             })
             .collect::<Result<Vec<_>>>()?;
-        let query = Query::new().opt("tenant", tenant).finish();
-        // Nothing exists in a collection that does not: Weaviate answers 404 for it, but a
-        // 422 (which a HEAD carries without a message) is checked against the schema once.
-        let class_missing: OnceLock<bool> = OnceLock::new();
-        self.parallel(&ids, self.in_flight, |id| {
-            let path = format!("/objects/{}/{id}{query}", enc(&name));
-            let reply = self.send(Method::HEAD, &path, None)?;
-            match reply.status {
-                200..=299 => Ok(true),
-                404 => Ok(false),
-                422 if *class_missing.get_or_init(|| matches!(self.class(&name), Ok(None))) => {
-                    Ok(false)
-                }
-                _ => Err(self.refused(&format!("HEAD /v1/objects/{name}/{id}"), &reply)),
-            }
-        })
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A name Weaviate would refuse cannot name a collection, which then holds nothing;
+        // checked names are also all that can reach the GraphQL text.
+        if check_class_name(&name).is_err() {
+            return Ok(vec![false; ids.len()]);
+        }
+        // An empty tenant is no tenant, as in a query string.
+        let tenant = tenant.filter(|t| !t.is_empty());
+        if let Some(t) = tenant {
+            check_tenant_name(t).map_err(StoreError::invalid)?;
+        }
+        let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let chunks: Vec<&[&str]> = unique.chunks(EXISTS_CHUNK).collect();
+        let found: HashSet<String> = self
+            .parallel(&chunks, self.in_flight, |chunk| {
+                self.existing(&name, tenant, chunk)
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(ids.iter().map(|id| found.contains(id)).collect())
     }
 
     fn scan(
@@ -858,6 +974,11 @@ impl Store for Weaviate {
             return Err(StoreError::not_found(format!(
                 "collection {name} does not exist"
             )));
+        }
+        if (200..300).contains(&reply.status) {
+            if let Some(objects) = read_object_list(&reply.body) {
+                return Ok(objects);
+            }
         }
         let page: Page = self.json(&format!("the cursor over {name}"), &reply)?;
         Ok(page.objects.unwrap_or_default())

@@ -958,13 +958,13 @@ fn exists_checks_every_id_first_and_an_unknown_class_has_nothing() {
     w.upsert(&[object("Article", 1)]).expect("upsert");
 
     // A malformed id anywhere in the list: Invalid, and nothing is asked.
-    let before = server.requests(Route::Object);
+    let before = server.requests(Route::Any);
     let err = w
         .exists("Article", None, &[id(1), id(2), "not-a-uuid".into()])
         .expect_err("bad id");
     assert_eq!(err.kind, ErrorKind::Invalid, "{}", err.message);
     assert!(err.message.contains("not-a-uuid"), "{}", err.message);
-    assert_eq!(server.requests(Route::Object), before);
+    assert_eq!(server.requests(Route::Any), before);
 
     assert_eq!(
         w.exists("Nope", None, &[id(1), id(2)]).expect("exists"),
@@ -974,15 +974,120 @@ fn exists_checks_every_id_first_and_an_unknown_class_has_nothing() {
         w.exists("Nope", Some("t"), &[id(1)]).expect("exists"),
         [false]
     );
+    // A name no collection can have holds nothing, and is not sent.
+    let before = server.requests(Route::Any);
+    assert_eq!(w.exists("No-pe", None, &[id(1)]).expect("exists"), [false]);
+    assert_eq!(server.requests(Route::Any), before);
 
-    // A server answering 422 for an unknown class, with the schema confirming it is gone.
-    let (base, requests) = scripted(vec![(422, String::new()), (404, String::new())]);
+    // A server with no collection at all cannot answer GraphQL (a 422): nothing exists.
+    let (base, requests) = scripted(vec![(
+        422,
+        r#"{"error":[{"message":"no graphql provider present, this is most likely because no schema is present. Import a schema first!"}]}"#.to_owned(),
+    )]);
     let w = Weaviate::new(&base, &fast()).expect("client");
     assert_eq!(w.exists("Nope", None, &[id(1)]).expect("exists"), [false]);
-    assert!(requests.recv().expect("head").head.starts_with("HEAD "));
-    assert!(requests
-        .recv()
-        .expect("class")
-        .head
-        .starts_with("GET /v1/schema/Nope "));
+    let sent = requests.recv().expect("graphql");
+    assert!(sent.head.starts_with("POST /v1/graphql "), "{}", sent.head);
+    let query: Value = serde_json::from_str(&sent.body).expect("json body");
+    let query = query["query"].as_str().expect("query");
+    assert!(
+        query.contains(&format!(
+            "Nope(limit: 1, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [\"{}\"]}})",
+            id(1)
+        )),
+        "{query}"
+    );
+
+    // An unknown class is a GraphQL error (HTTP 200): nothing exists. Other GraphQL errors
+    // are errors.
+    let (base, _requests) = scripted(vec![
+        (
+            200,
+            r#"{"errors":[{"locations":[{"column":9,"line":1}],"message":"Cannot query field \"Nope\" on type \"GetObjectsObj\".","path":null}]}"#.to_owned(),
+        ),
+        (
+            200,
+            r#"{"data":{"Get":{"Doc":null}},"errors":[{"locations":null,"message":"tenant not found: \"t9\"","path":["Get","Doc"]}]}"#.to_owned(),
+        ),
+    ]);
+    let w = Weaviate::new(&base, &fast()).expect("client");
+    assert_eq!(w.exists("Nope", None, &[id(1)]).expect("exists"), [false]);
+    let err = w
+        .exists("Doc", Some("t9"), &[id(1)])
+        .expect_err("graphql error");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{}", err.message);
+    assert!(err.message.contains("tenant not found"), "{}", err.message);
+}
+
+#[test]
+fn exists_asks_graphql_for_a_hundred_ids_at_a_time() {
+    let server = server();
+    let w = client(&server);
+    w.create_class(&json!({
+        "class": "Doc",
+        "vectorizer": "none",
+        "multiTenancyConfig": {"enabled": true},
+        "properties": [{"name": "title", "dataType": ["text"]}]
+    }))
+    .expect("create Doc");
+    w.create_tenants("Doc", &[Tenant::new("alpha"), Tenant::new("beta")])
+        .expect("tenants");
+    let mut objects = Vec::new();
+    for (range, tenant) in [(0..130, "alpha"), (1000..1010, "beta")] {
+        for i in range {
+            let mut o = object("Doc", i);
+            o.properties.retain(|k, _| k == "title");
+            o.tenant = Some(tenant.into());
+            objects.push(o);
+        }
+    }
+    let outcomes = w.upsert(&objects).expect("upsert");
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Written),
+        "{outcomes:?}"
+    );
+
+    // 250 ids: 130 in alpha, 70 nowhere, 10 in beta, 40 nowhere; some in other forms.
+    let asked: Vec<String> = (0..200)
+        .chain(1000..1050)
+        .map(|i| match i % 7 {
+            0 => id(i).to_uppercase(),
+            1 => id(i).replace('-', ""),
+            _ => id(i),
+        })
+        .collect();
+    assert_eq!(asked.len(), 250);
+    let (any, graphql, object) = (
+        server.requests(Route::Any),
+        server.requests(Route::GraphQl),
+        server.requests(Route::Object),
+    );
+    let got = w.exists("doc", Some("alpha"), &asked).expect("exists");
+    let want: Vec<bool> = (0..200).chain(1000..1050).map(|i| i < 130).collect();
+    assert_eq!(got, want);
+    // Three GraphQL queries (100, 100 and 50 ids), and nothing else: no HEAD per id.
+    assert_eq!(server.requests(Route::GraphQl) - graphql, 3);
+    assert_eq!(server.requests(Route::Object) - object, 0);
+    assert_eq!(server.requests(Route::Any) - any, 3);
+
+    // The same id asked twice is looked up once, and answered twice.
+    let before = server.requests(Route::GraphQl);
+    assert_eq!(
+        w.exists(
+            "Doc",
+            Some("beta"),
+            &[id(1000), id(1000).to_uppercase(), id(3)]
+        )
+        .expect("exists"),
+        [true, true, false]
+    );
+    assert_eq!(server.requests(Route::GraphQl) - before, 1);
+
+    // The tenant is required, and must exist.
+    let err = w.exists("Doc", None, &[id(1)]).expect_err("no tenant");
+    assert_eq!(err.kind, ErrorKind::Invalid, "{}", err.message);
+    let err = w
+        .exists("Doc", Some("gamma"), &[id(1)])
+        .expect_err("unknown tenant");
+    assert!(err.message.contains("tenant not found"), "{}", err.message);
 }

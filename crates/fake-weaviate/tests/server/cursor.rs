@@ -148,3 +148,52 @@ fn max_results_is_configurable_and_classless_lists_work() {
     assert_eq!(page["deprecations"], Value::Null);
     assert_eq!(page["objects"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_large_page_is_the_small_pages_joined() {
+    let (_s, mut c) = start();
+    create_class(&mut c, json!({"class": "Big"}));
+    // About 3 MB of vectors: written in parts on several threads where there are cores.
+    let n = 250;
+    for batch in (1..=n).collect::<Vec<u32>>().chunks(50) {
+        let objects = batch
+            .iter()
+            .map(|&i| {
+                let vector: Vec<f32> = (0..1000).map(|k| (i * 1000 + k) as f32 / 7.0).collect();
+                json!({"class": "Big", "id": uuid(i), "properties": {"i": i}, "vector": vector})
+            })
+            .collect();
+        batch_ok(&mut c, objects);
+    }
+    let big = c.get(&format!(
+        "/v1/objects?class=Big&include=vector&limit={n}&after="
+    ));
+    assert_eq!(big.status, 200);
+    assert!(big.body.len() > 2 << 20, "{} bytes", big.body.len());
+    let mut objects = Vec::new();
+    let mut after = String::new();
+    loop {
+        let r = c.get(&format!(
+            "/v1/objects?class=Big&include=vector&limit=1&after={after}"
+        ));
+        let text = r.text();
+        let Some(one) = text
+            .strip_prefix(r#"{"deprecations":[],"objects":["#)
+            .and_then(|t| t.strip_suffix(r#"],"totalResults":1}"#))
+        else {
+            assert_eq!(text, r#"{"deprecations":[],"objects":[]}"#);
+            break;
+        };
+        after = ids(&r.json())[0].clone();
+        objects.push(one.to_string());
+    }
+    assert_eq!(objects.len(), n as usize);
+    let want = format!(
+        r#"{{"deprecations":[],"objects":[{}],"totalResults":{n}}}"#,
+        objects.join(",")
+    );
+    assert!(
+        big.text() == want,
+        "the large page differs from the small pages joined"
+    );
+}

@@ -146,3 +146,108 @@ fn get_with_additional_and_a_cursor() {
         "cursor api: invalid 'after' parameter: limit parameter must be set"
     );
 }
+
+/// The ids of a `Get` answer's rows.
+fn row_ids(v: &serde_json::Value, class: &str) -> Vec<String> {
+    v["data"]["Get"][class]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rows in {v}"))
+        .iter()
+        .map(|row| row["_additional"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn get_by_ids_answers_which_exist() {
+    let (_s, mut c) = start();
+    create_class(&mut c, json!({"class": "Article"}));
+    create_class(
+        &mut c,
+        json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
+    );
+    c.post(
+        "/v1/schema/Multi/tenants",
+        &json!([{"name": "t1"}, {"name": "t2"}]),
+    );
+    batch_ok(
+        &mut c,
+        (1..=150)
+            .filter(|i| i % 3 != 0)
+            .map(|i| json!({"class": "Article", "id": uuid(i)}))
+            .collect(),
+    );
+    batch_ok(
+        &mut c,
+        vec![
+            json!({"class": "Multi", "tenant": "t1", "id": uuid(1)}),
+            json!({"class": "Multi", "tenant": "t2", "id": uuid(2)}),
+        ],
+    );
+    // 100 ids asked, in no order, with a repeat and a text that is no UUID: the rows are
+    // the existing ones, once each, in ascending id order.
+    let mut asked: Vec<String> = (1..=99).rev().map(uuid).collect();
+    asked.push(uuid(5));
+    asked.push("not-a-uuid".into());
+    let list = asked
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let q = format!(
+        "{{ Get {{ Article(limit: 100, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ _additional {{ id }} }} }} }}"
+    );
+    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    assert!(v.get("errors").is_none(), "{v}");
+    let want: Vec<String> = (1..=99).filter(|i| i % 3 != 0).map(uuid).collect();
+    assert_eq!(row_ids(&v, "Article"), want);
+    // The limit still applies.
+    let q = q.replace("limit: 100", "limit: 10");
+    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    assert_eq!(row_ids(&v, "Article"), want[..10]);
+    // Equal on one id, and the same filter inside And (tested object by object) agree.
+    for (filter, want) in [
+        (
+            format!("{{path: [\"id\"], operator: Equal, valueText: \"{}\"}}", uuid(4)),
+            vec![uuid(4)],
+        ),
+        (
+            format!("{{path: [\"id\"], operator: Equal, valueText: \"{}\"}}", uuid(3)),
+            vec![],
+        ),
+        (
+            format!(
+                "{{operator: And, operands: [{{path: [\"id\"], operator: ContainsAny, valueTextArray: [\"{}\", \"{}\", \"{}\"]}}]}}",
+                uuid(7),
+                uuid(6),
+                uuid(8)
+            ),
+            vec![uuid(7), uuid(8)],
+        ),
+    ] {
+        let q = format!("{{ Get {{ Article(where: {filter}) {{ _additional {{ id }} }} }} }}");
+        let v = c.post("/v1/graphql", &json!({"query": q})).json();
+        assert_eq!(row_ids(&v, "Article"), want, "{filter}");
+    }
+    // Per tenant.
+    let q = format!(
+        "{{ Get {{ Multi(tenant: \"t1\", limit: 2, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [\"{}\", \"{}\"]}}) {{ _additional {{ id }} }} }} }}",
+        uuid(1),
+        uuid(2)
+    );
+    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    assert_eq!(row_ids(&v, "Multi"), [uuid(1)]);
+    let v = c
+        .post("/v1/graphql", &json!({"query": q.replace("t1", "t9")}))
+        .json();
+    assert_eq!(v["data"]["Get"]["Multi"], json!(null));
+    assert_eq!(v["errors"][0]["message"], "tenant not found: \"t9\"");
+    // An unknown class is a validation error, without data.
+    let v = c
+        .post("/v1/graphql", &json!({"query": q.replace("Multi", "Nope")}))
+        .json();
+    assert!(v.get("data").is_none(), "{v}");
+    assert_eq!(
+        v["errors"][0]["message"],
+        "Cannot query field \"Nope\" on type \"GetObjectsObj\"."
+    );
+}
