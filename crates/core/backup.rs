@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ely_cli::{usage, Exit, Progress, Stats, StoreArgs};
-use ely_stream::{Compression, Counters, StreamWriter, WriteOptions};
+use ely_stream::{Counters, StreamWriter};
 use ely_transfer::backup::{backup, BackupOptions};
 use ely_transfer::clock::now_rfc3339;
 use ely_transfer::expr::Expr;
@@ -73,18 +73,8 @@ struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Output compression: zstd, gzip, lz4 or none [default: from the -o extension
-    /// (.zst, .gz, .lz4), else none].
-    #[arg(long, value_name = "KIND")]
-    compress: Option<Compression>,
-
-    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    level: Option<i32>,
-
-    /// zstd worker threads; 0 uses every core.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threads: u32,
+    #[command(flatten)]
+    compression: ely_cli::CompressArgs,
 
     /// Headers and trailers only: class definitions and tenants, no objects.
     #[arg(long)]
@@ -107,13 +97,8 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
     page_size: u32,
 
-    /// Print one JSON summary line to stderr at the end.
-    #[arg(long)]
-    stats: bool,
-
-    /// No progress line.
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ely_cli::ReportArgs,
 }
 
 fn main() -> ExitCode {
@@ -126,8 +111,10 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
     let started = now_rfc3339();
-    let compression =
-        ely_cli::output_compression(args.compress, args.output.as_deref(), args.level)?;
+    let write_options = args
+        .compression
+        .write_options(args.output.as_deref(), false)?;
+    let compression = write_options.compression;
     let filter = match &args.filter {
         Some(text) => Some(Expr::parse(text).map_err(|e| usage(format!("--where: {e}")))?),
         None => None,
@@ -147,17 +134,9 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         page_size: args.page_size as usize,
     };
     let store = args.store.open()?;
-    let mut writer = StreamWriter::create(
-        args.output.as_deref(),
-        WriteOptions {
-            compression,
-            level: args.level,
-            threads: ely_cli::threads(args.threads),
-            plain: false,
-        },
-    )?;
+    let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(NAME, args.quiet, counters.clone());
+    let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let result = backup(store.as_ref(), &opts, &mut writer, &counters);
     progress.finish();
     let summaries = result?;
@@ -189,7 +168,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         });
         writeln!(std::io::stdout(), "{manifest}")?;
     }
-    if args.stats {
+    if args.report.stats {
         let mut fields = Map::new();
         fields.insert("objects".into(), objects.into());
         fields.insert(

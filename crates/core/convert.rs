@@ -9,8 +9,7 @@ use std::sync::Arc;
 use clap::Parser;
 use ely_cli::{usage, Exit, Progress, Stats};
 use ely_stream::{
-    read_stream, Compression, Counters, DeadLetter, Event, Input, ReadOptions, StreamWriter,
-    Summary, WriteOptions,
+    read_stream, Counters, DeadLetter, Event, Input, ReadOptions, StreamWriter, Summary,
 };
 use serde_json::{json, Map, Value};
 
@@ -53,18 +52,8 @@ struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Output compression: zstd, gzip, lz4 or none [default: from the -o extension
-    /// (.zst, .gz, .lz4), else none].
-    #[arg(long, value_name = "KIND")]
-    compress: Option<Compression>,
-
-    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    level: Option<i32>,
-
-    /// zstd worker threads; 0 uses every core.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    threads: u32,
+    #[command(flatten)]
+    compression: ely_cli::CompressArgs,
 
     /// Read and verify everything, write no stream: print one JSON result line instead.
     #[arg(long, conflicts_with_all = ["output", "compress", "level", "normalize", "plain"])]
@@ -95,13 +84,8 @@ struct Args {
     #[arg(long)]
     no_verify: bool,
 
-    /// Print one JSON summary line to stderr at the end.
-    #[arg(long)]
-    stats: bool,
-
-    /// No progress line.
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ely_cli::ReportArgs,
 }
 
 fn main() -> ExitCode {
@@ -113,9 +97,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
-    let compression =
-        ely_cli::output_compression(args.compress, args.output.as_deref(), args.level)?;
-    let threads = ely_cli::threads(args.threads);
+    let write_options = args
+        .compression
+        .write_options(args.output.as_deref(), args.plain)?;
     let dead_letter_path = match (&args.dead_letter, &args.input) {
         (Some(p), _) => Some(p.clone()),
         (None, Some(i)) if args.skip_bad && i.as_os_str() != "-" => {
@@ -140,19 +124,11 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let input_name = input.display_name().to_owned();
     let mut writer = match args.check {
         true => None,
-        false => Some(StreamWriter::create(
-            args.output.as_deref(),
-            WriteOptions {
-                compression,
-                level: args.level,
-                threads,
-                plain: args.plain,
-            },
-        )?),
+        false => Some(StreamWriter::create(args.output.as_deref(), write_options)?),
     };
     let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, input.name()));
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(NAME, args.quiet, counters.clone());
+    let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut summary = Summary::default();
 
     let result = read_stream(input, &opts, counters.clone(), &mut summary, |event| {
@@ -212,7 +188,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         None => 0,
     };
 
-    if args.stats {
+    if args.report.stats {
         let mut fields = Map::new();
         fields.insert("objects".into(), summary.objects.into());
         fields.insert(

@@ -163,13 +163,8 @@ struct Args {
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = ely_cli::parse_size)]
     max_line_bytes: usize,
 
-    /// Print one JSON summary line to stderr at the end.
-    #[arg(long)]
-    stats: bool,
-
-    /// No progress line.
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    report: ely_cli::ReportArgs,
 }
 
 fn pair(s: &str) -> Result<(String, String), String> {
@@ -254,7 +249,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let store = args.store.open()?;
     let input = Input::open(args.input.as_deref())?;
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(NAME, args.quiet, counters.clone());
+    let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut out = BufWriter::new(std::io::stdout());
     let result = restore(store.as_ref(), input, &opts, counters.clone(), &mut out);
     progress.finish();
@@ -264,7 +259,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     for w in &finished.summary.warnings {
         ely_cli::warn(NAME, w);
     }
-    if args.stats {
+    if args.report.stats {
         let mut fields = match serde_json::to_value(t) {
             Ok(Value::Object(m)) => m,
             _ => Map::new(),

@@ -132,6 +132,51 @@ fn install_interrupt_handler(name: &'static str) {
     });
 }
 
+/// `--stats` and `--quiet`, which every binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print one JSON summary line to stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How a stream is compressed when written: `--compress`, `--level`, `--threads`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompressArgs {
+    /// Output compression: zstd, gzip, lz4 or none [default: from the -o extension
+    /// (.zst, .gz, .lz4), else none].
+    #[arg(long, value_name = "KIND")]
+    pub compress: Option<ely_stream::Compression>,
+
+    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub level: Option<i32>,
+
+    /// zstd worker threads; 0 uses every core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: u32,
+}
+
+impl CompressArgs {
+    /// The write options these flags ask for, for output to `output` (stdout when `None`).
+    pub fn write_options(
+        &self,
+        output: Option<&std::path::Path>,
+        plain: bool,
+    ) -> anyhow::Result<ely_stream::WriteOptions> {
+        Ok(ely_stream::WriteOptions {
+            compression: output_compression(self.compress, output, self.level)?,
+            level: self.level,
+            threads: threads(self.threads),
+            plain,
+        })
+    }
+}
+
 /// The output compression: `--compress`, else from the `-o` file's extension, else none;
 /// checks `--level` against it.
 pub fn output_compression(
