@@ -102,10 +102,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match ely_cli::parse_args::<Args>(NAME) {
-        Ok(args) => ely_cli::main(NAME, || run(args)),
-        Err(code) => code,
-    }
+    ely_cli::start(NAME, run)
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {

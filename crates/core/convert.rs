@@ -89,10 +89,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match ely_cli::parse_args::<Args>(NAME) {
-        Ok(args) => ely_cli::main(NAME, || run(args)),
-        Err(code) => code,
-    }
+    ely_cli::start(NAME, run)
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
@@ -100,17 +97,13 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let write_options = args
         .compression
         .write_options(args.output.as_deref(), args.plain)?;
-    let dead_letter_path = match (&args.dead_letter, &args.input) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(i)) if args.skip_bad && i.as_os_str() != "-" => {
-            let mut name = i.as_os_str().to_owned();
-            name.push(".rejected.jsonl");
-            Some(PathBuf::from(name))
-        }
-        (None, _) if args.skip_bad => {
-            return Err(usage("--skip-bad on stdin needs --dead-letter FILE"))
-        }
-        _ => None,
+    let dead_letter_path = match args.skip_bad {
+        true => match ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.as_deref())
+        {
+            Some(p) => Some(p),
+            None => return Err(usage("--skip-bad on stdin needs --dead-letter FILE")),
+        },
+        false => None,
     };
     let opts = ReadOptions {
         max_line_bytes: args.max_line_bytes,

@@ -177,10 +177,7 @@ fn pair(s: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> ExitCode {
-    match ely_cli::parse_args::<Args>(NAME) {
-        Ok(args) => ely_cli::main(NAME, || run(args)),
-        Err(code) => code,
-    }
+    ely_cli::start(NAME, run)
 }
 
 fn run(args: Args) -> anyhow::Result<Exit> {
@@ -204,15 +201,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         let set = read_id_file(path)?;
         objects.get_or_insert_with(HashSet::new).extend(set);
     }
-    let dead_letter = match (&args.dead_letter, &args.input) {
-        (Some(p), _) => Some(p.clone()),
-        (None, Some(i)) if i.as_os_str() != "-" => {
-            let mut name = i.as_os_str().to_owned();
-            name.push(".rejected.jsonl");
-            Some(PathBuf::from(name))
-        }
-        _ => None,
-    };
+    let dead_letter = ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.as_deref());
     if let (Some(d), Some(i)) = (&dead_letter, &args.input) {
         if d == i {
             return Err(usage(

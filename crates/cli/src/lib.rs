@@ -65,6 +65,34 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
     Exit::Fatal
 }
 
+/// A binary's whole `main`: parses its arguments, then runs `run` as [`main`] does.
+pub fn start<T: clap::Parser>(
+    name: &'static str,
+    run: impl FnOnce(T) -> anyhow::Result<Exit>,
+) -> ExitCode {
+    match parse_args::<T>(name) {
+        Ok(args) => main(name, || run(args)),
+        Err(code) => code,
+    }
+}
+
+/// The dead-letter file: `--dead-letter FILE` when given, else `INPUT.rejected.jsonl` beside
+/// an input file; `None` for stdin without the flag.
+pub fn dead_letter_path(
+    flag: Option<&std::path::Path>,
+    input: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
+    match (flag, input) {
+        (Some(p), _) => Some(p.to_owned()),
+        (None, Some(i)) if i.as_os_str() != "-" => {
+            let mut name = i.as_os_str().to_owned();
+            name.push(".rejected.jsonl");
+            Some(name.into())
+        }
+        _ => None,
+    }
+}
+
 /// Runs a binary's `run`, installs the interrupt handler first, and turns the outcome into
 /// the process exit code, printing errors as `<name>: error: <message>: <cause>...`.
 pub fn main(name: &'static str, run: impl FnOnce() -> anyhow::Result<Exit>) -> ExitCode {

@@ -19,7 +19,7 @@ pub mod weaviate;
 pub use error::{ErrorKind, StoreError};
 pub use filter::Filter;
 pub use location::{open, resolve, Location, OpenOptions};
-pub use object::{canonical_id, parse_vector, Object, Vector};
+pub use object::{canonical_id, is_json_number, parse_vector, Object, Vector};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

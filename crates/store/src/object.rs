@@ -354,7 +354,7 @@ fn is_number_byte(c: Option<&u8>) -> bool {
 }
 
 /// JSON's number grammar, which is stricter than Rust's float parser (no `+1`, `.5`, `1.`).
-fn is_json_number(b: &[u8]) -> bool {
+pub fn is_json_number(b: &[u8]) -> bool {
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits = |i: &mut usize| {
         let s = *i;

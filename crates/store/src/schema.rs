@@ -107,7 +107,9 @@ pub fn strip_server_fields(def: &Value) -> Value {
     def
 }
 
-fn strip_property(p: &mut Value) {
+/// Removes the fields a server computes for itself from one property definition (and its
+/// nested properties).
+pub fn strip_property(p: &mut Value) {
     if let Some(obj) = p.as_object_mut() {
         obj.remove("bucketGeneration");
         obj.remove("searchableBlockmax");

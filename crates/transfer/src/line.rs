@@ -1,6 +1,8 @@
 //! Object lines: an [`Object`] written as one line of the ely stream, in Weaviate's REST
 //! object shape, with vectors in shortest float32 form (never through f64 text).
 
+use std::io::Write;
+
 use ely_store::{Object, Vector};
 use ely_stream::format::write_f32;
 
@@ -44,11 +46,12 @@ pub fn write_object(obj: &Object, out: &mut Vec<u8>) {
         }
         out.push(b'}');
     }
+    // Writing into a Vec cannot fail.
     if let Some(t) = obj.creation_time_unix {
-        out.extend_from_slice(format!(",\"creationTimeUnix\":{t}").as_bytes());
+        let _ = write!(out, ",\"creationTimeUnix\":{t}");
     }
     if let Some(t) = obj.last_update_time_unix {
-        out.extend_from_slice(format!(",\"lastUpdateTimeUnix\":{t}").as_bytes());
+        let _ = write!(out, ",\"lastUpdateTimeUnix\":{t}");
     }
     out.push(b'}');
 }

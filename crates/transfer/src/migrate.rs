@@ -39,7 +39,7 @@ pub fn missing_properties(source: &Value, target: &Value) -> Vec<Value> {
         }
         let mut def = Value::Object(obj.clone());
         def["name"] = Value::String(name);
-        strip_server_fields(&mut def);
+        ely_store::schema::strip_property(&mut def);
         out.push(def);
     }
     out
@@ -50,19 +50,6 @@ fn defs(class: &Value) -> &[Value] {
         .get("properties")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
-}
-
-fn strip_server_fields(p: &mut Value) {
-    if let Some(obj) = p.as_object_mut() {
-        obj.remove("bucketGeneration");
-        obj.remove("searchableBlockmax");
-        if let Some(nested) = obj
-            .get_mut("nestedProperties")
-            .and_then(Value::as_array_mut)
-        {
-            nested.iter_mut().for_each(strip_server_fields);
-        }
-    }
 }
 
 /// Per-property target types, built once per collection from the target class definition.
@@ -574,43 +561,10 @@ fn date_step(s: &str) -> Option<Step> {
 /// an integer when it is written as one and fits i64 or u64, otherwise a finite float; and
 /// whether it is an integer too large for both (so the float only approximates it).
 fn parse_number(s: &str) -> Option<(Number, bool)> {
-    let b = s.as_bytes();
-    let mut i = usize::from(b.first() == Some(&b'-'));
-    let digits = |i: &mut usize| {
-        let start = *i;
-        while *i < b.len() && b[*i].is_ascii_digit() {
-            *i += 1;
-        }
-        *i - start
-    };
-    match b.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            digits(&mut i);
-        }
-        _ => return None,
-    }
-    let mut integral = true;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        integral = false;
-        if digits(&mut i) == 0 {
-            return None;
-        }
-    }
-    if matches!(b.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        integral = false;
-        if matches!(b.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        if digits(&mut i) == 0 {
-            return None;
-        }
-    }
-    if i != b.len() {
+    if !ely_store::is_json_number(s.as_bytes()) {
         return None;
     }
+    let integral = !s.contains(['.', 'e', 'E']);
     if integral {
         if let Ok(n) = s.parse::<i64>() {
             return Some((n.into(), false));

@@ -222,7 +222,7 @@ struct Done {
     items: Vec<ItemResult>,
     /// Objects written without their references: the object as written, its references,
     /// and the original line.
-    pending_refs: Vec<(u64, Object, Vec<u8>)>,
+    pending_refs: Vec<(u64, Object)>,
     error: Option<anyhow::Error>,
 }
 
@@ -436,7 +436,6 @@ struct Shared<'a> {
     opts: &'a RestoreOptions,
     abort: AtomicBool,
     counters: &'a Counters,
-    acknowledged: AtomicU64,
     /// Collections known to exist in the target.
     known_classes: Mutex<HashSet<String>>,
     /// Batches the collector has taken back, in order.
@@ -470,7 +469,6 @@ pub fn restore(
         opts,
         abort: AtomicBool::new(false),
         counters: &counters,
-        acknowledged: AtomicU64::new(0),
         known_classes: Mutex::new(HashSet::new()),
         completed: AtomicU64::new(0),
     };
@@ -497,19 +495,7 @@ pub fn restore(
     });
 
     let mut deferred: Vec<(String, Value)> = Vec::new();
-    let read_error = std::thread::scope(|s| -> anyhow::Result<Option<anyhow::Error>> {
-        let (batch_tx, batch_rx) = bounded::<Batch>(opts.workers.max(1));
-        let (done_tx, done_rx) = bounded::<Done>(opts.workers.max(1) * 2);
-        for _ in 0..opts.workers.max(1) {
-            let rx = batch_rx.clone();
-            let tx = done_tx.clone();
-            let shared = &shared;
-            s.spawn(move || worker(shared, rx, tx));
-        }
-        drop(batch_rx);
-        drop(done_tx);
-        let collector = s.spawn(|| collect(&collector_state, &shared, done_rx));
-
+    let piped = pipeline(&shared, &collector_state, |batch_tx| {
         let mut reader = Reader {
             shared: &shared,
             colls: HashMap::new(),
@@ -530,7 +516,7 @@ pub fn restore(
             chain: 0,
             chain_of_item: 0,
             inflight: InFlight::default(),
-            implicit_rename: None,
+            renames: opts.renames.clone(),
         };
         let read_opts = ReadOptions {
             skip_bad: true,
@@ -552,10 +538,10 @@ pub fn restore(
             ));
         }
         deferred = std::mem::take(&mut reader.deferred);
-        drop(reader);
-        collector
-            .join()
-            .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+        (result, flushed)
+    });
+    let read_error = (|| -> anyhow::Result<Option<anyhow::Error>> {
+        let (result, flushed) = piped?;
         let mut state = collector_state
             .lock()
             .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
@@ -566,7 +552,7 @@ pub fn restore(
             return Err(result.err().unwrap_or(e));
         }
         Ok(result.err())
-    });
+    })();
     let mut state = collector_state
         .into_inner()
         .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
@@ -660,17 +646,7 @@ fn references_pass(
         st.waiting.clear();
     }
     shared.completed.store(0, Ordering::Relaxed);
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let (batch_tx, batch_rx) = bounded::<Batch>(opts.workers.max(1));
-        let (done_tx, done_rx) = bounded::<Done>(opts.workers.max(1) * 2);
-        for _ in 0..opts.workers.max(1) {
-            let rx = batch_rx.clone();
-            let tx = done_tx.clone();
-            s.spawn(move || worker(shared, rx, tx));
-        }
-        drop(batch_rx);
-        drop(done_tx);
-        let collector = s.spawn(|| collect(state, shared, done_rx));
+    pipeline(shared, state, |batch_tx| {
         let mut inflight = InFlight::default();
         let mut seq = 0;
         let mut current: Option<Batch> = None;
@@ -727,11 +703,35 @@ fn references_pass(
                 let _ = batch_tx.send(b);
             }
         }
-        drop(batch_tx);
+        outcome
+    })?
+}
+
+/// Runs `feed`, which sends batches, with the workers that settle them and the collector that
+/// takes their results back in order; returns once every batch sent has been collected.
+fn pipeline<R>(
+    shared: &Shared<'_>,
+    state: &Mutex<Collector<'_>>,
+    feed: impl FnOnce(Sender<Batch>) -> R,
+) -> anyhow::Result<R> {
+    std::thread::scope(|s| {
+        let workers = shared.opts.workers.max(1);
+        let (batch_tx, batch_rx) = bounded::<Batch>(workers);
+        let (done_tx, done_rx) = bounded::<Done>(workers * 2);
+        for _ in 0..workers {
+            let rx = batch_rx.clone();
+            let tx = done_tx.clone();
+            s.spawn(move || worker(shared, rx, tx));
+        }
+        drop(batch_rx);
+        drop(done_tx);
+        let collector = s.spawn(|| collect(state, shared, done_rx));
+        // The sender is dropped when `feed` returns, which lets the workers finish.
+        let fed = feed(batch_tx);
         collector
             .join()
             .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
-        outcome
+        Ok(fed)
     })
 }
 
@@ -834,13 +834,21 @@ impl SpoolReader {
 /// one that stays (batches in flight finish in any order).
 #[derive(Default)]
 struct InFlight {
-    ids: HashMap<String, u64>,
-    batches: std::collections::VecDeque<(u64, Vec<String>)>,
+    /// Object key (a hash of collection, tenant and id) to the last batch holding it.
+    ids: HashMap<u64, u64>,
+    batches: std::collections::VecDeque<(u64, Vec<u64>)>,
 }
 
 impl InFlight {
-    fn key(class: &str, obj: &Object) -> String {
-        format!("{class}/{}/{}", obj.tenant.as_deref().unwrap_or(""), obj.id)
+    /// Two objects with one key may only make a batch wait a little longer than needed.
+    fn key(class: &str, obj: &Object) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(class.as_bytes());
+        h.update(b"\0");
+        h.update(obj.tenant.as_deref().unwrap_or("").as_bytes());
+        h.update(b"\0");
+        h.update(obj.id.as_bytes());
+        h.digest()
     }
 
     fn prune(&mut self, completed: u64) {
@@ -861,7 +869,7 @@ impl InFlight {
 
     /// Waits until no earlier batch in flight holds one of `batch`'s objects, then records it.
     fn admit(&mut self, batch: &Batch, shared: &Shared<'_>) -> anyhow::Result<()> {
-        let keys: Vec<String> = batch
+        let keys: Vec<u64> = batch
             .items
             .iter()
             .filter(|i| i.rejected.is_none())
@@ -877,8 +885,8 @@ impl InFlight {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        for k in &keys {
-            self.ids.insert(k.clone(), batch.seq);
+        for &k in &keys {
+            self.ids.insert(k, batch.seq);
         }
         self.batches.push_back((batch.seq, keys));
         Ok(())
@@ -912,8 +920,8 @@ struct Reader<'s, 'a> {
     chain_of_item: u64,
     /// Batches in flight, so that a repeated id waits for its earlier copy.
     inflight: InFlight,
-    /// `--collection NEW` renames the stream's one collection: (old, new).
-    implicit_rename: Option<(String, String)>,
+    /// `--rename` pairs, and the one `--collection NEW` makes of a one-collection stream.
+    renames: Vec<(String, String)>,
 }
 
 /// An object line after parsing: line number, the line, chain hash, the object or why not.
@@ -1053,17 +1061,10 @@ impl Reader<'_, '_> {
 
     /// The new name of a collection that --rename renames.
     fn renamed(&self, source: &str) -> Option<String> {
-        self.renames()
+        self.renames
             .iter()
             .find(|(old, _)| ely_stream::format::same_collection(old, source))
             .map(|(_, new)| names::class_name(new))
-    }
-
-    /// `--rename` pairs, and the one `--collection NEW` makes of a one-collection stream.
-    fn renames(&self) -> Vec<(String, String)> {
-        let mut all = self.opts().renames.clone();
-        all.extend(self.implicit_rename.clone());
-        all
     }
 
     fn target_name(&self, source: &str) -> anyhow::Result<String> {
@@ -1090,7 +1091,10 @@ impl Reader<'_, '_> {
 
     fn note_rename(&mut self, source: &str, target: &str) {
         if self.opts().collection.is_some() && source != target {
-            self.implicit_rename = Some((source.to_owned(), target.to_owned()));
+            let pair = (source.to_owned(), target.to_owned());
+            if !self.renames.contains(&pair) {
+                self.renames.push(pair);
+            }
         }
     }
 
@@ -1471,7 +1475,7 @@ impl Reader<'_, '_> {
         obj.last_update_time_unix = None;
         let dry = opts.dry_run;
         let store = self.shared.store;
-        let renames = self.renames();
+        let renames = &self.renames;
         let Some(coll) = self.colls.get_mut(&source) else {
             bail!("collection {source} was not set up");
         };
@@ -1560,7 +1564,7 @@ impl Reader<'_, '_> {
                 let mut held = held;
                 if !renames.is_empty() {
                     for v in held.values_mut() {
-                        rename_beacons(v, &renames);
+                        rename_beacons(v, renames);
                     }
                 }
                 refs = Some(held);
@@ -1698,30 +1702,23 @@ fn worker(shared: &Shared<'_>, rx: Receiver<Batch>, tx: Sender<Done>) {
         let seq = batch.seq;
         let class = batch.class.clone();
         let references = batch.references;
+        let failed = |error| Done {
+            seq,
+            class,
+            references,
+            last: None,
+            items: Vec::new(),
+            pending_refs: Vec::new(),
+            error: Some(error),
+        };
         let done = if shared.abort.load(Ordering::Relaxed) {
-            Done {
-                seq,
-                class,
-                references,
-                last: None,
-                items: Vec::new(),
-                pending_refs: Vec::new(),
-                error: Some(anyhow!("stopped after an error")),
-            }
+            failed(anyhow!("stopped after an error"))
         } else {
             match settle(shared, batch) {
                 Ok(d) => d,
                 Err(e) => {
                     shared.abort.store(true, Ordering::Relaxed);
-                    Done {
-                        seq,
-                        class,
-                        references,
-                        last: None,
-                        items: Vec::new(),
-                        pending_refs: Vec::new(),
-                        error: Some(e),
-                    }
+                    failed(e)
                 }
             }
         };
@@ -1803,6 +1800,20 @@ fn refused(e: &anyhow::Error) -> bool {
             s.kind == ely_store::ErrorKind::Invalid || s.kind == ely_store::ErrorKind::NotFound
         })
     })
+}
+
+/// Whether `current` equals `props` plus `refs` (the reference properties held back from
+/// `props`), without building the union.
+fn same_properties(
+    current: &Map<String, Value>,
+    props: &Map<String, Value>,
+    refs: Option<&Map<String, Value>>,
+) -> bool {
+    current.len() == props.len() + refs.map_or(0, Map::len)
+        && props
+            .iter()
+            .chain(refs.into_iter().flatten())
+            .all(|(k, v)| current.get(k) == Some(v))
 }
 
 fn same_vectors(a: &Object, b: &Object) -> bool {
@@ -1906,14 +1917,7 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         for &i in idx {
             let obj = std::mem::take(&mut batch.items[i].obj);
             // Compared with the target as the object will end up: with its references.
-            let with_refs = batch.items[i].refs.as_ref().map(|refs| {
-                let mut full = obj.clone();
-                for (k, v) in refs {
-                    full.properties.insert(k.clone(), v.clone());
-                }
-                full
-            });
-            let compared = with_refs.as_ref().unwrap_or(&obj);
+            let refs = batch.items[i].refs.as_ref();
             match found.get(&obj.id) {
                 None => to_write.push((i, obj)),
                 Some(current) => match mode {
@@ -1927,7 +1931,8 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
                     Conflict::Skip => statuses[i] = Some(Status::Skipped),
                     Conflict::Overwrite => {
                         let same = current.as_ref().is_some_and(|c| {
-                            c.properties == compared.properties && same_vectors(c, &obj)
+                            same_properties(&c.properties, &obj.properties, refs)
+                                && same_vectors(c, &obj)
                         });
                         if only_changed && same {
                             statuses[i] = Some(Status::Unchanged);
@@ -1954,11 +1959,7 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
                         for (k, v) in &obj.vectors {
                             merged.vectors.insert(k.clone(), v.clone());
                         }
-                        let mut merged_props = merged.properties.clone();
-                        for (k, v) in batch.items[i].refs.iter().flatten() {
-                            merged_props.insert(k.clone(), v.clone());
-                        }
-                        let same = merged_props == current.properties
+                        let same = same_properties(&current.properties, &merged.properties, refs)
                             && same_vectors(&merged, current);
                         if only_changed && same {
                             statuses[i] = Some(Status::Unchanged);
@@ -1988,7 +1989,7 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
                         for (k, v) in refs {
                             full.properties.insert(k.clone(), v.clone());
                         }
-                        pending_refs.push((batch.items[i].line, full, batch.items[i].raw.clone()));
+                        pending_refs.push((batch.items[i].line, full));
                     }
                     Status::Written
                 }
@@ -2192,7 +2193,7 @@ impl Collector<'_> {
                     self.spool = Some(Spool::create()?);
                 }
                 if let Some(spool) = self.spool.as_mut() {
-                    for (line, obj, _) in &d.pending_refs {
+                    for (line, obj) in &d.pending_refs {
                         spool.add(*line, obj)?;
                     }
                 }
@@ -2207,9 +2208,6 @@ impl Collector<'_> {
         shared
             .counters
             .objects
-            .fetch_add(d.items.len() as u64, Ordering::Relaxed);
-        shared
-            .acknowledged
             .fetch_add(d.items.len() as u64, Ordering::Relaxed);
         self.save_checkpoint(false)
     }
