@@ -10,6 +10,10 @@ use crate::{batch, graphql, objects, schema, Config};
 use serde_json::{json, Value};
 use std::sync::MutexGuard;
 
+/// An endpoint's answer. An answer given before the endpoint's work is done (a request that
+/// fails a check) is the `Err`, so that handlers can give it with `?`.
+pub(crate) type Answer = Result<Response, Response>;
+
 /// One request being handled, with the server it arrived at.
 pub(crate) struct Ctx<'a> {
     pub shared: &'a Shared,
@@ -27,6 +31,17 @@ impl<'a> Ctx<'a> {
 
     pub fn config(&self) -> &'a Config {
         &self.shared.config
+    }
+
+    /// `consistency_level` must be ONE, QUORUM or ALL (CONTRACT.md §5.5).
+    pub fn check_consistency(&self) -> Result<(), Response> {
+        match self.req.query("consistency_level") {
+            None | Some("ONE" | "QUORUM" | "ALL") => Ok(()),
+            Some(other) => Err(Response::error(
+                400,
+                format!("unrecognized consistency level '{other}', try one of the following: ['ONE', 'QUORUM', 'ALL']"),
+            )),
+        }
     }
 
     /// The body as JSON: a missing body is go-swagger's 422, unparsable JSON its 400.
@@ -143,21 +158,21 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Response {
         }
     }
     use Endpoint::*;
-    match (ep, method) {
-        (Root, _) => root(),
-        (Meta, _) => Response::json(
+    let answer = match (ep, method) {
+        (Root, _) => Ok(root()),
+        (Meta, _) => Ok(Response::json(
             200,
             &json!({"grpcMaxMessageSize": 104_858_000, "hostname": shared.base_url,
                     "modules": {}, "version": crate::WEAVIATE_VERSION}),
-        ),
-        (Live | Ready, _) => Response::empty(200),
-        (OpenId, _) => Response::empty(404),
-        (Nodes, _) => nodes(&ctx),
-        (Schema, "GET") => schema::list(&ctx),
+        )),
+        (Live | Ready, _) => Ok(Response::empty(200)),
+        (OpenId, _) => Ok(Response::empty(404)),
+        (Nodes, _) => Ok(nodes(&ctx)),
+        (Schema, "GET") => Ok(schema::list(&ctx)),
         (Schema, _) => schema::create(&ctx),
-        (SchemaClass(c), "GET") => schema::get(&ctx, c),
+        (SchemaClass(c), "GET") => Ok(schema::get(&ctx, c)),
         (SchemaClass(c), "PUT") => schema::update(&ctx, c),
-        (SchemaClass(c), _) => schema::delete(&ctx, c),
+        (SchemaClass(c), _) => Ok(schema::delete(&ctx, c)),
         (Properties(c), _) => schema::add_property(&ctx, c),
         (Tenants(c), "GET") => schema::tenants_get(&ctx, c),
         (Tenants(c), "POST") => schema::tenants_create(&ctx, c),
@@ -177,10 +192,13 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Response {
         (BatchObjects, _) => batch::delete(&ctx),
         (BatchReferences, _) => batch::references(&ctx),
         (GraphQl, _) => graphql::query(&ctx),
-        (Backups(b), _) => Response::error(
+        (Backups(b), _) => Err(Response::error(
             422,
             format!("backup backend module {b:?} is not enabled on this test server"),
-        ),
+        )),
+    };
+    match answer {
+        Ok(r) | Err(r) => r,
     }
 }
 

@@ -2,7 +2,7 @@
 //! order, upserting), delete by filter (capped at QUERY_MAXIMUM_RESULTS, reporting every
 //! match), and references.
 
-use crate::api::Ctx;
+use crate::api::{Answer, Ctx};
 use crate::filter;
 use crate::floats::FloatFixups;
 use crate::http::Response;
@@ -17,16 +17,6 @@ use crate::util::{format_uuid, now_ms, parse_uuid, random_uuid, upper_first};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-fn check_consistency(ctx: &Ctx) -> Result<(), Response> {
-    match ctx.req.query("consistency_level") {
-        None | Some("ONE" | "QUORUM" | "ALL") => Ok(()),
-        Some(other) => Err(Response::error(
-            400,
-            format!("unrecognized consistency level '{other}', try one of the following: ['ONE', 'QUORUM', 'ALL']"),
-        )),
-    }
-}
-
 fn failed(message: &str) -> Value {
     json!({"errors": {"error": [{"message": message}]}, "status": "FAILED"})
 }
@@ -40,7 +30,8 @@ enum Sent<'a> {
 }
 
 impl Sent<'_> {
-    /// `properties` as sent (`null` included), or `{}` without.
+    /// `properties` as sent (`null` included), or `{}` without, for an object whose input
+    /// does not hold them.
     fn properties(&self) -> Value {
         let fields = match self {
             Sent::Value(v) => v.as_object(),
@@ -71,14 +62,13 @@ impl Sent<'_> {
 /// What became of one object of a batch.
 enum Verdict {
     Stored(Arc<StoredObject>),
-    Failed(String),
+    /// The message, and the object's properties as sent.
+    Failed(String, Value),
 }
 
 /// `POST /v1/batch/objects`.
-pub(crate) fn objects(ctx: &Ctx) -> Response {
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
+pub(crate) fn objects(ctx: &Ctx) -> Answer {
+    ctx.check_consistency()?;
     // Bodies are read without `Value` trees for their vectors when they can be
     // (`json::batch_objects`); every other body, the invalid ones included, takes the `Value`
     // path, which gives the framework's errors.
@@ -88,49 +78,39 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
         match json::batch_objects(&ctx.req.body) {
             Some((objects, fixups)) => {
                 read = objects;
-                let mut inputs = Vec::with_capacity(read.len());
-                for (i, o) in read.iter_mut().enumerate() {
-                    let vector = o.vector.take();
-                    let vectors = std::mem::take(&mut o.vectors);
-                    match parse_read_input(
-                        &o.fields,
-                        vector,
-                        vectors,
-                        &format!("body.objects.{i}."),
-                    ) {
-                        Ok(input) => inputs.push(input),
-                        Err(r) => return r,
-                    }
-                }
+                let inputs = read
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        let vector = o.vector.take();
+                        let vectors = std::mem::take(&mut o.vectors);
+                        parse_read_input(&mut o.fields, vector, vectors, i)
+                    })
+                    .collect::<Result<_, _>>()?;
                 (inputs, read.iter().map(Sent::Read).collect(), fixups)
             }
             None => {
-                body = match ctx.body_json() {
-                    Ok(b) => b,
-                    Err(r) => return r,
-                };
+                body = ctx.body_json()?;
                 let list = match body.get("objects") {
                     Some(Value::Array(list)) if !list.is_empty() => list,
-                    None | Some(Value::Null) | Some(Value::Array(_)) => return Response::error(
+                    None | Some(Value::Null) | Some(Value::Array(_)) => return Err(Response::error(
                         422,
                         "invalid param 'objects': cannot be empty, need at least one object for batching",
-                    ),
+                    )),
                     Some(_) => {
-                        return unmarshal_error(
+                        return Err(unmarshal_error(
                             "json: cannot unmarshal into Go struct field .objects of type []*models.Object",
-                        )
+                        ))
                     }
                 };
                 // The framework checks every object's shape (ids, vector types) before the
                 // handler runs: one bad object fails the whole request (CONTRACT.md §1.3).
                 let fixups = FloatFixups::scan(&ctx.req.body);
-                let mut inputs: Vec<ObjectInput> = Vec::with_capacity(list.len());
-                for (i, raw) in list.iter().enumerate() {
-                    match parse_input(raw, &fixups, &format!("body.objects.{i}.")) {
-                        Ok(input) => inputs.push(input),
-                        Err(r) => return r,
-                    }
-                }
+                let inputs = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, raw)| parse_input(raw, &fixups, Some(i)))
+                    .collect::<Result<_, _>>()?;
                 (inputs, list.iter().map(Sent::Value).collect(), fixups)
             }
         };
@@ -139,36 +119,40 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
     let mut verdicts = Vec::with_capacity(inputs.len());
     let mut ids = Vec::with_capacity(inputs.len());
     let mut state = ctx.state();
-    for mut input in inputs {
-        let id = match &input.id {
+    for (mut input, sent) in inputs.into_iter().zip(&sent) {
+        // The id is echoed as sent: the batch path does not lowercase it (CONTRACT.md §1.3).
+        let sent_id = input.id.take();
+        let id = match &sent_id {
             Some(s) => parse_uuid(s),
             None => Ok(random_uuid()),
         };
-        // The id is echoed as sent: the batch path does not lowercase it (CONTRACT.md §1.3).
-        let id_text = input
-            .id
-            .clone()
-            .unwrap_or_else(|| id.as_ref().map(format_uuid).unwrap_or_default());
-        let verdict = match id {
-            Err(e) => Verdict::Failed(format!("invalid id: {e}")),
+        let (outcome, canonical) = match id {
+            Err(e) => (Err(format!("invalid id: {e}")), None),
             Ok(id) => {
-                let rejection = ctx
-                    .faults()
-                    .rejection(&format_uuid(&id))
-                    .map(str::to_string);
-                match rejection {
-                    Some(message) => Verdict::Failed(message),
+                let canonical = format_uuid(&id);
+                let rejection = ctx.faults().rejection(&canonical).map(str::to_string);
+                let outcome = match rejection {
+                    Some(message) => Err(message),
                     None => match prepare(&mut state, auto_schema, &mut input, &fixups) {
-                        Ok(p) => Verdict::Stored(store(&mut state, p, id, now, now)),
+                        Ok(p) => Ok(store(&mut state, p, id, now, now)),
                         Err(Failure::UnknownClass(c)) => {
-                            Verdict::Failed(format!("class '{c}' not present in schema"))
+                            Err(format!("class '{c}' not present in schema"))
                         }
-                        Err(Failure::Invalid(m)) => Verdict::Failed(m),
+                        Err(Failure::Invalid(m)) => Err(m),
                     },
-                }
+                };
+                (outcome, Some(canonical))
             }
         };
-        verdicts.push(verdict);
+        verdicts.push(match outcome {
+            Ok(stored) => Verdict::Stored(stored),
+            // The input holds the properties unless they were `null` or missing.
+            Err(message) => Verdict::Failed(
+                message,
+                input.properties.take().unwrap_or_else(|| sent.properties()),
+            ),
+        });
+        let id_text = sent_id.or(canonical).unwrap_or_default();
         ids.push((upper_first(&input.class), id_text, input.tenant));
     }
     // The answer is written from the stored objects after the lock is released.
@@ -177,7 +161,7 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
         .iter()
         .map(|v| match v {
             Verdict::Stored(o) => 512 + 16 * o.vector.as_ref().map_or(0, Vec::len),
-            Verdict::Failed(_) => 512,
+            Verdict::Failed(..) => 512,
         })
         .sum();
     let mut out = Vec::with_capacity(size);
@@ -201,7 +185,7 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
         out.extend_from_slice(b",\"properties\":");
         match verdict {
             Verdict::Stored(o) => json::write_map(&mut out, &o.properties),
-            Verdict::Failed(_) => json::write_value(&mut out, &sent.properties()),
+            Verdict::Failed(_, properties) => json::write_value(&mut out, properties),
         }
         if let Some(t) = tenant {
             out.extend_from_slice(b",\"tenant\":");
@@ -209,7 +193,7 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
         }
         match verdict {
             Verdict::Stored(o) => o.write_vectors(&mut out),
-            Verdict::Failed(_) => {
+            Verdict::Failed(..) => {
                 for (key, v) in sent.vectors() {
                     out.extend_from_slice(b",\"");
                     out.extend_from_slice(key.as_bytes());
@@ -221,41 +205,36 @@ pub(crate) fn objects(ctx: &Ctx) -> Response {
         out.extend_from_slice(b",\"deprecations\":null,\"result\":");
         match verdict {
             Verdict::Stored(_) => out.extend_from_slice(b"{\"status\":\"SUCCESS\"}"),
-            Verdict::Failed(m) => json::write_value(&mut out, &failed(m)),
+            Verdict::Failed(m, _) => json::write_value(&mut out, &failed(m)),
         }
         out.push(b'}');
     }
     out.push(b']');
-    Response::json_bytes(200, out)
+    Ok(Response::json_bytes(200, out))
 }
 
 /// `DELETE /v1/batch/objects`: delete by filter (CONTRACT.md §6.3).
-pub(crate) fn delete(ctx: &Ctx) -> Response {
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn delete(ctx: &Ctx) -> Answer {
+    ctx.check_consistency()?;
+    let body = ctx.body_json()?;
     let Some(m) = body.get("match").filter(|m| !m.is_null()) else {
-        return Response::error(422, "validate: empty match clause");
+        return Err(Response::error(422, "validate: empty match clause"));
     };
     let class = m.get("class").and_then(Value::as_str).unwrap_or("");
     if class.is_empty() {
-        return Response::error(422, "validate: empty match.class clause");
+        return Err(Response::error(422, "validate: empty match.class clause"));
     }
     let Some(where_) = m.get("where").filter(|w| !w.is_null()) else {
-        return Response::error(422, "validate: empty match.where clause");
+        return Err(Response::error(422, "validate: empty match.where clause"));
     };
     let output = match body.get("output").and_then(Value::as_str).unwrap_or("") {
         "" | "minimal" => "minimal",
         "verbose" => "verbose",
         other => {
-            return Response::error(
+            return Err(Response::error(
                 500,
                 format!("invalid output: {other:?}, possible values are: \"minimal\", \"verbose\""),
-            )
+            ))
         }
     };
     let dry_run = body.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
@@ -267,19 +246,15 @@ pub(crate) fn delete(ctx: &Ctx) -> Response {
     let limit = ctx.config().max_results;
     let mut state = ctx.state();
     let Some(c) = state.class_mut(class) else {
-        return Response::error(
+        return Err(Response::error(
             422,
             format!("validate: failed to get class: {}", upper_first(class)),
-        );
+        ));
     };
-    let f = match filter::parse(c, where_) {
-        Ok(f) => f,
-        Err(e) => return Response::error(422, e),
-    };
-    let key = match c.shard_key(ctx.req.query("tenant"), false) {
-        Ok(k) => k,
-        Err(e) => return Response::error(422, e),
-    };
+    let f = filter::parse(c, where_).map_err(|e| Response::error(422, e))?;
+    let key = c
+        .shard_key(ctx.req.query("tenant"), false)
+        .map_err(|e| Response::error(422, e))?;
     let shard = c.shard(&key);
     let matched: Vec<_> = shard
         .objects
@@ -300,7 +275,7 @@ pub(crate) fn delete(ctx: &Ctx) -> Response {
     }
     let successful = if dry_run { 0 } else { take };
     let echo_match = json!({"class": upper_first(class), "where": where_});
-    Response::json(
+    Ok(Response::json(
         200,
         &json!({
             "match": echo_match,
@@ -316,28 +291,23 @@ pub(crate) fn delete(ctx: &Ctx) -> Response {
                 "objects": if output == "verbose" { Value::Array(items) } else { Value::Null },
             }
         }),
-    )
+    ))
 }
 
 /// `POST /v1/batch/references`: `from` is `weaviate://localhost/<Class>/<uuid>/<prop>`.
-pub(crate) fn references(ctx: &Ctx) -> Response {
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn references(ctx: &Ctx) -> Answer {
+    ctx.check_consistency()?;
+    let body = ctx.body_json()?;
     let Some(list) = body.as_array() else {
-        return unmarshal_error(
+        return Err(unmarshal_error(
             "json: cannot unmarshal object into Go value of type []*models.BatchReference",
-        );
+        ));
     };
     if list.is_empty() {
-        return Response::error(
+        return Err(Response::error(
             422,
             "invalid params: length cannot be 0, need at least one reference for batching",
-        );
+        ));
     }
     let mut state = ctx.state();
     let mut results = Vec::with_capacity(list.len());
@@ -367,7 +337,7 @@ pub(crate) fn references(ctx: &Ctx) -> Response {
         );
         results.push(Value::Object(out));
     }
-    Response::json(200, &Value::Array(results))
+    Ok(Response::json(200, &Value::Array(results)))
 }
 
 fn parse_from(from: &str) -> Result<(String, [u8; 16], String), String> {

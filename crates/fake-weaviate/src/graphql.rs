@@ -4,7 +4,7 @@
 //! creationTimeUnix lastUpdateTimeUnix } } }`. As in Weaviate, query errors are HTTP 200 with
 //! an `errors` array; only an empty query, bad variables or an empty schema are 422s.
 
-use crate::api::Ctx;
+use crate::api::{Answer, Ctx};
 use crate::filter;
 use crate::http::Response;
 use crate::state::{Class, State, StoredObject};
@@ -56,43 +56,46 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize, usize)>, GqlError> {
         message: format!("Syntax Error GraphQL request ({line}:{col}) {m}"),
         at: Some((line, col)),
     };
+    // Where the run of characters from `from` that `accept` takes ends.
+    let run_end = |from: usize, accept: fn(char) -> bool| {
+        chars[from..]
+            .iter()
+            .position(|&c| !accept(c))
+            .map_or(chars.len(), |n| from + n)
+    };
+    let name_char = |c: char| c.is_alphanumeric() || c == '_';
     while i < chars.len() {
         let c = chars[i];
-        let (l0, c0) = (line, col);
-        match c {
+        // Each token, and where the text after it starts.
+        let (tok, end) = match c {
             '\n' => {
                 line += 1;
                 col = 1;
                 i += 1;
                 continue;
             }
-            c if c.is_whitespace() || c == ',' || c == '\u{feff}' => {}
+            c if c.is_whitespace() || c == ',' || c == '\u{feff}' => {
+                i += 1;
+                col += 1;
+                continue;
+            }
             '#' => {
                 while i < chars.len() && chars[i] != '\n' {
                     i += 1;
                 }
                 continue;
             }
-            '{' | '}' | '(' | ')' | ':' | '[' | ']' | '!' | '=' | '@' => {
-                out.push((Tok::Punct(c), l0, c0))
-            }
+            '{' | '}' | '(' | ')' | ':' | '[' | ']' | '!' | '=' | '@' => (Tok::Punct(c), i + 1),
             '$' => {
-                let start = i + 1;
-                let mut j = start;
-                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
-                    j += 1;
-                }
-                out.push((Tok::Var(chars[start..j].iter().collect()), l0, c0));
-                col += j - i;
-                i = j;
-                continue;
+                let end = run_end(i + 1, name_char);
+                (Tok::Var(chars[i + 1..end].iter().collect()), end)
             }
             '"' => {
                 let mut s = String::new();
                 let mut j = i + 1;
                 loop {
                     match chars.get(j) {
-                        None | Some('\n') => return Err(err("Unterminated string.", l0, c0)),
+                        None | Some('\n') => return Err(err("Unterminated string.", line, col)),
                         Some('"') => break,
                         Some('\\') => {
                             let e = chars.get(j + 1).copied().unwrap_or(' ');
@@ -108,9 +111,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize, usize)>, GqlError> {
                                         chars.get(j..j + 4).unwrap_or(&[]).iter().collect();
                                     let ch =
                                         u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
-                                    s.push(
-                                        ch.ok_or_else(|| err("Invalid unicode escape.", l0, c0))?,
-                                    );
+                                    s.push(ch.ok_or_else(|| {
+                                        err("Invalid unicode escape.", line, col)
+                                    })?);
                                     j += 4;
                                 }
                                 other => s.push(other),
@@ -122,42 +125,28 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize, usize)>, GqlError> {
                         }
                     }
                 }
-                out.push((Tok::Str(s), l0, c0));
-                col += j + 1 - i;
-                i = j + 1;
-                continue;
+                (Tok::Str(s), j + 1)
             }
             c if c == '-' || c.is_ascii_digit() => {
-                let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_ascii_digit() || ".eE+-".contains(chars[j])) {
-                    j += 1;
-                }
-                out.push((Tok::Num(chars[i..j].iter().collect()), l0, c0));
-                col += j - i;
-                i = j;
-                continue;
+                let end = run_end(i + 1, |c| c.is_ascii_digit() || ".eE+-".contains(c));
+                (Tok::Num(chars[i..end].iter().collect()), end)
             }
             c if c.is_alphabetic() || c == '_' => {
-                let mut j = i;
-                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
-                    j += 1;
-                }
-                out.push((Tok::Name(chars[i..j].iter().collect()), l0, c0));
-                col += j - i;
-                i = j;
-                continue;
+                let end = run_end(i, name_char);
+                (Tok::Name(chars[i..end].iter().collect()), end)
             }
             '.' => {
                 return Err(err(
                     "Fragments are not supported by this test server.",
-                    l0,
-                    c0,
+                    line,
+                    col,
                 ))
             }
-            other => return Err(err(&format!("Unexpected character {other:?}."), l0, c0)),
-        }
-        i += 1;
-        col += 1;
+            other => return Err(err(&format!("Unexpected character {other:?}."), line, col)),
+        };
+        out.push((tok, line, col));
+        col += end - i;
+        i = end;
     }
     Ok(out)
 }
@@ -347,40 +336,37 @@ fn error_json(message: &str, at: Option<(usize, usize)>, path: Option<Vec<&str>>
 }
 
 /// `POST /v1/graphql`.
-pub(crate) fn query(ctx: &Ctx) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn query(ctx: &Ctx) -> Answer {
+    let body = ctx.body_json()?;
     let q = body.get("query").and_then(Value::as_str).unwrap_or("");
     if q.trim().is_empty() {
-        return Response::error(422, "query cannot be empty");
+        return Err(Response::error(422, "query cannot be empty"));
     }
     let empty = Map::new();
     let vars = match body.get("variables") {
         None | Some(Value::Null) => &empty,
         Some(Value::Object(m)) => m,
         Some(other) => {
-            return Response::error(422, format!("variables must be a JSON object, got {other}"))
+            return Err(Response::error(
+                422,
+                format!("variables must be a JSON object, got {other}"),
+            ))
         }
     };
     let mut state = ctx.state();
     if state.classes.is_empty() {
-        return Response::error(
+        return Err(Response::error(
             422,
             "no graphql provider present, this is most likely because no schema is present. Import a schema first!",
-        );
+        ));
     }
     let parsed = lex(q).and_then(|toks| Parser { toks, pos: 0, vars }.document());
-    let fields = match parsed {
-        Ok(f) => f,
-        Err(e) => {
-            return Response::json(
-                200,
-                &json!({"errors": [error_json(&e.message, e.at, None)]}),
-            )
-        }
-    };
+    let fields = parsed.map_err(|e| {
+        Response::json(
+            200,
+            &json!({"errors": [error_json(&e.message, e.at, None)]}),
+        )
+    })?;
     // Validation first, as graphql-go does: an unknown field means no data at all.
     for top in &fields {
         let (type_name, known) = match top.name.as_str() {
@@ -391,11 +377,11 @@ pub(crate) fn query(ctx: &Ctx) -> Response {
         let unknown =
             |name: &str| format!("Cannot query field \"{name}\" on type \"{type_name}\".");
         if !known {
-            return graphql_errors(&unknown(&top.name), top);
+            return Err(graphql_errors(&unknown(&top.name), top));
         }
         for cf in &top.selections {
             if state.class(&cf.name).map(Class::name) != Some(cf.name.as_str()) {
-                return graphql_errors(&unknown(&cf.name), cf);
+                return Err(graphql_errors(&unknown(&cf.name), cf));
             }
         }
     }
@@ -431,7 +417,7 @@ pub(crate) fn query(ctx: &Ctx) -> Response {
     if !errors.is_empty() {
         out.insert("errors".into(), Value::Array(errors));
     }
-    Response::json(200, &Value::Object(out))
+    Ok(Response::json(200, &Value::Object(out)))
 }
 
 fn graphql_errors(message: &str, at: &Field) -> Response {

@@ -2,7 +2,7 @@
 //! tenant, vectors), storing it, and the object endpoints: create, get, head, replace, merge,
 //! delete, references, and the list and cursor of `GET /v1/objects` (CONTRACT.md §5).
 
-use crate::api::Ctx;
+use crate::api::{Answer, Ctx};
 use crate::floats::FloatFixups;
 use crate::http::Response;
 use crate::props::{self, parse_beacon, Check};
@@ -65,12 +65,12 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// Decodes one object. `path` names it in swagger messages: `""` for a single object,
-/// `"body.objects.3."` inside a batch.
+/// Decodes one object. `index` is its place in a batch (`None` for a single object), which
+/// swagger messages name.
 pub(crate) fn parse_input(
     v: &Value,
     fixups: &FloatFixups,
-    path: &str,
+    index: Option<usize>,
 ) -> Result<ObjectInput, Response> {
     let obj = v.as_object().ok_or_else(|| {
         unmarshal_error(&format!(
@@ -78,7 +78,7 @@ pub(crate) fn parse_input(
             json_kind(v)
         ))
     })?;
-    let id = input_id(obj, path)?;
+    let id = input_id(obj, index)?;
     let vector = match obj.get("vector") {
         None | Some(Value::Null) => None,
         Some(v) => Some(f32_list(v, fixups, "Object.vector")?),
@@ -120,19 +120,25 @@ pub(crate) fn parse_input(
         )))
         }
     }
-    input_rest(obj, id, vector, vectors)
+    let properties = obj.get("properties").filter(|p| !p.is_null()).cloned();
+    input_rest(obj, id, properties, vector, vectors)
 }
 
-/// Decodes one object whose vectors were already read (by `json::batch_objects`) from the
-/// members `obj` leaves out; the checks and their order are [`parse_input`]'s.
+/// Decodes object `index` of a batch, whose vectors were already read (by
+/// `json::batch_objects`) from the members `obj` leaves out; the checks and their order are
+/// [`parse_input`]'s. The properties, unless `null`, move from `obj` into the input.
 pub(crate) fn parse_read_input(
-    obj: &Map<String, Value>,
+    obj: &mut Map<String, Value>,
     vector: Option<Vec<f32>>,
     vectors: Vec<(String, Vector)>,
-    path: &str,
+    index: usize,
 ) -> Result<ObjectInput, Response> {
-    let id = input_id(obj, path)?;
-    input_rest(obj, id, vector, vectors)
+    let id = input_id(obj, Some(index))?;
+    let properties = match obj.get("properties") {
+        Some(p) if !p.is_null() => obj.shift_remove("properties"),
+        _ => None,
+    };
+    input_rest(obj, id, properties, vector, vectors)
 }
 
 fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, Response> {
@@ -146,10 +152,11 @@ fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, R
     }
 }
 
-fn input_id(obj: &Map<String, Value>, path: &str) -> Result<Option<String>, Response> {
+fn input_id(obj: &Map<String, Value>, index: Option<usize>) -> Result<Option<String>, Response> {
     let id = string_field(obj, "id")?.filter(|s| !s.is_empty());
     if let Some(id) = &id {
         if !is_swagger_uuid(id) {
+            let path = index.map_or(String::new(), |i| format!("body.objects.{i}."));
             return Err(Response::framework(
                 422,
                 601,
@@ -163,13 +170,14 @@ fn input_id(obj: &Map<String, Value>, path: &str) -> Result<Option<String>, Resp
 fn input_rest(
     obj: &Map<String, Value>,
     id: Option<String>,
+    properties: Option<Value>,
     vector: Option<Vec<f32>>,
     vectors: Vec<(String, Vector)>,
 ) -> Result<ObjectInput, Response> {
     Ok(ObjectInput {
         class: string_field(obj, "class")?.unwrap_or_default(),
         id,
-        properties: obj.get("properties").filter(|p| !p.is_null()).cloned(),
+        properties,
         vector,
         vectors,
         tenant: string_field(obj, "tenant")?.filter(|t| !t.is_empty()),
@@ -384,17 +392,6 @@ pub(crate) const WRITTEN: View = View {
 // ---------------------------------------------------------------------------------------------
 // Query parameters
 
-/// `consistency_level` must be ONE, QUORUM or ALL (CONTRACT.md §5.5).
-fn check_consistency(ctx: &Ctx) -> Result<(), Response> {
-    match ctx.req.query("consistency_level") {
-        None | Some("ONE" | "QUORUM" | "ALL") => Ok(()),
-        Some(other) => Err(Response::error(
-            400,
-            format!("unrecognized consistency level '{other}', try one of the following: ['ONE', 'QUORUM', 'ALL']"),
-        )),
-    }
-}
-
 /// Whether `include` asks for vectors; unknown values are a 400 (CONTRACT.md §5.3).
 fn include_vector(ctx: &Ctx) -> Result<bool, Response> {
     let mut vectors = false;
@@ -440,38 +437,51 @@ fn int_param(ctx: &Ctx, name: &str) -> Result<Option<i64>, Response> {
 // ---------------------------------------------------------------------------------------------
 // Endpoints
 
-/// `POST /v1/objects`: create one; an existing id is a 422, unlike batch.
-pub(crate) fn create(ctx: &Ctx) -> Response {
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+/// The body of a single-object write, decoded as one object.
+fn read_object(ctx: &Ctx) -> Result<(ObjectInput, FloatFixups), Response> {
+    let body = ctx.body_json()?;
     let fixups = FloatFixups::scan(&ctx.req.body);
-    let mut input = match parse_input(&body, &fixups, "") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+    let input = parse_input(&body, &fixups, None)?;
+    Ok((input, fixups))
+}
+
+fn invalid_object(message: String) -> Response {
+    Response::error(422, format!("invalid object: {message}"))
+}
+
+/// [`prepare`] for the endpoints that change a stored object (replace and merge), where an
+/// unknown class is a 404.
+fn prepare_update(
+    ctx: &Ctx,
+    state: &mut State,
+    input: &mut ObjectInput,
+    fixups: &FloatFixups,
+) -> Result<Prepared, Response> {
+    prepare(state, ctx.config().auto_schema, input, fixups).map_err(|f| match f {
+        Failure::UnknownClass(_) => Response::empty(404),
+        Failure::Invalid(m) => invalid_object(m),
+    })
+}
+
+/// `POST /v1/objects`: create one; an existing id is a 422, unlike batch.
+pub(crate) fn create(ctx: &Ctx) -> Answer {
+    ctx.check_consistency()?;
+    let (mut input, fixups) = read_object(ctx)?;
     let id = match &input.id {
-        Some(s) => match parse_uuid(s) {
-            Ok(id) => id,
-            Err(e) => return Response::error(422, format!("invalid object: invalid id: {e}")),
-        },
+        Some(s) => parse_uuid(s)
+            .map_err(|e| Response::error(422, format!("invalid object: invalid id: {e}")))?,
         None => random_uuid(),
     };
     let mut state = ctx.state();
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
-        Ok(p) => p,
-        Err(Failure::UnknownClass(c)) => {
-            return Response::error(
+    let prepared = prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups).map_err(
+        |f| match f {
+            Failure::UnknownClass(c) => Response::error(
                 422,
                 format!("invalid object: class {c:?} not found in schema"),
-            )
-        }
-        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
-    };
+            ),
+            Failure::Invalid(m) => invalid_object(m),
+        },
+    )?;
     let exists = state
         .classes
         .get(&prepared.class)
@@ -479,13 +489,19 @@ pub(crate) fn create(ctx: &Ctx) -> Response {
         .is_some_and(|s| s.objects.contains_key(&id));
     if exists {
         let sent = input.id.clone().unwrap_or_else(|| format_uuid(&id));
-        return Response::error(422, format!("id '{sent}' already exists"));
+        return Err(Response::error(422, format!("id '{sent}' already exists")));
     }
     let now = now_ms();
     let class = prepared.class.clone();
     let obj = store(&mut state, prepared, id, now, now);
     drop(state);
-    object_response(&obj, &class, &[], input.tenant.as_deref(), WRITTEN)
+    Ok(object_response(
+        &obj,
+        &class,
+        &[],
+        input.tenant.as_deref(),
+        WRITTEN,
+    ))
 }
 
 /// An object as a 200 response body.
@@ -519,27 +535,34 @@ fn locate<'s>(
     Ok((c, key, obj))
 }
 
+/// [`locate`] for the endpoints that change a stored object: a missing one is a 404.
+fn locate_existing(
+    state: &mut State,
+    class: &str,
+    tenant: Option<&str>,
+    id: &Uuid,
+) -> Result<Arc<StoredObject>, Response> {
+    locate(state, class, tenant, id, true)?
+        .2
+        .ok_or_else(|| Response::empty(404))
+}
+
 /// `GET /v1/objects/{c}/{id}` (and `HEAD`, which answers 204 or 404 without a body).
-pub(crate) fn get(ctx: &Ctx, class: &str, id: &str, head: bool) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
+pub(crate) fn get(ctx: &Ctx, class: &str, id: &str, head: bool) -> Answer {
+    let id = path_id(id)?;
+    ctx.check_consistency()?;
     let vectors = match include_vector(ctx) {
         Ok(v) => v,
-        Err(r) if !head => return r,
+        Err(r) if !head => return Err(r),
         Err(_) => false,
     };
     let tenant = ctx.req.query("tenant");
     let mut state = ctx.state();
     let (name, refs, obj) = match locate(&mut state, class, tenant, &id, false) {
-        Err(r) if head => return Response::empty(r.status),
-        Err(r) => return r,
-        Ok((_, _, None)) => return Response::empty(404),
-        Ok((_, _, Some(_))) if head => return Response::empty(204),
+        Err(r) if head => return Err(Response::empty(r.status)),
+        Err(r) => return Err(r),
+        Ok((_, _, None)) => return Err(Response::empty(404)),
+        Ok((_, _, Some(_))) if head => return Ok(Response::empty(204)),
         Ok((c, _, Some(obj))) => (c.name().to_string(), c.ref_properties(), obj),
     };
     drop(state);
@@ -547,81 +570,52 @@ pub(crate) fn get(ctx: &Ctx, class: &str, id: &str, head: bool) -> Response {
         vectors,
         hrefs: true,
     };
-    object_response(&obj, &name, &refs, tenant, view)
+    Ok(object_response(&obj, &name, &refs, tenant, view))
 }
 
 /// `PUT /v1/objects/{c}/{id}`: replaces properties and vectors, keeps `creationTimeUnix`.
-pub(crate) fn replace(ctx: &Ctx, class: &str, id: &str) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let fixups = FloatFixups::scan(&ctx.req.body);
-    let mut input = match parse_input(&body, &fixups, "") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+pub(crate) fn replace(ctx: &Ctx, class: &str, id: &str) -> Answer {
+    let id = path_id(id)?;
+    ctx.check_consistency()?;
+    let (mut input, fixups) = read_object(ctx)?;
     let body_id = input.id.as_deref().and_then(|s| parse_uuid(s).ok());
     if body_id != Some(id) {
-        return Response::error(422, "invalid update: field 'id' is immutable");
+        return Err(Response::error(
+            422,
+            "invalid update: field 'id' is immutable",
+        ));
     }
     // The class comes from the body (CONTRACT.md §5.3); the path's is the fallback.
     if input.class.is_empty() {
         input.class = class.to_string();
     }
     let mut state = ctx.state();
-    let old = match locate(&mut state, &input.class, input.tenant.as_deref(), &id, true) {
-        Ok((_, _, Some(old))) => old,
-        Ok((_, _, None)) => return Response::empty(404),
-        Err(r) => return r,
-    };
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
-        Ok(p) => p,
-        Err(Failure::UnknownClass(_)) => return Response::empty(404),
-        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
-    };
+    let old = locate_existing(&mut state, &input.class, input.tenant.as_deref(), &id)?;
+    let prepared = prepare_update(ctx, &mut state, &mut input, &fixups)?;
     let cname = prepared.class.clone();
     let obj = store(&mut state, prepared, id, old.created, now_ms());
     drop(state);
-    object_response(&obj, &cname, &[], input.tenant.as_deref(), WRITTEN)
+    Ok(object_response(
+        &obj,
+        &cname,
+        &[],
+        input.tenant.as_deref(),
+        WRITTEN,
+    ))
 }
 
 /// `PATCH /v1/objects/{c}/{id}`: merges top-level properties; a vector in the body replaces
 /// the stored one. 204 without a body.
-pub(crate) fn merge(ctx: &Ctx, class: &str, id: &str) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
+pub(crate) fn merge(ctx: &Ctx, class: &str, id: &str) -> Answer {
+    let id = path_id(id)?;
+    ctx.check_consistency()?;
     if ctx.req.body.iter().all(u8::is_ascii_whitespace) {
-        return Response::error(400, "empty body");
+        return Err(Response::error(400, "empty body"));
     }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let fixups = FloatFixups::scan(&ctx.req.body);
-    let mut input = match parse_input(&body, &fixups, "") {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
+    let (mut input, fixups) = read_object(ctx)?;
     input.class = class.to_string();
     let mut state = ctx.state();
-    let old = match locate(&mut state, class, input.tenant.as_deref(), &id, true) {
-        Ok((_, _, Some(old))) => old,
-        Ok((_, _, None)) => return Response::empty(404),
-        Err(r) => return r,
-    };
+    let old = locate_existing(&mut state, class, input.tenant.as_deref(), &id)?;
     let mut merged = old.properties.clone();
     if let Some(Value::Object(new)) = &input.properties {
         for (k, v) in new {
@@ -635,53 +629,39 @@ pub(crate) fn merge(ctx: &Ctx, class: &str, id: &str) -> Response {
     let mut named: BTreeMap<String, Vector> = old.vectors.clone();
     named.extend(input.vectors.drain(..));
     input.vectors = named.into_iter().collect();
-    let prepared = match prepare(&mut state, ctx.config().auto_schema, &mut input, &fixups) {
-        Ok(p) => p,
-        Err(Failure::UnknownClass(_)) => return Response::empty(404),
-        Err(Failure::Invalid(m)) => return Response::error(422, format!("invalid object: {m}")),
-    };
+    let prepared = prepare_update(ctx, &mut state, &mut input, &fixups)?;
     store(&mut state, prepared, id, old.created, now_ms());
-    Response::empty(204)
+    Ok(Response::empty(204))
 }
 
 /// `DELETE /v1/objects/{c}/{id}`: 204 whether or not the object existed (≥ v1.26); an
 /// unknown class is a 500 (CONTRACT.md §5.3).
-pub(crate) fn delete(ctx: &Ctx, class: &str, id: &str) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
+pub(crate) fn delete(ctx: &Ctx, class: &str, id: &str) -> Answer {
+    let id = path_id(id)?;
+    ctx.check_consistency()?;
     let mut state = ctx.state();
     let Some(c) = state.class_mut(class) else {
-        return Response::error(
+        return Err(Response::error(
             500,
             format!(
                 "could not delete object from vector repo: delete from non-existing index for {}",
                 upper_first(class)
             ),
-        );
+        ));
     };
-    match c.shard_key(ctx.req.query("tenant"), false) {
-        Ok(key) => {
-            if let Some(s) = c.shards.get_mut(&key) {
-                s.objects.remove(&id);
-            }
-            Response::empty(204)
-        }
-        Err(e) => Response::error(422, e),
+    let key = c
+        .shard_key(ctx.req.query("tenant"), false)
+        .map_err(|e| Response::error(422, e))?;
+    if let Some(s) = c.shards.get_mut(&key) {
+        s.objects.remove(&id);
     }
+    Ok(Response::empty(204))
 }
 
 /// The deprecated class-less routes `/v1/objects/{id}`: find the class holding the id, then
 /// answer as the class route would.
-pub(crate) fn classless(ctx: &Ctx, id: &str) -> Response {
-    let uuid = match path_id(id) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub(crate) fn classless(ctx: &Ctx, id: &str) -> Answer {
+    let uuid = path_id(id)?;
     let tenant = ctx.req.query("tenant").unwrap_or("");
     let found = ctx
         .state()
@@ -698,7 +678,7 @@ pub(crate) fn classless(ctx: &Ctx, id: &str) -> Response {
         .ok()
         .and_then(|b| b.get("class").and_then(Value::as_str).map(str::to_string));
     let Some(class) = found.or(body_class) else {
-        return Response::empty(404);
+        return Err(Response::empty(404));
     };
     match ctx.req.method.as_str() {
         "GET" => get(ctx, &class, id, false),
@@ -708,7 +688,6 @@ pub(crate) fn classless(ctx: &Ctx, id: &str) -> Response {
         _ => delete(ctx, &class, id),
     }
 }
-
 // ---------------------------------------------------------------------------------------------
 // References
 
@@ -786,25 +765,13 @@ pub(crate) fn add_reference(
 }
 
 /// `POST`, `PUT` and `DELETE /v1/objects/{c}/{id}/references/{prop}`.
-pub(crate) fn references(ctx: &Ctx, class: &str, id: &str, prop: &str) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    if let Err(r) = check_consistency(ctx) {
-        return r;
-    }
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn references(ctx: &Ctx, class: &str, id: &str, prop: &str) -> Answer {
+    let id = path_id(id)?;
+    ctx.check_consistency()?;
+    let body = ctx.body_json()?;
     let tenant = ctx.req.query("tenant");
     let mut state = ctx.state();
-    match locate(&mut state, class, tenant, &id, true) {
-        Ok((_, _, Some(_))) => {}
-        Ok((_, _, None)) => return Response::empty(404),
-        Err(r) => return r,
-    }
+    locate_existing(&mut state, class, tenant, &id)?;
     let prop = crate::util::lower_first(prop);
     let beacon = body.get("beacon").and_then(Value::as_str).unwrap_or("");
     let result = match ctx.req.method.as_str() {
@@ -816,9 +783,9 @@ pub(crate) fn references(ctx: &Ctx, class: &str, id: &str, prop: &str) -> Respon
         _ => remove_reference(&mut state, class, &id, &prop, tenant, beacon),
     };
     match result {
-        Ok(()) if ctx.req.method == "DELETE" => Response::empty(204),
-        Ok(()) => Response::empty(200),
-        Err(e) => Response::error(422, e),
+        Ok(()) if ctx.req.method == "DELETE" => Ok(Response::empty(204)),
+        Ok(()) => Ok(Response::empty(200)),
+        Err(e) => Err(Response::error(422, e)),
     }
 }
 
@@ -855,14 +822,6 @@ fn remove_reference(
 // ---------------------------------------------------------------------------------------------
 // List and cursor
 
-/// `GET /v1/objects`: with `class`, the cursor API and its checks in the order of
-/// CONTRACT.md §5.4; without, a list across classes.
-pub(crate) fn list(ctx: &Ctx) -> Response {
-    match list_inner(ctx) {
-        Ok(r) | Err(r) => r,
-    }
-}
-
 fn cursor_error(reason: &str) -> Response {
     Response::error(
         422,
@@ -870,7 +829,9 @@ fn cursor_error(reason: &str) -> Response {
     )
 }
 
-fn list_inner(ctx: &Ctx) -> Result<Response, Response> {
+/// `GET /v1/objects`: with `class`, the cursor API and its checks in the order of
+/// CONTRACT.md §5.4; without, a list across classes.
+pub(crate) fn list(ctx: &Ctx) -> Answer {
     let vectors = include_vector(ctx)?;
     let limit_given = int_param(ctx, "limit")?;
     let limit = limit_given.unwrap_or(crate::DEFAULT_LIMIT);

@@ -2,7 +2,7 @@
 //! defaults (CONTRACT.md §3.3), the name rules of §1.2, and the schema and tenant endpoints
 //! (§3, §4).
 
-use crate::api::Ctx;
+use crate::api::{Answer, Ctx};
 use crate::http::Response;
 use crate::props::{is_primitive, is_ref_type};
 use crate::state::{Class, State};
@@ -634,36 +634,26 @@ pub(crate) fn get(ctx: &Ctx, class: &str) -> Response {
 }
 
 /// `POST /v1/schema`.
-pub(crate) fn create(ctx: &Ctx) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn create(ctx: &Ctx) -> Answer {
+    let body = ctx.body_json()?;
     let mut state = ctx.state();
-    match normalize_class(&state, &body, Mode::Create) {
-        Ok(def) => {
-            let name = def
-                .get("class")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            state.classes.insert(name, Class::new(def.clone()));
-            Response::json(200, &Value::Object(def))
-        }
-        Err(e) => Response::restriction(e),
-    }
+    let def = normalize_class(&state, &body, Mode::Create).map_err(Response::restriction)?;
+    let name = def
+        .get("class")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    state.classes.insert(name, Class::new(def.clone()));
+    Ok(Response::json(200, &Value::Object(def)))
 }
 
 /// `PUT /v1/schema/{c}`: replaces the settings that may change; 404 without a body when the
 /// class is missing.
-pub(crate) fn update(ctx: &Ctx, class: &str) -> Response {
-    let mut body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn update(ctx: &Ctx, class: &str) -> Answer {
+    let mut body = ctx.body_json()?;
     let mut state = ctx.state();
     let Some(old) = state.class(class) else {
-        return Response::empty(404);
+        return Err(Response::empty(404));
     };
     let old_name = old.name().to_string();
     if let Some(obj) = body.as_object_mut() {
@@ -671,21 +661,17 @@ pub(crate) fn update(ctx: &Ctx, class: &str) -> Response {
         if given.is_empty() {
             obj.insert("class".into(), json!(old_name));
         } else if upper_first(given) != old_name {
-            return Response::restriction(format!(
+            return Err(Response::restriction(format!(
                 "class name is immutable: attempted change from {old_name:?} to {:?}",
                 upper_first(given)
-            ));
+            )));
         }
     }
-    match normalize_class(&state, &body, Mode::Update(old)) {
-        Ok(def) => {
-            if let Some(c) = state.classes.get_mut(&old_name) {
-                c.def = def.clone();
-            }
-            Response::json(200, &Value::Object(def))
-        }
-        Err(e) => Response::restriction(e),
+    let def = normalize_class(&state, &body, Mode::Update(old)).map_err(Response::restriction)?;
+    if let Some(c) = state.classes.get_mut(&old_name) {
+        c.def = def.clone();
     }
+    Ok(Response::json(200, &Value::Object(def)))
 }
 
 /// `DELETE /v1/schema/{c}`: 200 whether or not the class existed.
@@ -695,28 +681,25 @@ pub(crate) fn delete(ctx: &Ctx, class: &str) -> Response {
 }
 
 /// `POST /v1/schema/{c}/properties`.
-pub(crate) fn add_property(ctx: &Ctx, class: &str) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn add_property(ctx: &Ctx, class: &str) -> Answer {
+    let body = ctx.body_json()?;
     let mut state = ctx.state();
     let Some(c) = state.class(class) else {
-        return Response::restriction(format!("class {:?}: not found", upper_first(class)));
+        return Err(Response::restriction(format!(
+            "class {:?}: not found",
+            upper_first(class)
+        )));
     };
     let cname = c.name().to_string();
-    let prop = match normalize_property(&state, &cname, &body) {
-        Ok(p) => p,
-        Err(e) => return Response::restriction(e),
-    };
+    let prop = normalize_property(&state, &cname, &body).map_err(Response::restriction)?;
     let pname = prop
         .get("name")
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
     match add_to_class(&mut state, &cname, prop.clone()) {
-        Ok(()) => Response::json(200, &Value::Object(prop)),
-        Err(_) => Response::restriction(conflict(&cname, &pname)),
+        Ok(()) => Ok(Response::json(200, &Value::Object(prop))),
+        Err(_) => Err(Response::restriction(conflict(&cname, &pname))),
     }
 }
 
@@ -817,46 +800,30 @@ fn tenant_list(body: &Value) -> Result<Vec<(String, &'static str)>, String> {
 }
 
 /// `GET /v1/schema/{c}/tenants`.
-pub(crate) fn tenants_get(ctx: &Ctx, class: &str) -> Response {
+pub(crate) fn tenants_get(ctx: &Ctx, class: &str) -> Answer {
     let mut state = ctx.state();
-    match mt_class(&mut state, class) {
-        Ok(c) => {
-            let list: Vec<Value> = c.tenants.iter().map(|(n, s)| tenant_json(n, s)).collect();
-            Response::json(200, &Value::Array(list))
-        }
-        Err(r) => r,
-    }
+    let c = mt_class(&mut state, class)?;
+    let list: Vec<Value> = c.tenants.iter().map(|(n, s)| tenant_json(n, s)).collect();
+    Ok(Response::json(200, &Value::Array(list)))
 }
 
 /// `GET` or `HEAD /v1/schema/{c}/tenants/{t}`.
-pub(crate) fn tenant_get(ctx: &Ctx, class: &str, tenant: &str, head: bool) -> Response {
+pub(crate) fn tenant_get(ctx: &Ctx, class: &str, tenant: &str, head: bool) -> Answer {
     let mut state = ctx.state();
-    let c = match mt_class(&mut state, class) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    match c.tenants.get(tenant) {
+    let c = mt_class(&mut state, class)?;
+    Ok(match c.tenants.get(tenant) {
         Some(_) if head => Response::empty(200),
         Some(s) => Response::json(200, &tenant_json(tenant, s)),
         None => Response::empty(404),
-    }
+    })
 }
 
 /// `POST /v1/schema/{c}/tenants`: idempotent for existing tenants.
-pub(crate) fn tenants_create(ctx: &Ctx, class: &str) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn tenants_create(ctx: &Ctx, class: &str) -> Answer {
+    let body = ctx.body_json()?;
     let mut state = ctx.state();
-    let c = match mt_class(&mut state, class) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let list = match tenant_list(&body) {
-        Ok(l) => l,
-        Err(e) => return Response::error(422, e),
-    };
+    let c = mt_class(&mut state, class)?;
+    let list = tenant_list(&body).map_err(|e| Response::error(422, e))?;
     let mut echo = Vec::new();
     for (name, status) in list {
         c.tenants
@@ -868,29 +835,26 @@ pub(crate) fn tenants_create(ctx: &Ctx, class: &str) -> Response {
             tenant_json(&name, status)
         });
     }
-    Response::json(200, &Value::Array(echo))
+    Ok(Response::json(200, &Value::Array(echo)))
 }
 
 /// `PUT /v1/schema/{c}/tenants`: changes activity statuses of existing tenants.
-pub(crate) fn tenants_update(ctx: &Ctx, class: &str) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn tenants_update(ctx: &Ctx, class: &str) -> Answer {
+    let body = ctx.body_json()?;
     let mut state = ctx.state();
-    let c = match mt_class(&mut state, class) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let list = match tenant_list(&body) {
-        Ok(l) => l,
-        Err(e) => return Response::error(422, e),
-    };
+    let c = mt_class(&mut state, class)?;
+    let list = tenant_list(&body).map_err(|e| Response::error(422, e))?;
     if list.len() > 100 {
-        return Response::error(422, "too many tenants: at most 100 per request");
+        return Err(Response::error(
+            422,
+            "too many tenants: at most 100 per request",
+        ));
     }
     if let Some((missing, _)) = list.iter().find(|(n, _)| !c.tenants.contains_key(n)) {
-        return Response::error(422, format!("tenant not found: {missing:?}"));
+        return Err(Response::error(
+            422,
+            format!("tenant not found: {missing:?}"),
+        ));
     }
     let mut echo = Vec::new();
     for (name, status) in list {
@@ -898,33 +862,27 @@ pub(crate) fn tenants_update(ctx: &Ctx, class: &str) -> Response {
         c.tenants.insert(name.clone(), status.to_string());
         echo.push(tenant_json(&name, status));
     }
-    Response::json(200, &Value::Array(echo))
+    Ok(Response::json(200, &Value::Array(echo)))
 }
 
 /// `DELETE /v1/schema/{c}/tenants` with a body of names: removes them and their objects.
-pub(crate) fn tenants_delete(ctx: &Ctx, class: &str) -> Response {
-    let body = match ctx.body_json() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) fn tenants_delete(ctx: &Ctx, class: &str) -> Answer {
+    let body = ctx.body_json()?;
     let Some(names) = body
         .as_array()
         .and_then(|l| l.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
     else {
-        return Response::framework(
+        return Err(Response::framework(
             400,
             400,
             "parsing body body from \"\" failed, because json: cannot unmarshal into Go value of type []string",
-        );
+        ));
     };
     let mut state = ctx.state();
-    let c = match mt_class(&mut state, class) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let c = mt_class(&mut state, class)?;
     for name in names {
         c.tenants.remove(name);
         c.shards.remove(name);
     }
-    Response::empty(200)
+    Ok(Response::empty(200))
 }

@@ -91,12 +91,14 @@ pub(crate) fn is_swagger_uuid(s: &str) -> bool {
 
 /// The lowercase canonical form every response uses.
 pub(crate) fn format_uuid(id: &Uuid) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(36);
     for (i, b) in id.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             s.push('-');
         }
-        s.push_str(&format!("{b:02x}"));
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 15)]));
     }
     s
 }

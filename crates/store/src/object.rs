@@ -448,17 +448,27 @@ impl Parser<'_> {
         }
     }
 
-    /// `{...}`: members in any order, unknown ones skipped; a repeated member or a missing
-    /// `id` is `None`, as it is an error for `Object`'s `Deserialize`.
-    fn object(&mut self) -> Option<Object> {
+    /// `{...}`: calls `member` with each member's name, the parser standing at its value,
+    /// which `member` reads. `None` when the text is not an object or `member` gives `None`.
+    fn members(&mut self, mut member: impl FnMut(&mut Self, String) -> Option<()>) -> Option<()> {
         if !self.eat(b'{') {
             return None;
         }
-        let mut o = Object::default();
-        let mut seen: Vec<String> = Vec::new();
         let mut more = !self.eat(b'}');
         while more {
             let key = self.key()?;
+            member(self, key)?;
+            more = self.more(b'}')?;
+        }
+        Some(())
+    }
+
+    /// `{...}`: members in any order, unknown ones skipped; a repeated member or a missing
+    /// `id` is `None`, as it is an error for `Object`'s `Deserialize`.
+    fn object(&mut self) -> Option<Object> {
+        let mut o = Object::default();
+        let mut seen: Vec<String> = Vec::new();
+        self.members(|p, key| {
             let known = matches!(
                 key.as_str(),
                 "class"
@@ -474,19 +484,17 @@ impl Parser<'_> {
                 return None;
             }
             match key.as_str() {
-                "class" => o.class = self.value()?,
-                "id" => o.id = self.value()?,
-                "tenant" => o.tenant = self.value()?,
+                "class" => o.class = p.value()?,
+                "id" => o.id = p.value()?,
+                "tenant" => o.tenant = p.value()?,
                 "properties" => {
-                    o.properties = self
-                        .value::<Option<Map<String, Value>>>()?
-                        .unwrap_or_default()
+                    o.properties = p.value::<Option<Map<String, Value>>>()?.unwrap_or_default()
                 }
                 "vector" => {
-                    o.vector = if self.null() {
+                    o.vector = if p.null() {
                         None
                     } else {
-                        match self.vector().ok()? {
+                        match p.vector().ok()? {
                             Vector::Single(v) if v.is_empty() => None,
                             Vector::Single(v) => Some(v),
                             Vector::Multi(_) => return None,
@@ -494,43 +502,38 @@ impl Parser<'_> {
                     }
                 }
                 "vectors" => {
-                    if !self.null() {
-                        o.vectors = self.named_vectors()?;
+                    if !p.null() {
+                        o.vectors = p.named_vectors()?;
                     }
                 }
-                "creationTimeUnix" => o.creation_time_unix = self.value()?,
-                "lastUpdateTimeUnix" => o.last_update_time_unix = self.value()?,
+                "creationTimeUnix" => o.creation_time_unix = p.value()?,
+                "lastUpdateTimeUnix" => o.last_update_time_unix = p.value()?,
                 _ => {
-                    self.value::<IgnoredAny>()?;
+                    p.value::<IgnoredAny>()?;
                 }
             }
             if known {
                 seen.push(key);
             }
-            more = self.more(b'}')?;
-        }
+            Some(())
+        })?;
         seen.iter().any(|k| k == "id").then_some(o)
     }
 
     /// `{"name": vector or null, ...}`, `null` entries left out.
     fn named_vectors(&mut self) -> Option<BTreeMap<String, Vector>> {
-        if !self.eat(b'{') {
-            return None;
-        }
         let mut out = BTreeMap::new();
         let mut seen: Vec<String> = Vec::new();
-        let mut more = !self.eat(b'}');
-        while more {
-            let name = self.key()?;
+        self.members(|p, name| {
             if seen.contains(&name) {
                 return None;
             }
-            if !self.null() {
-                out.insert(name.clone(), self.vector().ok()?);
+            if !p.null() {
+                out.insert(name.clone(), p.vector().ok()?);
             }
             seen.push(name);
-            more = self.more(b'}')?;
-        }
+            Some(())
+        })?;
         Some(out)
     }
 
@@ -601,14 +604,9 @@ impl Parser<'_> {
 /// uses that, for its result or its error.
 pub(crate) fn read_object_list(body: &[u8]) -> Option<Vec<Object>> {
     let mut p = Parser::new(body, 0);
-    if !p.eat(b'{') {
-        return None;
-    }
     let mut objects = None;
     let mut seen = false;
-    let mut more = !p.eat(b'}');
-    while more {
-        let key = p.key()?;
+    p.members(|p, key| {
         if key == "objects" {
             if seen {
                 return None;
@@ -627,8 +625,8 @@ pub(crate) fn read_object_list(body: &[u8]) -> Option<Vec<Object>> {
         } else {
             p.value::<IgnoredAny>()?;
         }
-        more = p.more(b'}')?;
-    }
+        Some(())
+    })?;
     p.at_end().then(|| objects.unwrap_or_default())
 }
 
@@ -738,14 +736,9 @@ pub(crate) fn read_batch_answer<R: DeserializeOwned>(
     let mut items = Vec::new();
     let mut more = !p.eat(b']');
     while more {
-        if !p.eat(b'{') {
-            return None;
-        }
         let (mut id, mut result) = (None, None);
         let (mut seen_id, mut seen_result) = (false, false);
-        let mut members = !p.eat(b'}');
-        while members {
-            let key = p.key()?;
+        p.members(|p, key| {
             match key.as_str() {
                 "id" if !seen_id => {
                     seen_id = true;
@@ -758,8 +751,8 @@ pub(crate) fn read_batch_answer<R: DeserializeOwned>(
                 "id" | "result" => return None,
                 _ => p.skip()?,
             }
-            members = p.more(b'}')?;
-        }
+            Some(())
+        })?;
         items.push((id, result));
         more = p.more(b']')?;
     }
@@ -775,29 +768,28 @@ pub(crate) fn read_object(body: &[u8]) -> Option<Object> {
 
 /// The lowercase hyphenated form of a UUID given with or without hyphens, in either case.
 pub fn canonical_id(id: &str) -> Option<String> {
-    let hex: Vec<u8> = match id.len() {
-        36 => {
-            let b = id.as_bytes();
-            if [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
-                return None;
-            }
-            id.bytes().filter(|&c| c != b'-').collect()
-        }
-        32 => id.bytes().collect(),
+    let hyphens: &[usize] = match id.len() {
+        36 => &[8, 13, 18, 23],
+        32 => &[],
         _ => return None,
     };
-    if hex.len() != 32 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
+    let mut out = String::with_capacity(36);
+    for (i, c) in id.bytes().enumerate() {
+        if hyphens.contains(&i) {
+            if c != b'-' {
+                return None;
+            }
+            continue;
+        }
+        if !c.is_ascii_hexdigit() {
+            return None;
+        }
+        if matches!(out.len(), 8 | 13 | 18 | 23) {
+            out.push('-');
+        }
+        out.push(char::from(c.to_ascii_lowercase()));
     }
-    let hex = String::from_utf8(hex).ok()?.to_ascii_lowercase();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
+    Some(out)
 }
 
 #[cfg(test)]

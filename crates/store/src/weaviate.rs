@@ -386,12 +386,49 @@ impl Weaviate {
         if !(200..300).contains(&reply.status) {
             return Err(self.refused(what, reply));
         }
-        serde_json::from_slice(&reply.body).map_err(|e| {
-            StoreError::other(format!(
-                "Weaviate at {} sent an unexpected answer to {what}: {e}",
-                self.root
-            ))
-        })
+        serde_json::from_slice(&reply.body).map_err(|e| self.unexpected(what, e))
+    }
+
+    /// The error for a 2xx answer to `what` that is not what the API promises.
+    fn unexpected(&self, what: &str, problem: impl fmt::Display) -> StoreError {
+        StoreError::other(format!(
+            "Weaviate at {} sent an unexpected answer to {what}: {problem}",
+            self.root
+        ))
+    }
+
+    /// Sends a GraphQL query about collection `name` and reads the answer as `T`. `None` when
+    /// the answer says the collection does not exist: Weaviate has no GraphQL schema while no
+    /// collection exists at all (a 422), and answers a query on an unknown class with a
+    /// "Cannot query field" error. Other GraphQL errors, which come with HTTP 200, are
+    /// [`ErrorKind::Invalid`]; `first_error` finds the first of them in `T`.
+    fn graphql<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+        query: &str,
+        first_error: impl Fn(&T) -> Option<&Value>,
+    ) -> Result<Option<T>> {
+        let reply = self.send_json(Method::POST, "/graphql", &json!({ "query": query }))?;
+        if reply.status == 422 && self.message(&reply.body).contains("no graphql provider") {
+            return Ok(None);
+        }
+        let answer: T = self.json(what, &reply)?;
+        if let Some(first) = first_error(&answer) {
+            let message = self.scrub(
+                first
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no details given"),
+            );
+            if message.contains(&format!("Cannot query field \"{name}\"")) {
+                return Ok(None);
+            }
+            return Err(StoreError::invalid(format!(
+                "Weaviate refused {what}: {message}"
+            )));
+        }
+        Ok(Some(answer))
     }
 
     fn get_json<T: DeserializeOwned>(&self, what: &str, path: &str) -> Result<T> {
@@ -534,12 +571,6 @@ impl Weaviate {
             "{{ Get {{ {name}({tenant_arg}limit: {}, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ _additional {{ id }} }} }} }}",
             ids.len()
         );
-        let what = format!("looking up objects in {name}");
-        let reply = self.send_json(Method::POST, "/graphql", &json!({ "query": query }))?;
-        if reply.status == 422 && self.message(&reply.body).contains("no graphql provider") {
-            // Weaviate cannot build its GraphQL schema while no collection exists at all.
-            return Ok(Vec::new());
-        }
         #[derive(Deserialize)]
         struct Answer {
             #[serde(default)]
@@ -547,43 +578,25 @@ impl Weaviate {
             #[serde(default)]
             errors: Option<Vec<Value>>,
         }
-        let answer: Answer = self.json(&what, &reply)?;
-        if let Some(first) = answer.errors.as_ref().and_then(|e| e.first()) {
-            let message = self.scrub(
-                first
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no details given"),
-            );
-            if message.contains(&format!("Cannot query field \"{name}\"")) {
-                return Ok(Vec::new());
-            }
-            return Err(StoreError::invalid(format!(
-                "Weaviate refused {what}: {message}"
-            )));
-        }
+        let what = format!("looking up objects in {name}");
+        let Some(answer) = self.graphql(name, &what, &query, |a: &Answer| {
+            a.errors.as_ref().and_then(|e| e.first())
+        })?
+        else {
+            return Ok(Vec::new());
+        };
         let rows = answer
             .data
             .as_ref()
             .and_then(|d| d.pointer(&format!("/Get/{name}")))
             .and_then(Value::as_array)
-            .ok_or_else(|| {
-                StoreError::other(format!(
-                    "Weaviate at {} sent an unexpected answer to {what}: no data.Get.{name}",
-                    self.root
-                ))
-            })?;
+            .ok_or_else(|| self.unexpected(&what, format!("no data.Get.{name}")))?;
         rows.iter()
             .map(|row| {
                 row.pointer("/_additional/id")
                     .and_then(Value::as_str)
                     .and_then(canonical_id)
-                    .ok_or_else(|| {
-                        StoreError::other(format!(
-                            "Weaviate at {} sent an unexpected answer to {what}: a row without _additional.id",
-                            self.root
-                        ))
-                    })
+                    .ok_or_else(|| self.unexpected(&what, "a row without _additional.id"))
             })
             .collect()
     }
@@ -718,9 +731,7 @@ impl Store for Weaviate {
         let name = class_of(class)?;
         let reply = self.send_json(Method::PUT, &format!("/schema/{}", enc(&name)), class)?;
         if reply.status == 404 {
-            return Err(StoreError::not_found(format!(
-                "collection {name} does not exist"
-            )));
+            return Err(missing_collection(&name));
         }
         self.json(&format!("updating collection {name}"), &reply)
     }
@@ -865,7 +876,7 @@ impl Store for Weaviate {
         let name = class_name(class);
         let def = self
             .class(&name)?
-            .ok_or_else(|| StoreError::not_found(format!("collection {name} does not exist")))?;
+            .ok_or_else(|| missing_collection(&name))?;
         let filter = match filter {
             // Weaviate compares ids as text with the stored lowercase form, so the id is sent
             // canonical; a value that is no UUID matches no object.
@@ -971,9 +982,7 @@ impl Store for Weaviate {
             .finish();
         let reply = self.send(Method::GET, &format!("/objects{query}"), None)?;
         if reply.status == 404 {
-            return Err(StoreError::not_found(format!(
-                "collection {name} does not exist"
-            )));
+            return Err(missing_collection(&name));
         }
         if (200..300).contains(&reply.status) {
             if let Some(objects) = read_object_list(&reply.body) {
@@ -998,56 +1007,25 @@ impl Store for Weaviate {
         };
         let query = format!("{{ Aggregate {{ {name}{args} {{ meta {{ count }} }} }} }}");
         let what = format!("counting {name}");
-        let reply = self.send_json(Method::POST, "/graphql", &json!({ "query": query }))?;
-        if reply.status == 422 && self.message(&reply.body).contains("no graphql provider") {
-            // Weaviate cannot build its GraphQL schema while no collection exists at all.
-            return Err(StoreError::not_found(format!(
-                "collection {name} does not exist"
-            )));
-        }
-        let answer: Value = self.json(&what, &reply)?;
-        // GraphQL errors come with HTTP 200.
-        if let Some(first) = answer
-            .get("errors")
-            .and_then(Value::as_array)
-            .and_then(|e| e.first())
-        {
-            let message = self.scrub(
-                first
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no details given"),
-            );
-            if message.contains(&format!("Cannot query field \"{name}\"")) {
-                return Err(StoreError::not_found(format!(
-                    "collection {name} does not exist"
-                )));
-            }
-            return Err(StoreError::invalid(format!(
-                "Weaviate refused {what}: {message}"
-            )));
-        }
+        let Some(answer) = self.graphql(&name, &what, &query, |a: &Value| {
+            a.get("errors")
+                .and_then(Value::as_array)
+                .and_then(|e| e.first())
+        })?
+        else {
+            return Err(missing_collection(&name));
+        };
         let groups = answer
             .pointer(&format!("/data/Aggregate/{name}"))
             .and_then(Value::as_array)
-            .ok_or_else(|| {
-                StoreError::other(format!(
-                    "Weaviate at {} sent an unexpected answer to {what}: no data.Aggregate.{name}",
-                    self.root
-                ))
-            })?;
+            .ok_or_else(|| self.unexpected(&what, format!("no data.Aggregate.{name}")))?;
         // No group at all is an empty collection.
         match groups.first() {
             None => Ok(0),
             Some(g) => g
                 .pointer("/meta/count")
                 .and_then(Value::as_u64)
-                .ok_or_else(|| {
-                    StoreError::other(format!(
-                        "Weaviate at {} sent an unexpected answer to {what}: no meta.count",
-                        self.root
-                    ))
-                }),
+                .ok_or_else(|| self.unexpected(&what, "no meta.count")),
         }
     }
 }
@@ -1282,6 +1260,10 @@ fn class_of(def: &Value) -> Result<String> {
             "a class definition needs a \"class\" name",
         )),
     }
+}
+
+fn missing_collection(name: &str) -> StoreError {
+    StoreError::not_found(format!("collection {name} does not exist"))
 }
 
 /// Whether a 422's message says the collection does not exist: the endpoints that take a

@@ -138,6 +138,21 @@ fn scan_all(store: &dyn Store, class: &str, tenant: Option<&str>, page: usize) -
     }
 }
 
+/// An object that must be there, read from a collection without multi-tenancy.
+fn present(b: &Backend, class: &str, id: &str, vectors: bool) -> Object {
+    b.store
+        .get(class, None, id, vectors)
+        .expect("get")
+        .expect("present")
+}
+
+fn eq(property: &str, value: Value) -> Filter {
+    Filter::Equal {
+        property: property.into(),
+        value,
+    }
+}
+
 fn ids(rng: &mut Rng, n: usize) -> Vec<String> {
     (0..n).map(|_| rng.uuid()).collect()
 }
@@ -164,11 +179,7 @@ fn upsert_then_overwrite(b: &Backend) {
             json!({"title": "second"}),
         )],
     );
-    let got = b
-        .store
-        .get(&c.name, None, &id, false)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &c.name, &id, false);
     assert_eq!(got.id, id);
     assert_eq!(got.class, c.name);
     assert_eq!(Value::Object(got.properties), json!({"title": "second"}));
@@ -180,11 +191,7 @@ fn upsert_then_overwrite(b: &Backend) {
         &*b.store,
         &[object(&lower, id.clone(), json!({"Title": "third"}))],
     );
-    let got = b
-        .store
-        .get(&lower, None, &id, false)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &lower, &id, false);
     assert_eq!(got.properties["title"], "third");
     assert_eq!(
         b.store.get(&c.name, None, &rng.uuid(), false).expect("get"),
@@ -246,14 +253,7 @@ fn delete_by_id_and_by_filter(b: &Backend) {
     assert_eq!(gone, 2);
     let n = b
         .store
-        .delete_where(
-            &c.name,
-            None,
-            &Filter::Equal {
-                property: "title".into(),
-                value: json!("t2"),
-            },
-        )
+        .delete_where(&c.name, None, &eq("title", json!("t2")))
         .expect("delete where");
     assert_eq!(n, 10);
     let n = b
@@ -267,14 +267,7 @@ fn delete_by_id_and_by_filter(b: &Backend) {
     assert_eq!(n, 2);
     let n = b
         .store
-        .delete_where(
-            &c.name,
-            None,
-            &Filter::Equal {
-                property: "n".into(),
-                value: json!(6),
-            },
-        )
+        .delete_where(&c.name, None, &eq("n", json!(6)))
         .expect("delete where int");
     assert_eq!(n, 1);
     let left: Vec<String> = scan_all(&*b.store, &c.name, None, 7)
@@ -511,20 +504,12 @@ fn vectors_bit_for_bit(b: &Backend) {
         .collect();
     upsert_all(&*b.store, &objects);
     for o in &objects {
-        let got = b
-            .store
-            .get(&c.name, None, &o.id, true)
-            .expect("get")
-            .expect("present");
+        let got = present(b, &c.name, &o.id, true);
         assert_eq!(
             bits(got.vector.as_deref().expect("vector")),
             bits(o.vector.as_deref().unwrap_or_default())
         );
-        let bare = b
-            .store
-            .get(&c.name, None, &o.id, false)
-            .expect("get")
-            .expect("present");
+        let bare = present(b, &c.name, &o.id, false);
         assert!(bare.vector.is_none() && bare.vectors.is_empty());
     }
     let scanned = scan_all(&*b.store, &c.name, None, 7);
@@ -657,11 +642,7 @@ fn property_values_come_back_as_sent(b: &Backend) {
     });
     let id = rng.uuid();
     upsert_all(&*b.store, &[object(&c.name, id.clone(), props.clone())]);
-    let got = b
-        .store
-        .get(&c.name, None, &id, false)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &c.name, &id, false);
     let got = Value::Object(got.properties);
     for key in [
         "text", "texts", "num", "flag", "when", "whens", "ref", "meta", "nums", "flags", "refs",
@@ -709,11 +690,7 @@ fn weaviate_rules_hold_in_every_store(b: &Backend) {
     objects[3] = object(&c.name, dup.clone(), json!({"title": "old"}));
     objects[230] = object(&c.name, dup.clone(), json!({"title": "new"}));
     upsert_all(&*b.store, &objects);
-    let got = b
-        .store
-        .get(&c.name, None, &dup, false)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &c.name, &dup, false);
     assert_eq!(got.properties["title"], "new");
     // Values in Weaviate's form.
     let other = rng.uuid();
@@ -727,11 +704,7 @@ fn weaviate_rules_hold_in_every_store(b: &Backend) {
                    "other": other.to_uppercase()}),
         )],
     );
-    let got = b
-        .store
-        .get(&c.name, None, &id, false)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &c.name, &id, false);
     assert_eq!(got.properties["when"], "2024-01-02T03:04:05.5Z");
     assert_eq!(got.properties["other"], json!(other));
     // An update keeps the properties.
@@ -742,10 +715,6 @@ fn weaviate_rules_hold_in_every_store(b: &Backend) {
     assert_eq!(def["description"], "updated");
     assert_eq!(def["properties"].as_array().map(Vec::len), Some(5));
     // Filters: an array matches on any element, a number equals an integer, `id` is the id.
-    let eq = |p: &str, v: Value| Filter::Equal {
-        property: p.into(),
-        value: v,
-    };
     assert_eq!(
         b.store
             .delete_where(&c.name, None, &eq("tags", json!("x")))
@@ -793,21 +762,13 @@ fn weaviate_rules_hold_in_every_store(b: &Backend) {
             },
         ],
     );
-    let got = b
-        .store
-        .get(&n.name, None, &a, true)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &n.name, &a, true);
     assert_eq!(got.vector, None);
     assert_eq!(
         got.vectors.get("only"),
         Some(&Vector::Single(vec![1.0, 2.0]))
     );
-    let got = b
-        .store
-        .get(&n.name, None, &z, true)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &n.name, &z, true);
     assert!(got.vectors.is_empty(), "{:?}", got.vectors);
     let out = b
         .store
@@ -821,11 +782,7 @@ fn weaviate_rules_hold_in_every_store(b: &Backend) {
         "{out:?}"
     );
     upsert_all(&*b.store, &[object(&n.name, a.clone(), json!({}))]);
-    let got = b
-        .store
-        .get(&n.name, None, &a, true)
-        .expect("get")
-        .expect("present");
+    let got = present(b, &n.name, &a, true);
     assert!(got.vectors.is_empty() && got.vector.is_none());
 
     // A reference must point at an object that exists.

@@ -92,6 +92,25 @@ fn read_all(w: &Weaviate, class: &str, tenant: Option<&str>, page: usize) -> Vec
         .collect()
 }
 
+/// `Article` object `i`, which has no tenant.
+fn get_article(w: &Weaviate, i: u32, vectors: bool) -> Option<Object> {
+    w.get("Article", None, &id(i), vectors).expect("get")
+}
+
+fn assert_all_written(outcomes: &[Outcome]) {
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Written),
+        "{outcomes:?}"
+    );
+}
+
+fn eq(property: &str, value: Value) -> Filter {
+    Filter::Equal {
+        property: property.into(),
+        value,
+    }
+}
+
 /// What the store keeps of what was sent: timestamps are the server's.
 fn same_content(got: &Object, sent: &Object) -> bool {
     got.class == sent.class
@@ -323,10 +342,7 @@ fn dropped_and_refused_connections() {
     server.fail_next(Route::Objects, 1, Fault::Hangup);
     let objects: Vec<Object> = (0..10).map(|i| object("Article", i)).collect();
     let outcomes = w.upsert(&objects).expect("upsert");
-    assert!(
-        outcomes.iter().all(|o| *o == Outcome::Written),
-        "{outcomes:?}"
-    );
+    assert_all_written(&outcomes);
     assert_eq!(server.requests(Route::Batch), 2);
     assert_eq!(read_all(&w, "Article", None, 100).len(), 10);
     assert_eq!(server.requests(Route::Objects), 3);
@@ -403,14 +419,8 @@ fn a_batch_is_judged_object_by_object() {
     // One request: the malformed id never reached the server (it would fail the batch).
     assert_eq!(server.requests(Route::Batch), 1);
     assert_eq!(server.object_count("Article", None), 8);
-    assert!(w
-        .get("Article", None, &id(3), false)
-        .expect("get")
-        .is_none());
-    let got = w
-        .get("Article", None, &id(4), true)
-        .expect("get")
-        .expect("present");
+    assert!(get_article(&w, 3, false).is_none());
+    let got = get_article(&w, 4, true).expect("present");
     assert!(same_content(&got, &objects[4]), "{got:?}");
     // Type errors are the server's per-object verdicts too.
     let mut wrong = object("Article", 50);
@@ -445,7 +455,7 @@ fn ten_thousand_objects_arrive_intact_through_faults() {
     server.fail_after(Route::Batch, 60, 1, Fault::Status(500));
     server.fail_after(Route::Batch, 70, 4, Fault::Delay(Duration::from_millis(40)));
     let outcomes = w.upsert(&objects).expect("upsert");
-    assert!(outcomes.iter().all(|o| *o == Outcome::Written));
+    assert_all_written(&outcomes);
     // 100 batches of 100, and one more request for each fault that failed one.
     assert_eq!(server.requests(Route::Batch), 100 + 13);
     assert_eq!(w.retries_made(), 13);
@@ -575,10 +585,7 @@ fn multi_tenant_collections_work_per_tenant() {
         objects.push(o);
     }
     let outcomes = w.upsert(&objects).expect("upsert");
-    assert!(
-        outcomes.iter().all(|o| *o == Outcome::Written),
-        "{outcomes:?}"
-    );
+    assert_all_written(&outcomes);
     assert_eq!(w.count("Doc", Some("alpha")).expect("count"), 2);
     assert_eq!(w.count("Doc", Some("zeta")).expect("count"), 1);
     assert_eq!(read_all(&w, "Doc", Some("alpha"), 10).len(), 2);
@@ -629,21 +636,10 @@ fn exists_get_delete_and_delete_where() {
         Vec::<bool>::new()
     );
     assert!(w.exists("Article", None, &["x".into()]).is_err());
-    assert!(w
-        .get("Article", None, &id(1000), true)
-        .expect("get")
-        .is_none());
-    let got = w
-        .get("Article", None, &id(9), true)
-        .expect("get")
-        .expect("present");
+    assert!(get_article(&w, 1000, true).is_none());
+    let got = get_article(&w, 9, true).expect("present");
     assert!(same_content(&got, &objects[9]));
-    assert!(w
-        .get("Article", None, &id(9), false)
-        .expect("get")
-        .expect("present")
-        .vector
-        .is_none());
+    assert!(get_article(&w, 9, false).expect("present").vector.is_none());
 
     // By id: a missing one and a repeated one count for nothing.
     let gone = w
@@ -658,10 +654,7 @@ fn exists_get_delete_and_delete_where() {
     // By property: 149 even objects left (0 is gone), more than the server's 100 per call,
     // so the client repeats the delete until nothing matches.
     let before = server.requests(Route::BatchDelete);
-    let even = Filter::Equal {
-        property: "even".into(),
-        value: json!(true),
-    };
+    let even = eq("even", json!(true));
     assert_eq!(
         w.delete_where("Article", None, &even)
             .expect("delete_where"),
@@ -669,10 +662,7 @@ fn exists_get_delete_and_delete_where() {
     );
     assert_eq!(server.requests(Route::BatchDelete) - before, 2);
     assert_eq!(w.count("Article", None).expect("count"), 149);
-    let by_int = Filter::Equal {
-        property: "n".into(),
-        value: json!(3 * 1_000_003),
-    };
+    let by_int = eq("n", json!(3 * 1_000_003));
     assert_eq!(
         w.delete_where("Article", None, &by_int)
             .expect("delete_where"),
@@ -763,10 +753,7 @@ fn repeated_ids_across_parallel_batches_keep_the_last_copy() {
     server.fail_next(Route::Batch, 1, Fault::Delay(Duration::from_millis(300)));
     let outcomes = w.upsert(&objects).expect("upsert");
     assert_eq!(outcomes.len(), 300);
-    assert!(
-        outcomes.iter().all(|o| *o == Outcome::Written),
-        "{outcomes:?}"
-    );
+    assert_all_written(&outcomes);
     // Only the last copies were sent: 150 objects, two requests.
     assert_eq!(server.requests(Route::Batch), 2);
     assert_eq!(server.object_count("Article", None), 150);
@@ -819,11 +806,8 @@ fn a_rejected_last_copy_rejects_the_earlier_copies() {
         outcomes[0]
     );
     assert_eq!(outcomes[0], outcomes[151]);
-    assert!(outcomes[1..151].iter().all(|o| *o == Outcome::Written));
-    assert!(w
-        .get("Article", None, &id(5), false)
-        .expect("get")
-        .is_none());
+    assert_all_written(&outcomes[1..151]);
+    assert!(get_article(&w, 5, false).is_none());
     assert_eq!(server.object_count("Article", None), 151);
 }
 
@@ -881,10 +865,7 @@ fn delete_where_picks_the_value_key_from_the_class() {
         ("published", json!("2024-01-02T03:04:05Z"), "valueDate"),
         ("N", json!(7), "valueInt"),
     ] {
-        let filter = Filter::Equal {
-            property: property.into(),
-            value: value.clone(),
-        };
+        let filter = eq(property, value.clone());
         assert_eq!(
             w.delete_where("article", None, &filter)
                 .expect("delete_where"),
@@ -919,22 +900,13 @@ fn delete_where_by_id_and_on_an_unknown_class() {
     create_article(&w);
     let objects: Vec<Object> = (0..5).map(|i| object("Article", i)).collect();
     w.upsert(&objects).expect("upsert");
-    let by_id = Filter::Equal {
-        property: "id".into(),
-        value: json!(id(3).to_uppercase()),
-    };
+    let by_id = eq("id", json!(id(3).to_uppercase()));
     assert_eq!(w.delete_where("Article", None, &by_id).expect("delete"), 1);
     assert_eq!(w.delete_where("Article", None, &by_id).expect("again"), 0);
-    assert!(w
-        .get("Article", None, &id(3), false)
-        .expect("get")
-        .is_none());
+    assert!(get_article(&w, 3, false).is_none());
     assert_eq!(server.object_count("Article", None), 4);
     // No object has an id that is no UUID.
-    let not_an_id = Filter::Equal {
-        property: "_id".into(),
-        value: json!("x"),
-    };
+    let not_an_id = eq("_id", json!("x"));
     assert_eq!(
         w.delete_where("Article", None, &not_an_id).expect("delete"),
         0
@@ -1042,10 +1014,7 @@ fn exists_asks_graphql_for_a_hundred_ids_at_a_time() {
         }
     }
     let outcomes = w.upsert(&objects).expect("upsert");
-    assert!(
-        outcomes.iter().all(|o| *o == Outcome::Written),
-        "{outcomes:?}"
-    );
+    assert_all_written(&outcomes);
 
     // 250 ids: 130 in alpha, 70 nowhere, 10 in beta, 40 nowhere; some in other forms.
     let asked: Vec<String> = (0..200)

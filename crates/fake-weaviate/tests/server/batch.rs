@@ -1,6 +1,6 @@
 //! Section 11 items 7 and 8: batch objects (with auto-schema), batch delete, batch references.
 
-use crate::client::{batch_ok, create_class, start, start_with, uuid, Client};
+use crate::client::{batch_ok, create_class, item_error, start, start_with, uuid, Client};
 use fake_weaviate::Config;
 use serde_json::{json, Value};
 
@@ -37,16 +37,13 @@ fn results_in_request_order_with_per_object_errors() {
     assert!(items[0]["creationTimeUnix"].as_i64().unwrap() > 1_600_000_000_000);
     assert_eq!(items[1]["result"]["status"], "FAILED");
     assert_eq!(
-        items[1]["result"]["errors"]["error"][0]["message"],
+        *item_error(&items[1]),
         "invalid integer property 'wordCount' on class 'Article': requires an integer, the given value is 'abc'"
     );
     assert_eq!(items[1]["properties"], json!({"wordCount": "abc"}));
     assert_eq!(items[2]["id"], upper.as_str(), "ids are echoed as sent");
     assert_eq!(items[2]["properties"], json!({"title": "Third"}));
-    assert_eq!(
-        items[3]["result"]["errors"]["error"][0]["message"],
-        "object has an empty class"
-    );
+    assert_eq!(*item_error(&items[3]), "object has an empty class");
     assert_eq!(s.object_count("Article", None), 2);
 }
 
@@ -155,7 +152,7 @@ fn auto_schema_creates_classes_and_properties() {
         &json!({"objects": [{"class": "Auto", "properties": {"mixed": ["a", 1]}}]}),
     );
     assert_eq!(
-        r.json()[0]["result"]["errors"]["error"][0]["message"],
+        *item_error(&r.json()[0]),
         "element [1]: mismatched data type - 'text' expected, got 'number'"
     );
 }
@@ -176,11 +173,11 @@ fn without_auto_schema_unknown_things_fail_per_object() {
     assert_eq!(r.status, 200);
     let items = r.json();
     assert_eq!(
-        items[0]["result"]["errors"]["error"][0]["message"],
+        *item_error(&items[0]),
         "class 'Ghost' not present in schema"
     );
     assert_eq!(
-        items[1]["result"]["errors"]["error"][0]["message"],
+        *item_error(&items[1]),
         "no such prop with name 'nope' found in class 'Article' in the schema. Check your schema files for which properties in this class are available"
     );
     assert_eq!(items[2]["result"]["status"], "SUCCESS");
@@ -352,11 +349,11 @@ fn batch_references_are_stored() {
         "targets are not checked"
     );
     assert_eq!(
-        items[2]["result"]["errors"]["error"][0]["message"],
+        *item_error(&items[2]),
         "source class \"Nope\" not found in schema"
     );
     assert_eq!(
-        items[3]["result"]["errors"]["error"][0]["message"],
+        *item_error(&items[3]),
         "property nope does not exist for class Book"
     );
     assert_eq!(items[4]["result"]["status"], "FAILED");

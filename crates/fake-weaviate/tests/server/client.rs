@@ -221,6 +221,11 @@ pub fn batch_ok(c: &mut Client, objects: Vec<Value>) -> Value {
     v
 }
 
+/// The first error message in a batch item's `result`.
+pub fn item_error(item: &Value) -> &Value {
+    &item["result"]["errors"]["error"][0]["message"]
+}
+
 /// A deterministic UUID for test object `n`.
 pub fn uuid(n: u32) -> String {
     format!("{n:08x}-0000-4000-8000-{:012x}", u64::from(n) * 7919)

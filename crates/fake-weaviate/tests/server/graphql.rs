@@ -1,25 +1,32 @@
 //! Section 11 item 9: GraphQL `Aggregate` counts (per class and per tenant) and `Get`.
 
-use crate::client::{batch_ok, create_class, start, uuid};
+use crate::client::{batch_ok, create_class, start, uuid, Client, Reply};
 use serde_json::json;
 
-#[test]
-fn aggregate_counts_per_class_and_tenant() {
-    let (_s, mut c) = start();
-    let r = c.post(
-        "/v1/graphql",
-        &json!({"query": "{ Aggregate { Article { meta { count } } } }"}),
-    );
-    assert_eq!(r.status, 422, "no schema yet");
-    create_class(&mut c, json!({"class": "Article"}));
+/// `Article`, and `Multi` with tenants `t1` and `t2`.
+fn article_and_multi(c: &mut Client) {
+    create_class(c, json!({"class": "Article"}));
     create_class(
-        &mut c,
+        c,
         json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
     );
     c.post(
         "/v1/schema/Multi/tenants",
         &json!([{"name": "t1"}, {"name": "t2"}]),
     );
+}
+
+/// A GraphQL query without variables.
+fn query(c: &mut Client, query: &str) -> Reply {
+    c.post("/v1/graphql", &json!({ "query": query }))
+}
+
+#[test]
+fn aggregate_counts_per_class_and_tenant() {
+    let (_s, mut c) = start();
+    let r = query(&mut c, "{ Aggregate { Article { meta { count } } } }");
+    assert_eq!(r.status, 422, "no schema yet");
+    article_and_multi(&mut c);
     batch_ok(
         &mut c,
         (1..=3)
@@ -33,10 +40,7 @@ fn aggregate_counts_per_class_and_tenant() {
             json!({"class": "Multi", "tenant": "t1"}),
         ],
     );
-    let r = c.post(
-        "/v1/graphql",
-        &json!({"query": "{ Aggregate { Article { meta { count } } } }"}),
-    );
+    let r = query(&mut c, "{ Aggregate { Article { meta { count } } } }");
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
@@ -52,8 +56,11 @@ fn aggregate_counts_per_class_and_tenant() {
         );
     }
     // A where filter narrows the count.
-    let r = c.post("/v1/graphql", &json!({"query": format!(
-        "{{ Aggregate {{ Article(where: {{path: [\"id\"], operator: Equal, valueText: \"{}\"}}) {{ meta {{ count }} }} }} }}", uuid(2))}));
+    let q = format!(
+        "{{ Aggregate {{ Article(where: {{path: [\"id\"], operator: Equal, valueText: \"{}\"}}) {{ meta {{ count }} }} }} }}",
+        uuid(2)
+    );
+    let r = query(&mut c, &q);
     assert_eq!(
         r.json()["data"]["Aggregate"]["Article"][0]["meta"]["count"],
         1
@@ -67,10 +74,7 @@ fn errors_are_200_with_an_errors_array() {
         &mut c,
         json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
     );
-    let r = c.post(
-        "/v1/graphql",
-        &json!({"query": "{ Aggregate { Multi { meta { count } } } }"}),
-    );
+    let r = query(&mut c, "{ Aggregate { Multi { meta { count } } } }");
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(v["data"]["Aggregate"]["Multi"], json!(null));
@@ -79,10 +83,7 @@ fn errors_are_200_with_an_errors_array() {
         "class Multi has multi-tenancy enabled, but request was without tenant"
     );
     assert_eq!(v["errors"][0]["path"], json!(["Aggregate", "Multi"]));
-    let r = c.post(
-        "/v1/graphql",
-        &json!({"query": "{ Aggregate { Foo { meta { count } } } }"}),
-    );
+    let r = query(&mut c, "{ Aggregate { Foo { meta { count } } } }");
     assert_eq!(r.status, 200);
     let v = r.json();
     assert!(v.get("data").is_none());
@@ -94,13 +95,13 @@ fn errors_are_200_with_an_errors_array() {
         v["errors"][0]["locations"],
         json!([{"column": 15, "line": 1}])
     );
-    let r = c.post("/v1/graphql", &json!({"query": "{ Aggregate { "}));
+    let r = query(&mut c, "{ Aggregate { ");
     assert_eq!(r.status, 200);
     assert!(r.json()["errors"][0]["message"]
         .as_str()
         .unwrap()
         .starts_with("Syntax Error"));
-    let r = c.post("/v1/graphql", &json!({"query": ""}));
+    let r = query(&mut c, "");
     assert_eq!(
         (r.status, r.message()),
         (422, "query cannot be empty".to_string())
@@ -129,18 +130,13 @@ fn get_with_additional_and_a_cursor() {
         "{{ Get {{ Article(limit: 1, after: \"{}\") {{ title _additional {{ id vector creationTimeUnix }} }} }} }}",
         uuid(1)
     );
-    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    let v = query(&mut c, &q).json();
     let row = &v["data"]["Get"]["Article"][0];
     assert_eq!(row["title"], "t2");
     assert_eq!(row["_additional"]["id"], uuid(2));
     assert_eq!(row["_additional"]["vector"], json!([2.0, 0.5]));
     assert!(row["_additional"]["creationTimeUnix"].is_string());
-    let v = c
-        .post(
-            "/v1/graphql",
-            &json!({"query": "{ Get { Article(after: \"\") { title } } }"}),
-        )
-        .json();
+    let v = query(&mut c, "{ Get { Article(after: \"\") { title } } }").json();
     assert_eq!(
         v["errors"][0]["message"],
         "cursor api: invalid 'after' parameter: limit parameter must be set"
@@ -160,15 +156,7 @@ fn row_ids(v: &serde_json::Value, class: &str) -> Vec<String> {
 #[test]
 fn get_by_ids_answers_which_exist() {
     let (_s, mut c) = start();
-    create_class(&mut c, json!({"class": "Article"}));
-    create_class(
-        &mut c,
-        json!({"class": "Multi", "multiTenancyConfig": {"enabled": true}}),
-    );
-    c.post(
-        "/v1/schema/Multi/tenants",
-        &json!([{"name": "t1"}, {"name": "t2"}]),
-    );
+    article_and_multi(&mut c);
     batch_ok(
         &mut c,
         (1..=150)
@@ -196,13 +184,13 @@ fn get_by_ids_answers_which_exist() {
     let q = format!(
         "{{ Get {{ Article(limit: 100, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ _additional {{ id }} }} }} }}"
     );
-    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    let v = query(&mut c, &q).json();
     assert!(v.get("errors").is_none(), "{v}");
     let want: Vec<String> = (1..=99).filter(|i| i % 3 != 0).map(uuid).collect();
     assert_eq!(row_ids(&v, "Article"), want);
     // The limit still applies.
     let q = q.replace("limit: 100", "limit: 10");
-    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    let v = query(&mut c, &q).json();
     assert_eq!(row_ids(&v, "Article"), want[..10]);
     // Equal on one id, and the same filter inside And (tested object by object) agree.
     for (filter, want) in [
@@ -225,7 +213,7 @@ fn get_by_ids_answers_which_exist() {
         ),
     ] {
         let q = format!("{{ Get {{ Article(where: {filter}) {{ _additional {{ id }} }} }} }}");
-        let v = c.post("/v1/graphql", &json!({"query": q})).json();
+        let v = query(&mut c, &q).json();
         assert_eq!(row_ids(&v, "Article"), want, "{filter}");
     }
     // Per tenant.
@@ -234,17 +222,13 @@ fn get_by_ids_answers_which_exist() {
         uuid(1),
         uuid(2)
     );
-    let v = c.post("/v1/graphql", &json!({"query": q})).json();
+    let v = query(&mut c, &q).json();
     assert_eq!(row_ids(&v, "Multi"), [uuid(1)]);
-    let v = c
-        .post("/v1/graphql", &json!({"query": q.replace("t1", "t9")}))
-        .json();
+    let v = query(&mut c, &q.replace("t1", "t9")).json();
     assert_eq!(v["data"]["Get"]["Multi"], json!(null));
     assert_eq!(v["errors"][0]["message"], "tenant not found: \"t9\"");
     // An unknown class is a validation error, without data.
-    let v = c
-        .post("/v1/graphql", &json!({"query": q.replace("Multi", "Nope")}))
-        .json();
+    let v = query(&mut c, &q.replace("Multi", "Nope")).json();
     assert!(v.get("data").is_none(), "{v}");
     assert_eq!(
         v["errors"][0]["message"],

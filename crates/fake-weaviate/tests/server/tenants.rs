@@ -1,6 +1,6 @@
 //! Section 11 item 10: multi-tenancy, the tenants API and the tenant rules for objects.
 
-use crate::client::{batch_ok, create_class, start, uuid, Client};
+use crate::client::{batch_ok, create_class, item_error, start, uuid, Client};
 use serde_json::json;
 
 fn mt_class(c: &mut Client, name: &str, auto_create: bool) {
@@ -136,10 +136,7 @@ fn objects_follow_the_tenant_rules() {
             r.message()
         );
         let r = c.post("/v1/batch/objects", &json!({"objects": [body]}));
-        assert_eq!(
-            r.json()[0]["result"]["errors"]["error"][0]["message"],
-            *message
-        );
+        assert_eq!(*item_error(&r.json()[0]), *message);
     }
     let cursor = [
         ("/v1/objects?class=Multi&limit=5&after=", 422),
