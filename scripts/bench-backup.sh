@@ -37,17 +37,11 @@
 #                                     (created with python3 -m venv and pip when missing)
 # Needs bash 5, coreutils, awk, python3 (with venv and pip), GNU time (/usr/bin/time).
 set -euo pipefail
-export LC_ALL=C
-
-die() {
-    printf 'bench-backup: error: %s\n' "$*" >&2
-    exit 1
-}
-say() { printf 'bench-backup: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 # --- settings ---------------------------------------------------------------------------------
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OBJECTS=${OBJECTS:-20000}
 DIMS=${DIMS:-1536}
 SEED=${SEED:-1}
@@ -55,11 +49,7 @@ RUNS=${RUNS:-3}
 WORKERS=${WORKERS:-4}
 PAGE=${PAGE:-1000}
 OBJECTS_MEM=${OBJECTS_MEM:-60000}
-PY_CLIENT=weaviate-client==3.26.7
-VENV=${VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/ely-bench/venv-weaviate-client-3.26.7}
-for v in OBJECTS DIMS SEED RUNS WORKERS PAGE OBJECTS_MEM; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, not '${!v}'"
-done
+check_uints OBJECTS DIMS SEED RUNS WORKERS PAGE OBJECTS_MEM
 ((RUNS >= 1 && OBJECTS >= 1 && DIMS >= 1 && WORKERS >= 1 && PAGE >= 1)) ||
     die "RUNS, OBJECTS, DIMS, WORKERS and PAGE must be at least 1"
 [[ -n ${EPOCHREALTIME:-} ]] || die "bash 5 needed (EPOCHREALTIME)"
@@ -67,60 +57,25 @@ done
 # --- tools ------------------------------------------------------------------------------------
 
 command -v python3 >/dev/null 2>&1 || die "python3 not found"
-[[ -x /usr/bin/time ]] && /usr/bin/time -f %M -o /dev/null true 2>/dev/null ||
-    die "GNU time not found (apt-get install -y time): it measures peak memory"
+have_gnu_time || die "GNU time not found (apt-get install -y time): it measures peak memory"
 
-if [[ -n ${ELY_BIN_DIR:-} ]]; then
-    BIN=$(cd "$ELY_BIN_DIR" && pwd)
-else
-    command -v cargo >/dev/null 2>&1 || die "cargo not found (or set ELY_BIN_DIR to prebuilt binaries)"
-    say "building release binaries"
-    (cd "$ROOT" && cargo build --release --bin ely-backup --bin ely-restore -p ely --quiet &&
-        cargo build --release -p ely-bench -p fake-weaviate --quiet)
-    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-    [[ $BIN == /* ]] || BIN=$ROOT/$BIN
-fi
+find_bins "--bin ely-backup --bin ely-restore -p ely" "-p ely-bench -p fake-weaviate"
+need_bins ely-backup ely-restore ely-store-bench fake-weaviate
 BACKUP=$BIN/ely-backup
 RESTORE=$BIN/ely-restore
 GEN=$BIN/ely-store-bench
 FAKE=$BIN/fake-weaviate
-for b in "$BACKUP" "$RESTORE" "$GEN" "$FAKE"; do
-    [[ -x $b ]] || die "$(basename "$b") not found in $BIN"
-done
 
-PY=$VENV/bin/python
-py_client_ok() {
-    "$PY" -c 'import importlib.metadata as m, sys; sys.exit(m.version("weaviate-client") != "3.26.7")' \
-        2>/dev/null
-}
-if ! py_client_ok; then
-    say "installing $PY_CLIENT into $VENV"
-    mkdir -p "$(dirname "$VENV")"
-    [[ -x $PY ]] || python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
-    "$PY" -m pip install --quiet "$PY_CLIENT" >&2 || die "pip install $PY_CLIENT failed"
-    py_client_ok || die "$PY_CLIENT is not importable from $VENV"
-fi
+python_client
 PYBENCH=$ROOT/scripts/bench_backup.py
 
 # --- memory and disk --------------------------------------------------------------------------
 
-# The Python client holds every object as lists of Python floats (about 32 bytes a number),
-# the server the classes of one run as float32 (and more); a JSON line is about 12 bytes a
-# number, and every backup file holds one.
-NUMBERS=$((OBJECTS * DIMS))
-NEED_MB=$((NUMBERS * 48 / 1048576 + 500))
-AVAIL_MB=$(awk '/^MemAvailable:/ { printf "%d", $2 / 1024 }' /proc/meminfo 2>/dev/null || echo 0)
-say "memory: about $NEED_MB MiB needed at the peak, $AVAIL_MB MiB available"
-if ((AVAIL_MB > 0 && AVAIL_MB < NEED_MB)); then
-    die "not enough memory for OBJECTS=$OBJECTS DIMS=$DIMS: lower OBJECTS"
-fi
-
-WORK=${BENCH_DIR:-target/bench-backup}
-[[ $WORK == /* ]] || WORK=$ROOT/$WORK
-mkdir -p "$WORK"
-cd "$WORK"
-# objects.jsonl, six backup files of it, two embedded stores of OBJECTS_MEM objects.
-NEED_DISK_MB=$(((NUMBERS * 12 * 7 + OBJECTS_MEM * DIMS * 12) / 1048576 + 200))
+check_memory
+enter_work target/bench-backup
+# objects.jsonl and six backup files of it (about 12 bytes a number each), two embedded
+# stores of OBJECTS_MEM objects.
+NEED_DISK_MB=$(((OBJECTS * DIMS * 12 * 7 + OBJECTS_MEM * DIMS * 12) / 1048576 + 200))
 AVAIL_DISK_MB=$(df -Pm . | awk 'NR == 2 { print $4 }')
 say "disk: about $NEED_DISK_MB MiB needed in $WORK, $AVAIL_DISK_MB MiB available"
 ((AVAIL_DISK_MB >= NEED_DISK_MB)) || die "not enough disk space in $WORK"
@@ -130,70 +85,27 @@ say "disk: about $NEED_DISK_MB MiB needed in $WORK, $AVAIL_DISK_MB MiB available
 TIMEF=$(mktemp "$WORK/.time.XXXXXX")
 TIMEF2=$(mktemp "$WORK/.time2.XXXXXX")
 OUTF=$(mktemp "$WORK/.out.XXXXXX")
-SERVER_LOG=$WORK/fake-weaviate.log
-SERVER_PID=""
 remove_outputs() {
     rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm "$WORK"/*.db-journal "$WORK"/backup-*.jsonl \
         "$WORK"/*.rejected.jsonl
 }
 cleanup() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    stop_server
     rm -f "$TIMEF" "$TIMEF2" "$OUTF"
     remove_outputs
 }
 trap cleanup EXIT
 remove_outputs
 
-say "generating $OBJECTS objects of $DIMS dimensions (seed $SEED)"
-"$GEN" gen --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl
-INPUT_BYTES=$(stat -c %s objects.jsonl)
-cat objects.jsonl >/dev/null
-
-# Port 0: the system picks a free port; the server prints its URL.
-"$FAKE" --port 0 2>"$SERVER_LOG" &
-SERVER_PID=$!
-URL=""
-for _ in $(seq 100); do
-    URL=$(grep -o 'http://[0-9.:]*' "$SERVER_LOG" 2>/dev/null | head -n 1 || true)
-    [[ -n $URL ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || die "fake-weaviate did not start: $(cat "$SERVER_LOG")"
-    sleep 0.1
-done
-[[ -n $URL ]] || die "fake-weaviate did not print its URL"
-say "fake-weaviate (pid $SERVER_PID) serving on $URL"
-TICKS=$(getconf CLK_TCK)
-
-# The server's CPU time so far (user + sys), in seconds; "-" when no server runs.
-server_cpu() {
-    if [[ -z $SERVER_PID ]]; then
-        echo -
-        return
-    fi
-    awk -v t="$TICKS" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$SERVER_PID/stat"
-}
-
-# The whole machine's busy CPU time so far (user, nice, system, irq, softirq, steal), in s.
-machine_busy() {
-    awk -v t="$TICKS" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t; exit }' /proc/stat
-}
+gen_objects "$GEN"
+start_server "$FAKE"
 
 # --- measuring --------------------------------------------------------------------------------
 
-COMMANDS=()
-record() {
-    local line c
-    line=$*
-    for c in "${COMMANDS[@]+"${COMMANDS[@]}"}"; do [[ $c == "$line" ]] && return 0; done
-    COMMANDS+=("$line")
-}
 # A command line for the report, with this run's class names replaced by placeholders.
 shown() { # CMD...
     local line
-    line=$(printf '%q ' "$@")
-    line=${line% }
+    line=$(quoted "$@")
     line=${line//"$BIN/"/}
     line=${line//"$VENV/bin/"/}
     line=${line//"$ROOT/scripts/"/scripts/}
@@ -201,10 +113,6 @@ shown() { # CMD...
     printf '%s' "$line" | sed -E 's/\b(Ely|Py)Run[0-9]+\b/\1Run$r/g; s/-run[0-9]+\./-run$r./g'
 }
 
-# A number field of the JSON line in $OUTF.
-field() { # NAME
-    sed -n "s/.*\"$1\": *\\([0-9.eE+-]*\\).*/\\1/p" "$OUTF" | head -n 1
-}
 # The sum of a number field over the JSON lines in $OUTF.
 field_sum() { # NAME
     awk -v f="\"$1\":" '{ i = index($0, f); if (i) s += substr($0, i + length(f)) + 0 } END { printf "%d", s }' "$OUTF"
@@ -218,10 +126,9 @@ fmt() { awk -v x="$1" -v f="$2" 'BEGIN { printf f, x }'; }
 # process), SCPU (the server's CPU s during the command) and OTHER (CPU s the rest of the
 # machine used meanwhile: busy time minus the client's whole process and the server).
 run_once() { # CMD...
-    local s0 s1 b0 b1 t0 t1 pcpu
-    record "$(shown "$@")${PIPE_CAT:+ | cat > /dev/null}"
-    s0=$(server_cpu)
-    b0=$(machine_busy)
+    local t0 t1 pcpu
+    record_line "$(shown "$@")${PIPE_CAT:+ | cat > /dev/null}"
+    cpu_start
     t0=$EPOCHREALTIME
     if [[ -n ${PIPE_CAT:-} ]]; then
         /usr/bin/time -f '%M %U %S' -o "$TIMEF" "$@" | cat >/dev/null ||
@@ -232,17 +139,10 @@ run_once() { # CMD...
             die "command failed: $(shown "$@") ($(tail -n 1 "$TIMEF"))"
     fi
     t1=$EPOCHREALTIME
-    b1=$(machine_busy)
-    s1=$(server_cpu)
+    cpu_stop
     read -r RSS pcpu < <(awk 'END { printf "%d %.2f\n", $1, $2 + $3 }' "$TIMEF")
     WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-    if [[ $s0 == - ]]; then
-        SCPU=-
-    else
-        SCPU=$(awk -v a="$s0" -v b="$s1" 'BEGIN { printf "%.2f", b - a }')
-    fi
-    OTHER=$(awk -v a="$b0" -v b="$b1" -v p="$pcpu" -v s="$SCPU" \
-        'BEGIN { o = b - a - p - (s == "-" ? 0 : s); printf "%.2f", (o < 0 ? 0 : o) }')
+    OTHER=$(other_cpu "$pcpu")
     SECS="" CCPU=""
     if grep -q '"tool": "python"' "$OUTF"; then
         SECS=$(field seconds)
@@ -258,17 +158,6 @@ run_once() { # CMD...
     RATE=$(awk -v n="$OBJECTS" -v s="$SECS" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
     if [[ -s $OUTF ]]; then tail -n 1 "$OUTF" | cut -c 1-300 >&2; fi
     say "  $SECS s, $RATE objects/s, peak RSS $((RSS / 1024)) MiB"
-}
-
-# Best (minimum) time per key, with that run's figures; the highest RSS seen.
-declare -A BEST_S BEST_WALL BEST_RATE BEST_CPU BEST_SCPU BEST_OTHER PEAK_RSS
-keep() { # KEY
-    local k=$1
-    if [[ -z ${BEST_S[$k]:-} ]] || awk -v a="$SECS" -v b="${BEST_S[$k]}" 'BEGIN { exit !(a < b) }'; then
-        BEST_S[$k]=$SECS BEST_WALL[$k]=$WALL BEST_RATE[$k]=$RATE BEST_CPU[$k]=$CCPU
-        BEST_SCPU[$k]=$SCPU BEST_OTHER[$k]=$OTHER
-    fi
-    if ((RSS > ${PEAK_RSS[$k]:-0})); then PEAK_RSS[$k]=$RSS; fi
 }
 
 # Checks of what a command printed in $OUTF.
@@ -292,7 +181,7 @@ lines_ok() { # WHAT FILE
     ((n == OBJECTS)) || die "$1: $2 holds $n lines, expected $OBJECTS"
 }
 
-LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
+LOAD_BEFORE=$(load_avg)
 SERVER_CPU_START=$(server_cpu)
 
 for ((r = 1; r <= RUNS; r++)); do
@@ -340,10 +229,8 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 
 SERVER_CPU_END=$(server_cpu)
-SERVER_RSS=$(awk '/^VmHWM:/ { printf "%d", $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo 0)
-kill "$SERVER_PID" 2>/dev/null || true
-wait "$SERVER_PID" 2>/dev/null || true
-SERVER_PID=""
+SERVER_RSS=$(server_rss)
+stop_server
 
 # The embedded store, on its own (no server): a fresh file each run, on the work directory's
 # file system.
@@ -395,7 +282,7 @@ if ((OBJECTS_MEM > 0)); then
         die "memory pipe: $MEM_SENT objects sent, $MEM_WRITTEN written, $MEM_REJECTED rejected, $MEM_DST in dst.db; expected $OBJECTS_MEM"
     rm -f src.db* dst.db*
 fi
-LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
+LOAD_AFTER=$(load_avg)
 
 # --- correctness ------------------------------------------------------------------------------
 
@@ -408,22 +295,8 @@ grep -q '"ok": true' "$OUTF" || die "the check did not pass: $(cat "$OUTF")"
 
 # --- report -----------------------------------------------------------------------------------
 
-GOALS_MISSED=0
-mib() { [[ ${1:-0} == 0 ]] && echo - || awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576; exit }' /proc/meminfo 2>/dev/null || true)
-commit=""
-if command -v git >/dev/null 2>&1; then
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)
-    [[ -n $commit ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null && commit+=" (modified)"
-fi
-
-echo "# ely backup/restore benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo
-echo "machine:  nproc $(nproc), ${cpu_model:-unknown cpu}, ${mem_total:-? GiB} RAM, $(uname -sr)"
-echo "load:     $LOAD_BEFORE at the start, $LOAD_AFTER at the end (1/5/15-minute averages)"
+commit=$(tree_commit)
+report_head "ely backup/restore benchmark" "$LOAD_BEFORE" "$LOAD_AFTER"
 echo "python:   $("$PY" --version 2>&1), $PY_CLIENT (v3 API, REST) in $VENV"
 echo "ely:      ${commit:+commit $commit, }release build, $BIN"
 echo "server:   fake-weaviate (in-memory test server) at URL=$URL, one process for all runs;"
@@ -437,10 +310,7 @@ echo "          both; client cpu = user+sys of ely's process / of Python's timed
 echo "          server cpu = the server's user+sys during the command; other cpu = what the"
 echo "          rest of the machine used meanwhile; RSS = the client's peak over the runs"
 echo
-echo "commands (in $WORK):"
-echo "  fake-weaviate --port 0"
-for c in "${COMMANDS[@]}"; do echo "  $c"; done
-echo
+report_commands "fake-weaviate --port 0"
 
 FMT='%-8s %-7s %-9s %8s %9s %10s %10s %10s %9s %8s\n'
 header() {
@@ -486,19 +356,7 @@ if ((OBJECTS_MEM > 0)); then
 fi
 
 GFMT='%-56s %9s %-8s %s\n'
-# shellcheck disable=SC2059
-printf "$GFMT" goal value target ""
-goal() { # TEXT VALUE OP TARGET (no OP: information, no verdict)
-    local v=met
-    if [[ -z $3 ]]; then
-        v=""
-    elif ! awk -v x="$2" -v g="$4" -v op="$3" 'BEGIN { exit !(op == ">=" ? x >= g : x <= g) }'; then
-        v=MISSED
-        GOALS_MISSED=$((GOALS_MISSED + 1))
-    fi
-    # shellcheck disable=SC2059
-    printf "$GFMT" "$1" "$2" "${3:+$3 $4}" "$v"
-}
+goal_header
 goal "restore: ely-restore objects/s, $WORKERS workers" "${BEST_RATE[ely-restore]}" ">=" 5000
 goal "restore: ely speedup over Python (py s / ely s)" \
     "$(ratio "${BEST_S[py-restore]}" "${BEST_S[ely-restore]}")" ">=" 5
@@ -525,8 +383,4 @@ echo "correctness: every run's restores counted $OBJECTS objects (ely's result l
 echo "count for Python) and every backup held $OBJECTS; the last run's backups (ely's of both"
 echo "classes, Python's, the embedded store's) hold the generated ids, properties and vector"
 echo "bits, and ely's backups of the two classes the same vector text"
-if ((GOALS_MISSED)); then
-    echo "goals: $GOALS_MISSED missed"
-else
-    echo "goals: all met"
-fi
+report_goals

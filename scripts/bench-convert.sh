@@ -17,20 +17,14 @@
 #   RUNS=3                            repetitions per command; the best (minimum) wall time counts
 #   BENCH_DIR=target/bench            work directory (relative to the repository root)
 #   ELY_BIN_DIR=                      use ely-gen/ely-convert from here instead of building
+#                                     (into CARGO_TARGET_DIR if set)
 # Needs bash, coreutils, awk, zstd, jq and GNU time (/usr/bin/time).
 set -euo pipefail
-# A locale with a decimal comma would break $EPOCHREALTIME and awk arithmetic.
-export LC_ALL=C
-
-die() {
-    printf 'bench-convert: error: %s\n' "$*" >&2
-    exit 1
-}
-say() { printf 'bench-convert: %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
 # --- settings ---------------------------------------------------------------------------------
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OBJECTS=${OBJECTS:-10000}
 DIMS=${DIMS:-1536}
 SEED=${SEED:-42}
@@ -42,9 +36,7 @@ if [[ -z ${THREAD_COUNTS:-} ]]; then
     # Two threads is the configuration the goals are stated for; only meaningful with 2 cores.
     if ((CORES >= 2)) && [[ $THREADS != 2 ]]; then THREAD_COUNTS+=" 2"; fi
 fi
-for v in OBJECTS DIMS SEED RUNS; do
-    [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, not '${!v}'"
-done
+check_uints OBJECTS DIMS SEED RUNS
 ((RUNS >= 1)) || die "RUNS must be at least 1"
 for t in $THREAD_COUNTS; do
     [[ $t =~ ^[1-9][0-9]*$ ]] || die "THREAD_COUNTS must hold positive integers, not '$t'"
@@ -55,60 +47,33 @@ done
 missing=()
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
-# GNU time, not the shell keyword: it is what reports peak memory (%M).
-[[ -x /usr/bin/time ]] && /usr/bin/time -f %M -o /dev/null true 2>/dev/null || missing+=(time)
+have_gnu_time || missing+=(time)
 if ((${#missing[@]})); then
     die "missing: ${missing[*]} (install with: apt-get install -y zstd jq time)"
 fi
 
-if [[ -n ${ELY_BIN_DIR:-} ]]; then
-    BIN=$(cd "$ELY_BIN_DIR" && pwd)
-else
-    command -v cargo >/dev/null 2>&1 || die "cargo not found (or set ELY_BIN_DIR to prebuilt binaries)"
-    say "building release binaries"
-    (cd "$ROOT" && cargo build --release --workspace --quiet)
-    BIN=$ROOT/target/release
-fi
+find_bins --workspace
+need_bins ely-gen ely-convert
 GEN=$BIN/ely-gen
 ELY=$BIN/ely-convert
-[[ -x $GEN && -x $ELY ]] || die "ely-gen and ely-convert not found in $BIN"
 
 # --- work directory ---------------------------------------------------------------------------
 
-WORK=${BENCH_DIR:-target/bench}
-[[ $WORK == /* ]] || WORK=$ROOT/$WORK
-mkdir -p "$WORK"
-# Every command runs inside the work directory, so the commands in the report use short names.
-cd "$WORK"
+# Every command runs inside the work directory.
+enter_work target/bench
 TIMEF=$(mktemp "$WORK/.time.XXXXXX")
 trap 'rm -f "$TIMEF"' EXIT
 
 # --- measuring --------------------------------------------------------------------------------
 
-# The report is collected here and printed at the end, so that the machine and the exact
-# commands come first even though they are only known once everything has run.
-COMMANDS=()
-
-# Remember a command line for the report, once.
-record_line() { # TEXT
-    local c
-    for c in "${COMMANDS[@]+"${COMMANDS[@]}"}"; do
-        if [[ $c == "$1" ]]; then return 0; fi
-    done
-    COMMANDS+=("$1")
-}
+# The report is collected (record_line) and printed at the end, so that the machine and the
+# exact commands come first even though they are only known once everything has run.
 
 # Remember a command (shell-quoted, with its stdout redirection) for the report.
-record() { # OUT CMD...
-    local out=$1 line
+record_to() { # OUT CMD...
+    local out=$1
     shift
-    line=$(printf '%q ' "$@")
-    record_line "${line% } > $out"
-}
-
-# Set NOW to the time in seconds. $EPOCHREALTIME (bash 5) costs no fork; date needs one.
-now() {
-    if [[ -n ${EPOCHREALTIME:-} ]]; then NOW=$EPOCHREALTIME; else NOW=$(date +%s.%N); fi
+    record_line "$(quoted "$@") > $out"
 }
 
 # Run one command once, stdout to OUT. Sets WALL (s), RSS (KiB), CPU (user+sys s).
@@ -142,19 +107,19 @@ bench_pair() { # LABEL REF_OUT ELY_OUT -- REF_CMD... -- ELY_CMD...
     while [[ $1 != -- ]]; do ref+=("$1"); shift; done
     shift
     ely=("$@")
-    record "$ref_out" "${ref[@]}"
-    record "$ely_out" "${ely[@]}"
+    record_to "$ref_out" "${ref[@]}"
+    record_to "$ely_out" "${ely[@]}"
     REF_WALL="" REF_RSS=0 ELY_WALL="" ELY_RSS=0
     local r
     for ((r = 1; r <= RUNS; r++)); do
         say "$label: run $r/$RUNS"
         time_once "$ref_out" "${ref[@]}"
-        if [[ -z $REF_WALL ]] || awk -v a="$WALL" -v b="$REF_WALL" 'BEGIN { exit !(a < b) }'; then
+        if beats "$WALL" "$REF_WALL"; then
             REF_WALL=$WALL REF_CPU=$CPU
         fi
         if ((RSS > REF_RSS)); then REF_RSS=$RSS; fi
         time_once "$ely_out" "${ely[@]}"
-        if [[ -z $ELY_WALL ]] || awk -v a="$WALL" -v b="$ELY_WALL" 'BEGIN { exit !(a < b) }'; then
+        if beats "$WALL" "$ELY_WALL"; then
             ELY_WALL=$WALL ELY_CPU=$CPU
         fi
         if ((RSS > ELY_RSS)); then ELY_RSS=$RSS; fi
@@ -165,8 +130,8 @@ bench_pair() { # LABEL REF_OUT ELY_OUT -- REF_CMD... -- ELY_CMD...
 
 ROWS=()
 ROW_FMT='%-11s %-4s %9s %9s %-15s %-9s %-6s %9s %9s %7s %7s\n'
-GOALS_MISSED=0
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# KiB as MiB, with one decimal.
+mib1() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # Add a row. RATIO_KIND is "ely/ref" (lower is better) or "ref/ely" (a speedup: higher is
 # better); GOAL is "<= X", ">= X" or "-".
@@ -188,7 +153,7 @@ add_row() { # STEP THREADS RATIO_NAME RATIO_KIND GOAL
     fi
     # shellcheck disable=SC2059
     ROWS+=("$(printf "$ROW_FMT" "$step" "$threads" "$REF_WALL" "$ELY_WALL" "$name $ratio" \
-        "$goal" "$verdict" "$(mib "$REF_RSS")" "$(mib "$ELY_RSS")" "$REF_CPU" "$ELY_CPU")")
+        "$goal" "$verdict" "$(mib1 "$REF_RSS")" "$(mib1 "$ELY_RSS")" "$REF_CPU" "$ELY_CPU")")
 }
 
 SIZE_ROWS=()
@@ -196,13 +161,12 @@ SIZE_ROWS=()
 # --- the run ----------------------------------------------------------------------------------
 
 # Other work on the machine skews every figure; the load average at the start shows it.
-LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown)
+LOAD_BEFORE=$(load_avg)
 
 say "generating $OBJECTS objects of $DIMS dimensions (seed $SEED) in $WORK"
 rm -f in.jsonl ref-t*.zst ely-t*.zst
 "$GEN" --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o in.jsonl
-GEN_CMD=$(printf '%q ' "$GEN" --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o in.jsonl)
-GEN_CMD=${GEN_CMD% }
+GEN_CMD=$(quoted "$GEN" --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o in.jsonl)
 IN_BYTES=$(stat -c %s in.jsonl)
 # Make sure the input is in the page cache, so the first timed command does not pay for disk.
 cat in.jsonl >/dev/null
@@ -247,18 +211,8 @@ check_line=$("$ELY" --check --quiet -i in.jsonl)
 
 # --- report -----------------------------------------------------------------------------------
 
-cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
-mem_total=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576; exit }' /proc/meminfo 2>/dev/null || true)
-commit=""
-if command -v git >/dev/null 2>&1; then # optional: which tree was measured
-    commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)
-    [[ -n $commit ]] && ! git -C "$ROOT" diff --quiet HEAD 2>/dev/null && commit+=" (modified)"
-fi
-
-echo "# ely-convert benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo
-echo "machine:  nproc $CORES, ${cpu_model:-unknown cpu}, ${mem_total:-? GiB} RAM, $(uname -sr)"
-echo "load:     $LOAD_BEFORE at the start, $(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo unknown) at the end (1/5/15-minute averages)"
+commit=$(tree_commit)
+report_head "ely-convert benchmark" "$LOAD_BEFORE" "$(load_avg)"
 echo "zstd:     $(zstd --version)"
 echo "jq:       $(jq --version)"
 echo "ely:      $("$ELY" --version)${commit:+, commit $commit}"
@@ -266,10 +220,7 @@ echo "input:    $OBJECTS objects x $DIMS dims, seed $SEED: in.jsonl, $IN_BYTES b
 echo "method:   best wall time of $RUNS runs (reference and ely alternating), page cache warm;"
 echo "          RSS = peak over the runs (GNU time %M), CPU = user+sys of the best run"
 echo
-echo "commands (in $WORK):"
-echo "  $GEN_CMD"
-for c in "${COMMANDS[@]}"; do echo "  $c"; done
-echo
+report_commands "$GEN_CMD"
 # shellcheck disable=SC2059
 printf "$ROW_FMT" step T "ref s" "ely s" ratio goal "" "ref MiB" "ely MiB" "ref cpu" "ely cpu"
 for r in "${ROWS[@]}"; do printf '%s\n' "$r"; done
@@ -280,8 +231,4 @@ printf '%-4s %14s %14s %10s\n' T "zstd bytes" "ely bytes" "ely/zstd"
 for r in "${SIZE_ROWS[@]}"; do printf '%s\n' "$r"; done
 echo
 echo "correctness: round trip ely-convert and zstd -d of ely's output: identical to in.jsonl"
-if ((GOALS_MISSED)); then
-    echo "goals: $GOALS_MISSED missed"
-else
-    echo "goals: all met"
-fi
+report_goals

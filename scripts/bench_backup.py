@@ -15,8 +15,8 @@ correctness check.
   drop     delete a class
 
 restore and backup print one JSON line on stdout ("seconds" and "cpu_seconds" cover the timed
-section only), in the shape scripts/bench_store.py uses; the python client needs only these
-two commands, check and drop run with any python3.
+section only), in the shape scripts/bench_store.py uses. check runs with any python3; the
+other commands need the Python client.
 """
 
 import argparse
@@ -27,78 +27,25 @@ import struct
 import sys
 import time
 
-
-def connect(url):
-    import warnings
-
-    warnings.filterwarnings("ignore")  # the v3 client's deprecation notices
-    import weaviate
-
-    return weaviate.Client(url, timeout_config=(10, 120))
-
-
-def load(path):
-    with open(path, "rb") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def count(client, cls):
-    answer = client.query.aggregate(cls).with_meta_count().do()
-    if "errors" in answer:
-        raise SystemExit(f"bench_backup.py: counting {cls}: {answer['errors']}")
-    groups = answer["data"]["Aggregate"][cls]
-    return groups[0]["meta"]["count"] if groups else 0
-
-
-def report(op, n, seconds, cpu, **extra):
-    line = {"tool": "python", "store": "weaviate", "op": op, "objects": n}
-    line.update(extra)
-    line.update(
-        {
-            "seconds": seconds,
-            "cpu_seconds": cpu,
-            "objects_per_sec": n / seconds if seconds > 0 else 0,
-        }
-    )
-    print(json.dumps(line))
+from bench_common import (
+    PROG,
+    add_batch_args,
+    add_class_args,
+    add_drop,
+    batch_import,
+    connect,
+    cursor_pages,
+    fail,
+    load,
+    report,
+)
 
 
 def cmd_restore(args):
     objects = load(args.input)
     client = connect(args.url)
     client.schema.delete_class(args.cls)
-
-    errors = []
-
-    def callback(results):
-        # One list per batch request; an item failed when it carries errors.
-        for item in results or []:
-            err = (item.get("result") or {}).get("errors")
-            if err:
-                errors.append(err)
-
-    client.batch.configure(
-        batch_size=args.batch_size,
-        num_workers=args.workers,
-        dynamic=False,
-        callback=callback,
-    )
-    cpu = time.process_time()
-    start = time.perf_counter()
-    with client.batch as batch:
-        for o in objects:
-            batch.add_data_object(o["properties"], args.cls, uuid=o["id"], vector=o["vector"])
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() - cpu
-    client.batch.shutdown()
-
-    if errors:
-        raise SystemExit(
-            f"bench_backup.py: {len(errors)} of {len(objects)} objects failed; the first: {errors[0]}"
-        )
-    n = count(client, args.cls)
-    if n != len(objects):
-        raise SystemExit(f"bench_backup.py: the server counts {n} objects after writing {len(objects)}")
+    seconds, cpu = batch_import(client, args.cls, objects, args.batch_size, args.workers)
     report("restore", len(objects), seconds, cpu, workers=args.workers, batch_size=args.batch_size)
 
 
@@ -107,34 +54,19 @@ def cmd_backup(args):
     cpu = time.process_time()
     start = time.perf_counter()
     n = 0
-    requests = 0
-    cursor = None
+    pages = 0
     with open(args.output, "w", encoding="utf-8") as out:
-        while True:
-            answer = client.data_object.get(
-                class_name=args.cls,
-                limit=args.page,
-                after=cursor,
-                additional_properties=["vector"],
-            )
-            requests += 1
-            objects = answer.get("objects") or []
-            if not objects:
-                break
+        for objects in cursor_pages(client, args.cls, args.page):
             for o in objects:
                 out.write(json.dumps(o))
                 out.write("\n")
             n += len(objects)
-            cursor = objects[-1]["id"]
+            pages += 1
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     if args.expect is not None and n != args.expect:
-        raise SystemExit(f"bench_backup.py: the cursor gave {n} objects, expected {args.expect}")
-    report("backup", n, seconds, cpu, page=args.page, requests=requests)
-
-
-def cmd_drop(args):
-    connect(args.url).schema.delete_class(args.cls)
+        fail(f"the cursor gave {n} objects, expected {args.expect}")
+    report("backup", n, seconds, cpu, page=args.page, requests=pages + 1)
 
 
 # --- check ------------------------------------------------------------------------------------
@@ -183,7 +115,7 @@ def cmd_check(args):
                 continue
             o, text = split(line)
             if text is None:
-                raise SystemExit(f"bench_backup.py: {args.input}: object {o.get('id')} has no vector")
+                fail(f"{args.input}: object {o.get('id')} has no vector")
             want[o["id"]] = (o["properties"], digest(text), digest(bits(text)))
 
     texts = {}  # id -> vector text digest, from the first --text file
@@ -230,12 +162,12 @@ def cmd_check(args):
         if failures:
             break
         print(
-            f"bench_backup.py: {path}: {len(seen)} objects match"
+            f"{PROG}: {path}: {len(seen)} objects match"
             + (" (vector text compared)" if compare_text else ""),
             file=sys.stderr,
         )
     if failures:
-        raise SystemExit("bench_backup.py: check failed:\n  " + "\n  ".join(failures[:10]))
+        fail("check failed:\n  " + "\n  ".join(failures[:10]))
     print(json.dumps({"op": "check", "objects": len(want), "files": len(args.files) + len(args.text), "ok": True}))
 
 
@@ -244,16 +176,11 @@ def main():
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("restore", help="time a batch import of object lines")
-    r.add_argument("--url", required=True)
-    r.add_argument("--class", dest="cls", default="Bench")
-    r.add_argument("--input", required=True, help="JSON lines from ely-store-bench gen")
-    r.add_argument("--workers", type=int, default=4)
-    r.add_argument("--batch-size", type=int, default=100)
+    add_batch_args(r)
     r.set_defaults(run=cmd_restore)
 
     b = sub.add_parser("backup", help="time a cursor export with vectors into a JSON lines file")
-    b.add_argument("--url", required=True)
-    b.add_argument("--class", dest="cls", default="Bench")
+    add_class_args(b)
     b.add_argument("--output", required=True)
     b.add_argument("--page", type=int, default=1000)
     b.add_argument("--expect", type=int)
@@ -265,10 +192,7 @@ def main():
     c.add_argument("files", nargs="*", help="files compared by value only")
     c.set_defaults(run=cmd_check)
 
-    d = sub.add_parser("drop", help="delete a class")
-    d.add_argument("--url", required=True)
-    d.add_argument("--class", dest="cls", default="Bench")
-    d.set_defaults(run=cmd_drop)
+    add_drop(sub)
 
     args = p.parse_args()
     args.run(args)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use ely_bench::Rng;
+use ely_bench::{Rng, DOMAIN_WORDS};
 use ely_stream::format::write_f32;
 use ely_stream::{Compression, Header, StreamWriter, WriteOptions, FORMAT_VERSION};
 use serde_json::json;
@@ -36,37 +36,12 @@ struct Args {
     plain: bool,
 }
 
-const WORDS: &[&str] = &[
-    "fn",
-    "let",
-    "mut",
-    "impl",
-    "struct",
-    "return",
-    "match",
-    "self",
-    "vector",
-    "collection",
-    "batch",
-    "cursor",
-    "tenant",
-    "schema",
-    "property",
-    "object",
-    "stream",
-    "header",
-    "trailer",
-    "retry",
-    "weaviate",
-    "ingest",
-    "backup",
-    "restore",
-    "é",
-    "日本語",
-    "\"quoted\"",
-    "back\\slash",
-    "tab\there",
+/// Rust keywords: the start of the vocabulary, and the choices for the first tag.
+const KEYWORDS: &[&str] = &[
+    "fn", "let", "mut", "impl", "struct", "return", "match", "self",
 ];
+/// Text that needs escaping or is not ASCII: the end of the vocabulary.
+const AWKWARD: &[&str] = &["é", "日本語", "\"quoted\"", "back\\slash", "tab\there"];
 const LANGS: &[&str] = &["rust", "python", "go", "typescript", "markdown"];
 
 fn main() -> anyhow::Result<()> {
@@ -104,24 +79,23 @@ fn main() -> anyhow::Result<()> {
         source: Some("ely-gen".into()),
         created: Some("2026-01-01T00:00:00Z".into()),
     })?;
+    let vocabulary = [KEYWORDS, DOMAIN_WORDS, AWKWARD].concat();
     let mut rng = Rng(args.seed);
     let mut line = Vec::with_capacity(16 * 1024);
     for i in 0..args.objects {
         let id = rng.uuid();
         let words = 20 + rng.below(200) as usize;
-        let content: Vec<&str> = (0..words)
-            .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
-            .collect();
+        let content = rng.words(&vocabulary, words);
         let object = json!({
             "class": args.collection,
             "id": id,
             "properties": {
                 "path": format!("src/module_{}/file_{i}.rs", i % 97),
-                "content": content.join(" "),
-                "language": LANGS[rng.below(LANGS.len() as u64) as usize],
+                "content": content,
+                "language": rng.pick(LANGS),
                 "lines": rng.below(5000),
                 "modified": format!("2026-{:02}-{:02}T12:{:02}:00Z", 1 + rng.below(12), 1 + rng.below(28), rng.below(60)),
-                "tags": [WORDS[rng.below(8) as usize], WORDS[8 + rng.below(8) as usize]],
+                "tags": [rng.pick(KEYWORDS), rng.pick(&DOMAIN_WORDS[..8])],
             }
         });
         line.clear();

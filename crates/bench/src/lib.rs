@@ -1,6 +1,27 @@
 //! Seeded test data for ely's demo, benchmarks and tests: the same seed gives the same bytes
 //! on every machine.
 
+/// Words about ely's subject, in the vocabularies of both generators (`ely-gen` and
+/// `ely-store-bench gen`).
+pub const DOMAIN_WORDS: &[&str] = &[
+    "vector",
+    "collection",
+    "batch",
+    "cursor",
+    "tenant",
+    "schema",
+    "property",
+    "object",
+    "stream",
+    "header",
+    "trailer",
+    "retry",
+    "weaviate",
+    "ingest",
+    "backup",
+    "restore",
+];
+
 /// SplitMix64: a small, fast generator with no dependencies.
 pub struct Rng(pub u64);
 
@@ -16,6 +37,23 @@ impl Rng {
     /// A number in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
+    }
+
+    /// An item of `items`, chosen uniformly; `items` must not be empty.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    /// `n` words of `vocabulary`, each chosen uniformly, joined by single spaces.
+    pub fn words(&mut self, vocabulary: &[&str], n: usize) -> String {
+        let mut s = String::with_capacity(n * 8);
+        for i in 0..n {
+            if i > 0 {
+                s.push(' ');
+            }
+            s.push_str(self.pick(vocabulary));
+        }
+        s
     }
 
     /// A version-4 UUID.

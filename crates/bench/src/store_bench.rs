@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
-use ely_bench::Rng;
+use ely_bench::{Rng, DOMAIN_WORDS};
 use ely_store::{open, resolve, Object, OpenOptions, Outcome, Store};
 use serde_json::{json, Map, Value};
 
@@ -100,23 +100,9 @@ enum Command {
     },
 }
 
-const WORDS: &[&str] = &[
-    "vector",
-    "collection",
-    "batch",
-    "cursor",
-    "tenant",
-    "schema",
-    "property",
-    "object",
-    "stream",
-    "header",
-    "trailer",
-    "retry",
-    "weaviate",
-    "ingest",
-    "backup",
-    "restore",
+/// Plain English, and text that needs escaping or is not ASCII: the vocabulary after the
+/// domain words.
+const OTHER_WORDS: &[&str] = &[
     "the",
     "of",
     "and",
@@ -138,7 +124,9 @@ const WORDS: &[&str] = &[
 ];
 const CATEGORIES: &[&str] = &["docs", "code", "issue", "email", "note", "paper"];
 
-/// The class every run creates: no vectorizer, a few text and int properties.
+/// The class every run creates: no vectorizer, a few text and int properties (those of the
+/// generated objects, in their order; `scripts/bench_store.py` derives the same class from
+/// the objects `gen` writes).
 fn class_def(class: &str) -> Value {
     json!({
         "class": class,
@@ -153,19 +141,9 @@ fn class_def(class: &str) -> Value {
     })
 }
 
-fn words(rng: &mut Rng, n: usize) -> String {
-    let mut s = String::with_capacity(n * 8);
-    for i in 0..n {
-        if i > 0 {
-            s.push(' ');
-        }
-        s.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
-    }
-    s
-}
-
 /// The objects for `data`: realistic text properties and float32 vectors uniform in [-1, 1).
 fn generate(class: &str, data: &Data) -> Vec<Object> {
+    let vocabulary = [DOMAIN_WORDS, OTHER_WORDS].concat();
     let mut rng = Rng(data.seed);
     (0..data.objects)
         .map(|_| {
@@ -173,12 +151,9 @@ fn generate(class: &str, data: &Data) -> Vec<Object> {
             let title_words = 3 + rng.below(8) as usize;
             let body_words = 20 + rng.below(200) as usize;
             let mut properties = Map::new();
-            properties.insert("title".into(), json!(words(&mut rng, title_words)));
-            properties.insert("body".into(), json!(words(&mut rng, body_words)));
-            properties.insert(
-                "category".into(),
-                json!(CATEGORIES[rng.below(CATEGORIES.len() as u64) as usize]),
-            );
+            properties.insert("title".into(), json!(rng.words(&vocabulary, title_words)));
+            properties.insert("body".into(), json!(rng.words(&vocabulary, body_words)));
+            properties.insert("category".into(), json!(rng.pick(CATEGORIES)));
             properties.insert("rank".into(), json!(rng.below(1_000_000)));
             properties.insert("words".into(), json!(body_words));
             let vector = (0..data.dims).map(|_| rng.unit()).collect();
