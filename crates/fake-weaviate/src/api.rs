@@ -2,62 +2,11 @@
 //! `{"code","message"}` shape), authentication, the small meta endpoints, and the hand-off
 //! of every other request to its module.
 
-use crate::faults::Faults;
+use crate::config::WEAVIATE_VERSION;
+use crate::ctx::{Ctx, Shared};
 use crate::http::{Request, Response};
-use crate::server::{lock, Shared};
-use crate::state::State;
-use crate::{batch, graphql, objects, schema, Config};
-use serde_json::{json, Value};
-use std::sync::MutexGuard;
-
-/// An endpoint's answer. An answer given before the endpoint's work is done (a request that
-/// fails a check) is the `Err`, so that handlers can give it with `?`.
-pub(crate) type Answer = Result<Response, Response>;
-
-/// One request being handled, with the server it arrived at.
-pub(crate) struct Ctx<'a> {
-    pub shared: &'a Shared,
-    pub req: &'a Request,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn state(&self) -> MutexGuard<'a, State> {
-        lock(&self.shared.state)
-    }
-
-    pub fn faults(&self) -> MutexGuard<'a, Faults> {
-        lock(&self.shared.faults)
-    }
-
-    pub fn config(&self) -> &'a Config {
-        &self.shared.config
-    }
-
-    /// `consistency_level` must be ONE, QUORUM or ALL (CONTRACT.md §5.5).
-    pub fn check_consistency(&self) -> Result<(), Response> {
-        match self.req.query("consistency_level") {
-            None | Some("ONE" | "QUORUM" | "ALL") => Ok(()),
-            Some(other) => Err(Response::error(
-                400,
-                format!("unrecognized consistency level '{other}', try one of the following: ['ONE', 'QUORUM', 'ALL']"),
-            )),
-        }
-    }
-
-    /// The body as JSON: a missing body is go-swagger's 422, unparsable JSON its 400.
-    pub fn body_json(&self) -> Result<Value, Response> {
-        if self.req.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(Response::framework(422, 602, "body in body is required"));
-        }
-        serde_json::from_slice(&self.req.body).map_err(|e| {
-            Response::framework(
-                400,
-                400,
-                format!("parsing body body from \"\" failed, because {e}"),
-            )
-        })
-    }
-}
+use crate::{batch, graphql, objects, schema};
+use serde_json::json;
 
 /// The endpoints of CONTRACT.md, by path shape.
 enum Endpoint<'p> {
@@ -163,7 +112,7 @@ pub(crate) fn handle(shared: &Shared, req: &Request) -> Response {
         (Meta, _) => Ok(Response::json(
             200,
             &json!({"grpcMaxMessageSize": 104_858_000, "hostname": shared.base_url,
-                    "modules": {}, "version": crate::WEAVIATE_VERSION}),
+                    "modules": {}, "version": WEAVIATE_VERSION}),
         )),
         (Live | Ready, _) => Ok(Response::empty(200)),
         (OpenId, _) => Ok(Response::empty(404)),
@@ -275,7 +224,7 @@ fn nodes(ctx: &Ctx) -> Response {
             "batchStats": {"queueLength": 0, "ratePerSecond": 0},
             "gitHash": "fake-weaviate", "name": "node1",
             "stats": {"objectCount": objects, "shardCount": shards},
-            "status": "HEALTHY", "version": crate::WEAVIATE_VERSION
+            "status": "HEALTHY", "version": WEAVIATE_VERSION
         }]}),
     )
 }

@@ -2,7 +2,7 @@
 //! order, upserting), delete by filter (capped at QUERY_MAXIMUM_RESULTS, reporting every
 //! match), and references.
 
-use crate::api::{Answer, Ctx};
+use crate::ctx::{Answer, Ctx};
 use crate::filter;
 use crate::floats::FloatFixups;
 use crate::http::Response;

@@ -4,7 +4,8 @@
 //! creationTimeUnix lastUpdateTimeUnix } } }`. As in Weaviate, query errors are HTTP 200 with
 //! an `errors` array; only an empty query, bad variables or an empty schema are 422s.
 
-use crate::api::{Answer, Ctx};
+use crate::config::DEFAULT_GRAPHQL_LIMIT;
+use crate::ctx::{Answer, Ctx};
 use crate::filter;
 use crate::http::Response;
 use crate::state::{Class, State, StoredObject};
@@ -517,7 +518,7 @@ fn get(state: &mut State, cf: &Field, max: usize) -> Result<Value, String> {
     let limit = int("limit");
     let offset = int("offset").unwrap_or(0);
     let after = cf.arg("after").and_then(Value::as_str);
-    let effective = limit.unwrap_or(crate::DEFAULT_GRAPHQL_LIMIT);
+    let effective = limit.unwrap_or(DEFAULT_GRAPHQL_LIMIT);
     if offset < 0 || effective < 0 || offset.saturating_add(effective) as u64 > max as u64 {
         return Err(format!(
             "query maximum results exceeded: the total limit calculated from the provided offset '{offset}' and limit '{effective}' exceeds the configured value for QUERY_MAXIMUM_RESULTS '{max}'"

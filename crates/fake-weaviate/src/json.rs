@@ -6,9 +6,13 @@
 //! (a malformed body, a duplicate key, a vector that is not an array of float32 numbers)
 //! makes it give up, and the caller takes the `Value` path, which answers with the exact
 //! error.
+//!
+//! The float32 number parser here (`number_prefix`) is the server's own copy: ely-store has
+//! its own, and the server deliberately shares no code with the client crates, so that a bug
+//! in one cannot hide the same bug in the other. Do not deduplicate them.
 
 use crate::floats::FloatFixups;
-use crate::state::Vector;
+use crate::vector::Vector;
 use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::{Map, Value};
 use std::io::Write;

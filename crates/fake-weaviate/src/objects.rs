@@ -2,14 +2,17 @@
 //! tenant, vectors), storing it, and the object endpoints: create, get, head, replace, merge,
 //! delete, references, and the list and cursor of `GET /v1/objects` (CONTRACT.md §5).
 
-use crate::api::{Answer, Ctx};
+use crate::config::DEFAULT_LIMIT;
+use crate::ctx::{Answer, Ctx};
+use crate::datatypes::is_ref_type;
 use crate::floats::FloatFixups;
 use crate::http::Response;
 use crate::props::{self, parse_beacon, Check};
-use crate::state::{Class, Shard, State, StoredObject, Vector, View};
+use crate::state::{Class, Shard, State, StoredObject, View};
 use crate::util::{
     format_uuid, is_swagger_uuid, now_ms, parse_uuid, random_uuid, upper_first, Uuid,
 };
+use crate::vector::Vector;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -717,7 +720,7 @@ pub(crate) fn add_reference(
                 .map(str::to_string)
                 .collect()
         })
-        .filter(|dt: &Vec<String>| dt.first().is_some_and(|t| props::is_ref_type(t)))
+        .filter(|dt: &Vec<String>| dt.first().is_some_and(|t| is_ref_type(t)))
         .ok_or_else(|| format!("property {prop} does not exist for class {cname}"))?;
     let key = c.shard_key(tenant, true)?;
     let beacon = |to: &str| -> Result<Value, String> {
@@ -834,7 +837,7 @@ fn cursor_error(reason: &str) -> Response {
 pub(crate) fn list(ctx: &Ctx) -> Answer {
     let vectors = include_vector(ctx)?;
     let limit_given = int_param(ctx, "limit")?;
-    let limit = limit_given.unwrap_or(crate::DEFAULT_LIMIT);
+    let limit = limit_given.unwrap_or(DEFAULT_LIMIT);
     let offset = int_param(ctx, "offset")?.unwrap_or(0);
     let max = ctx.config().max_results as i64;
     if offset < 0 || limit < 0 || offset.saturating_add(limit) > max {

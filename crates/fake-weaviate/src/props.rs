@@ -2,46 +2,15 @@
 //! as Weaviate stores it (CONTRACT.md §9), and auto-schema, which adds the classes and
 //! properties an object needs from the values it carries (§6.2).
 
+use crate::datatypes::is_ref_type;
+use crate::floats::FloatFixups;
 use crate::schema;
 use crate::state::{geo_json, Class, State};
 use crate::util::{
     ansic_now, format_uuid, go_display, go_type_name, is_base64, lower_first, normalize_rfc3339,
     parse_uuid, upper_first,
 };
-use crate::FloatFixups;
 use serde_json::{json, Map, Value};
-
-const PRIMITIVES: [&str; 20] = [
-    "text",
-    "text[]",
-    "int",
-    "int[]",
-    "number",
-    "number[]",
-    "boolean",
-    "boolean[]",
-    "date",
-    "date[]",
-    "uuid",
-    "uuid[]",
-    "geoCoordinates",
-    "phoneNumber",
-    "blob",
-    "blobHash",
-    "object",
-    "object[]",
-    "string",
-    "string[]",
-];
-
-pub(crate) fn is_primitive(dt: &str) -> bool {
-    PRIMITIVES.contains(&dt)
-}
-
-/// A cross-reference data type is a class name, which starts with an uppercase letter.
-pub(crate) fn is_ref_type(dt: &str) -> bool {
-    dt.as_bytes().first().is_some_and(u8::is_ascii_uppercase)
-}
 
 /// What a property check needs besides the value.
 pub(crate) struct Check<'a> {

@@ -2,9 +2,9 @@
 //! defaults (CONTRACT.md §3.3), the name rules of §1.2, and the schema and tenant endpoints
 //! (§3, §4).
 
-use crate::api::{Answer, Ctx};
+use crate::ctx::{Answer, Ctx};
+use crate::datatypes::{is_primitive, is_ref_type};
 use crate::http::Response;
-use crate::props::{is_primitive, is_ref_type};
 use crate::state::{Class, State};
 use crate::util::{lower_first, name_matches, upper_first};
 use serde_json::{json, Map, Value};

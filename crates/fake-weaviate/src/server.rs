@@ -2,32 +2,24 @@
 //! between reading a request and answering it, and a shutdown on drop that closes every
 //! socket and joins every thread, so a test never leaks a port or a thread.
 
+use crate::api;
+use crate::config::Config;
+use crate::ctx::{lock, Shared};
 use crate::faults::{Fault, Faults, Route};
 use crate::http::{self, ReadError, Request, Response};
 use crate::state::State;
 use crate::util::{format_uuid, parse_uuid, upper_first};
-use crate::{api, Config};
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Locks a mutex, ignoring poisoning: a handler that panicked has already been answered with
-/// a 500, and the data it guarded is still the best we have.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// What the connections share.
-pub(crate) struct Shared {
-    pub config: Config,
-    pub state: Mutex<State>,
-    pub faults: Mutex<Faults>,
-    /// `http://host:port`, also `GET /v1/meta`'s hostname.
-    pub base_url: String,
+/// What the connections share: what requests see, and what stopping the server needs.
+struct Running {
+    shared: Shared,
     stopping: Mutex<bool>,
     wake: Condvar,
     conns: Mutex<Connections>,
@@ -51,7 +43,7 @@ enum Outcome {
     Hangup,
 }
 
-impl Shared {
+impl Running {
     fn stopping(&self) -> bool {
         *lock(&self.stopping)
     }
@@ -74,7 +66,7 @@ impl Shared {
 
     fn dispatch(&self, req: &Request) -> Outcome {
         let route = Route::of(&req.method, &req.path);
-        let (fault, delay) = lock(&self.faults).on_request(route);
+        let (fault, delay) = lock(&self.shared.faults).on_request(route);
         if !delay.is_zero() {
             self.sleep(delay);
             // A delay cut short by the server stopping ends without an answer.
@@ -106,7 +98,7 @@ impl Shared {
 
     /// Runs the handler; a panic (a bug here, never the client's fault) becomes a 500.
     fn handle(&self, req: &Request) -> Response {
-        catch_unwind(AssertUnwindSafe(|| api::handle(self, req))).unwrap_or_else(|_| {
+        catch_unwind(AssertUnwindSafe(|| api::handle(&self.shared, req))).unwrap_or_else(|_| {
             Response::error(
                 500,
                 "fake-weaviate: internal error while handling the request",
@@ -117,7 +109,7 @@ impl Shared {
 
 /// A running test server. Dropping it stops it.
 pub struct Server {
-    shared: Arc<Shared>,
+    running: Arc<Running>,
     addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -136,23 +128,25 @@ impl Server {
             SocketAddr::V4(a) => a.ip().to_string(),
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
         };
-        let shared = Arc::new(Shared {
-            config,
-            state: Mutex::new(State::default()),
-            faults: Mutex::new(Faults::default()),
-            base_url: format!("http://{host}:{}", addr.port()),
+        let running = Arc::new(Running {
+            shared: Shared {
+                config,
+                state: Mutex::new(State::default()),
+                faults: Mutex::new(Faults::default()),
+                base_url: format!("http://{host}:{}", addr.port()),
+            },
             stopping: Mutex::new(false),
             wake: Condvar::new(),
             conns: Mutex::new(Connections::default()),
         });
         let acceptor = {
-            let shared = Arc::clone(&shared);
+            let running = Arc::clone(&running);
             thread::Builder::new()
                 .name("fake-weaviate-accept".into())
-                .spawn(move || accept_loop(&shared, &listener))?
+                .spawn(move || accept_loop(&running, &listener))?
         };
         Ok(Server {
-            shared,
+            running,
             addr,
             acceptor: Some(acceptor),
         })
@@ -160,7 +154,7 @@ impl Server {
 
     /// The base URL, without `/v1`: `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        self.shared.base_url.clone()
+        self.running.shared.base_url.clone()
     }
 
     /// The address the server listens on.
@@ -176,13 +170,13 @@ impl Server {
     /// Lets `skip` requests to `route` through, then gives the `n` after them `fault` (for
     /// example: fail the third cursor page with `fail_after(Route::Objects, 2, 1, ...)`).
     pub fn fail_after(&self, route: Route, skip: usize, n: usize, fault: Fault) {
-        lock(&self.shared.faults).arm(route, skip, n, fault);
+        lock(&self.running.shared.faults).arm(route, skip, n, fault);
     }
 
     /// Inside `POST /v1/batch/objects` (still a 200), objects with these ids are `FAILED` with
     /// `message` and not stored, every time, until [`Server::clear_faults`].
     pub fn reject_objects(&self, ids: impl IntoIterator<Item = String>, message: &str) {
-        let mut faults = lock(&self.shared.faults);
+        let mut faults = lock(&self.running.shared.faults);
         for id in ids {
             let key = parse_uuid(&id)
                 .map(|u| format_uuid(&u))
@@ -193,23 +187,23 @@ impl Server {
 
     /// Disarms every fault, delay and rejection. Request counts are kept.
     pub fn clear_faults(&self) {
-        lock(&self.shared.faults).clear();
+        lock(&self.running.shared.faults).clear();
     }
 
     /// Delays every response on `route` by `d` (`Duration::ZERO` removes the delay).
     pub fn delay(&self, route: Route, d: Duration) {
-        lock(&self.shared.faults).set_delay(route, d);
+        lock(&self.running.shared.faults).set_delay(route, d);
     }
 
     /// How many requests `route` has received, faulted ones included.
     pub fn requests(&self, route: Route) -> u64 {
-        lock(&self.shared.faults).requests(route)
+        lock(&self.running.shared.faults).requests(route)
     }
 
     /// How many objects a class (of a tenant, for multi-tenant classes) holds; 0 if the class
     /// or tenant does not exist.
     pub fn object_count(&self, class: &str, tenant: Option<&str>) -> usize {
-        let state = lock(&self.shared.state);
+        let state = lock(&self.running.shared.state);
         state
             .classes
             .get(&upper_first(class))
@@ -226,10 +220,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        *lock(&self.shared.stopping) = true;
-        self.shared.wake.notify_all();
+        *lock(&self.running.stopping) = true;
+        self.running.wake.notify_all();
         let threads = {
-            let mut conns = lock(&self.shared.conns);
+            let mut conns = lock(&self.running.conns);
             conns.closed = true;
             for s in conns.streams.values() {
                 let _ = s.shutdown(Shutdown::Both);
@@ -259,18 +253,18 @@ fn loopback_if_unspecified(mut addr: SocketAddr) -> SocketAddr {
     addr
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+fn accept_loop(running: &Arc<Running>, listener: &TcpListener) {
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
-            Err(_) if shared.stopping() => return,
+            Err(_) if running.stopping() => return,
             Err(_) => {
                 // Out of file descriptors or the like: wait rather than spin.
                 thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
-        let mut conns = lock(&shared.conns);
+        let mut conns = lock(&running.conns);
         if conns.closed {
             return;
         }
@@ -281,7 +275,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         conns.next_id += 1;
         conns.streams.insert(id, handle);
         conns.threads.retain(|t| !t.is_finished());
-        let worker = Arc::clone(shared);
+        let worker = Arc::clone(running);
         let spawned = thread::Builder::new()
             .name("fake-weaviate-conn".into())
             .spawn(move || serve_connection(&worker, stream, id));
@@ -294,20 +288,20 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
     }
 }
 
-fn serve_connection(shared: &Shared, stream: TcpStream, id: u64) {
+fn serve_connection(running: &Running, stream: TcpStream, id: u64) {
     let _ = stream.set_nodelay(true);
     if let Ok(read_half) = stream.try_clone() {
         let mut reader = BufReader::new(read_half);
         let mut writer = stream;
-        converse(shared, &mut reader, &mut writer);
+        converse(running, &mut reader, &mut writer);
         let _ = writer.flush();
         let _ = writer.shutdown(Shutdown::Both);
     }
-    lock(&shared.conns).streams.remove(&id);
+    lock(&running.conns).streams.remove(&id);
 }
 
 /// Reads and answers requests on one connection until it closes or must be closed.
-fn converse(shared: &Shared, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) {
+fn converse(running: &Running, reader: &mut BufReader<TcpStream>, writer: &mut TcpStream) {
     loop {
         let req = match http::read_request(reader, writer) {
             Ok(Some(req)) => req,
@@ -318,9 +312,9 @@ fn converse(shared: &Shared, reader: &mut BufReader<TcpStream>, writer: &mut Tcp
             }
         };
         let head = req.method == "HEAD";
-        match shared.dispatch(&req) {
+        match running.dispatch(&req) {
             Outcome::Answer(resp) => {
-                let keep = req.keep_alive && !shared.stopping();
+                let keep = req.keep_alive && !running.stopping();
                 if resp.write_to(writer, head, keep).is_err() || !keep {
                     return;
                 }

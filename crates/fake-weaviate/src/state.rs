@@ -1,8 +1,10 @@
 //! The in-memory database: collections (classes) with their stored definitions, tenants and
 //! shards of objects, and the multi-tenancy rules that pick a shard for a request.
 
+use crate::datatypes::is_ref_type;
 use crate::json::{write_f32s, write_int, write_map, write_str, write_vector};
-use crate::util::{f32_json, f32s_json, format_uuid, Uuid};
+use crate::util::{f32_json, format_uuid, Uuid};
+use crate::vector::Vector;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -31,29 +33,6 @@ pub(crate) struct Shard {
     /// Vector index name (`""` for the legacy vector) → the length of the first vector it
     /// took. Like HNSW, an index keeps its dimension once it has one.
     pub dims: HashMap<String, usize>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Vector {
-    Single(Vec<f32>),
-    Multi(Vec<Vec<f32>>),
-}
-
-impl Vector {
-    pub fn to_json(&self) -> Value {
-        match self {
-            Vector::Single(v) => f32s_json(v),
-            Vector::Multi(vs) => Value::Array(vs.iter().map(|v| f32s_json(v)).collect()),
-        }
-    }
-
-    /// The length the index dimension check compares: the width of each row of a multi-vector.
-    pub fn dims(&self) -> usize {
-        match self {
-            Vector::Single(v) => v.len(),
-            Vector::Multi(vs) => vs.first().map_or(0, Vec::len),
-        }
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -197,7 +176,7 @@ impl Class {
                 p.get("dataType")
                     .and_then(|dt| dt.get(0))
                     .and_then(Value::as_str)
-                    .is_some_and(crate::props::is_ref_type)
+                    .is_some_and(is_ref_type)
             })
             .filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
             .collect()
@@ -311,6 +290,7 @@ pub(crate) fn geo_json(lat: f32, lon: f32) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::f32s_json;
 
     /// The object as a `Value` tree, built member by member in the order of the REST shape:
     /// what [`StoredObject::write_json`] must write byte for byte.

@@ -1,6 +1,10 @@
 //! Small value helpers the handlers share: UUIDs as Weaviate parses and prints them, server
 //! time, float32 numbers in JSON, RFC3339 dates, base64, and Go's names for JSON types (which
 //! appear verbatim in Weaviate's error messages).
+//!
+//! The UUID, RFC 3339 and base64 helpers here are the server's own copies: the client crates
+//! (ely-store, ely-stream, ely-transfer) have theirs, and the two sides deliberately share no
+//! code, so that a bug in one cannot hide the same bug in the other. Do not deduplicate them.
 
 use serde_json::{Number, Value};
 use std::collections::hash_map::RandomState;
