@@ -10,8 +10,8 @@ use clap::Parser;
 use ely_cli::{usage, Exit, Progress, Stats, StoreArgs};
 use ely_stream::{Counters, StreamWriter};
 use ely_transfer::backup::{backup, BackupOptions};
-use ely_transfer::clock::now_rfc3339;
 use ely_transfer::expr::Expr;
+use ely_vocab::date::now_rfc3339;
 use serde_json::{json, Map};
 
 const NAME: &str = "ely-backup";

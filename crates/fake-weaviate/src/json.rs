@@ -7,7 +7,7 @@
 //! makes it give up, and the caller takes the `Value` path, which answers with the exact
 //! error.
 //!
-//! The float32 number parser here (`number_prefix`) is the server's own copy: ely-store has
+//! The float32 number parser here (`number_prefix`) is the server's own copy: ely-vocab has
 //! its own, and the server deliberately shares no code with the client crates, so that a bug
 //! in one cannot hide the same bug in the other. Do not deduplicate them.
 

@@ -3,7 +3,7 @@
 //! appear verbatim in Weaviate's error messages).
 //!
 //! The UUID, RFC 3339 and base64 helpers here are the server's own copies: the client crates
-//! (ely-store, ely-stream, ely-transfer) have theirs, and the two sides deliberately share no
+//! have theirs in ely-vocab, and the two sides deliberately share no
 //! code, so that a bug in one cannot hide the same bug in the other. Do not deduplicate them.
 
 use serde_json::{Number, Value};

@@ -1125,7 +1125,7 @@ fn check_value(class: &str, prop: &str, data_type: &str, v: &Value) -> Result<()
         "int" => v.is_i64() || v.is_u64(),
         "number" => v.is_number(),
         "boolean" => v.is_boolean(),
-        "date" => v.as_str().is_some_and(crate::schema::looks_like_date),
+        "date" => v.as_str().is_some_and(ely_vocab::date::is_date),
         "uuid" => v.as_str().and_then(canonical_id).is_some(),
         "geoCoordinates" => v["latitude"].is_number() && v["longitude"].is_number(),
         "phoneNumber" => v["input"].is_string(),

@@ -12,14 +12,16 @@ mod error;
 mod filter;
 mod location;
 pub mod names;
-mod object;
 pub mod schema;
 pub mod weaviate;
+mod wire_read;
 
+pub use ely_vocab::float::is_json_number;
+pub use ely_vocab::id::canonical_id;
+pub use ely_vocab::{parse_vector, Object, Vector};
 pub use error::{ErrorKind, StoreError};
 pub use filter::Filter;
 pub use location::{open, resolve, Location, OpenOptions};
-pub use object::{canonical_id, is_json_number, parse_vector, Object, Vector};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -154,7 +154,7 @@ fn is_geo(o: &Map<String, Value>) -> bool {
 
 fn infer_type(value: &Value) -> String {
     match value {
-        Value::String(s) if looks_like_date(s) => "date".into(),
+        Value::String(s) if ely_vocab::date::is_date(s) => "date".into(),
         Value::String(s) if crate::canonical_id(s).is_some() && s.len() == 36 => "uuid".into(),
         Value::String(_) | Value::Null => "text".into(),
         Value::Number(_) => "number".into(),
@@ -173,44 +173,6 @@ fn infer_type(value: &Value) -> String {
                 .unwrap_or_else(|| "text[]".into()),
             Some(first) => format!("{}[]", infer_type(first)),
         },
-    }
-}
-
-/// RFC 3339: `2024-01-02T03:04:05Z`, with optional fractional seconds and an offset.
-pub fn looks_like_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    let digits =
-        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-    if b.len() < 20
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-        || !matches!(b[10], b'T' | b't')
-        || !digits(11..13)
-        || b[13] != b':'
-        || !digits(14..16)
-        || b[16] != b':'
-        || !digits(17..19)
-    {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let s = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == s {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
-        _ => false,
     }
 }
 

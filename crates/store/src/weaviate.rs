@@ -24,8 +24,8 @@ use serde_json::{json, Value};
 use ureq::http::{self, HeaderValue, Method};
 
 use crate::names::{check_class_name, check_tenant_name, class_name};
-use crate::object::{read_batch_answer, read_object, read_object_list};
 use crate::schema::strip_server_fields;
+use crate::wire_read::{read_batch_answer, read_object, read_object_list};
 use crate::{
     canonical_id, ErrorKind, Filter, Object, OpenOptions, Outcome, Result, Store, StoreError,
     Tenant, Vector,
@@ -107,7 +107,7 @@ impl Weaviate {
             (Some(key), _) => Some(format!("Bearer {}", key.trim())),
             (None, Some((user, pass))) => Some(format!(
                 "Basic {}",
-                base64(format!("{user}:{pass}").as_bytes())
+                ely_vocab::base64(format!("{user}:{pass}").as_bytes())
             )),
             (None, None) => None,
         };
@@ -1234,24 +1234,6 @@ fn pct_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if k <= c.len() {
-                out.push(ABC[(n >> shift) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The class name of a definition, normalised, for the path.
 fn class_of(def: &Value) -> Result<String> {
     match def.get("class").and_then(Value::as_str) {
@@ -1343,9 +1325,9 @@ mod tests {
     fn encoding_and_base64() {
         assert_eq!(enc("a b/c?d"), "a%20b%2Fc%3Fd");
         assert_eq!(enc("T-1_x.~"), "T-1_x.~");
-        assert_eq!(base64(b"martin:secret"), "bWFydGluOnNlY3JldA==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b""), "");
+        assert_eq!(ely_vocab::base64(b"martin:secret"), "bWFydGluOnNlY3JldA==");
+        assert_eq!(ely_vocab::base64(b"ab"), "YWI=");
+        assert_eq!(ely_vocab::base64(b""), "");
     }
 
     #[test]

@@ -309,22 +309,7 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-/// Accepts what Weaviate's `format: uuid` accepts: 8-4-4-4-12 hex digits (hyphens optional)
-/// in either case.
-pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    match b.len() {
-        36 => b.iter().enumerate().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *c == b'-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        }),
-        32 => b.iter().all(u8::is_ascii_hexdigit),
-        _ => false,
-    }
-}
+pub use ely_vocab::id::is_uuid;
 
 #[cfg(test)]
 mod tests {
@@ -402,13 +387,5 @@ mod tests {
         fn is_bad_utf8(&self) -> bool {
             matches!(self, Kind::Bad(r) if r.starts_with("invalid UTF-8"))
         }
-    }
-
-    #[test]
-    fn uuid_forms() {
-        assert!(is_uuid("6b29fc40-ca47-1067-b31d-00dd010662da"));
-        assert!(is_uuid("6b29fc40ca471067b31d00dd010662da"));
-        assert!(!is_uuid("6b29fc40-ca47-1067-b31d-00dd010662dz"));
-        assert!(!is_uuid("6b29fc40-ca47-1067-b31d00-dd010662da"));
     }
 }

@@ -161,33 +161,8 @@ pub fn same_collection(a: &str, b: &str) -> bool {
     }
 }
 
-/// Writes `x` in the shortest decimal form that reads back to the same float32 (`1` rather
-/// than `1.0`); vectors are always written through here, never through f64 text.
-pub fn write_f32(out: &mut Vec<u8>, x: f32) {
-    let mut buf = ryu::Buffer::new();
-    let s = buf.format_finite(x);
-    let s = s.strip_suffix(".0").unwrap_or(s);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Formats `base64` with the standard padded alphabet (for non-UTF-8 lines in dead letters).
-pub fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= c.len() {
-                s.push(ABC[(n >> shift) as usize & 63] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
+pub use ely_vocab::base64;
+pub use ely_vocab::float::write_f32;
 
 #[cfg(test)]
 mod tests {
@@ -216,37 +191,6 @@ mod tests {
         b.add(b"{\"id\":3}");
         assert_ne!(a.hex(), b.hex());
         assert_eq!(a.hex().len(), 32);
-    }
-
-    #[test]
-    fn f32_shortest_forms() {
-        let cases: [(f32, &str); 6] = [
-            (1.0, "1"),
-            (0.1, "0.1"),
-            (-0.0, "-0"),
-            (1e-7, "1e-7"),
-            (f32::MAX, "3.4028235e38"),
-            (1.5, "1.5"),
-        ];
-        for (x, want) in cases {
-            let mut out = Vec::new();
-            write_f32(&mut out, x);
-            assert_eq!(std::str::from_utf8(&out).unwrap(), want);
-            assert_eq!(want.parse::<f32>().unwrap().to_bits(), x.to_bits());
-        }
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (i, o) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! escapes and key order survive), and the numbers of `vector` and `vectors` are parsed
 //! straight to float32 (correctly rounded, never via f64) and written in their shortest form.
 
-use crate::format::write_f32;
+use ely_vocab::float::{is_json_number, parse_f32, write_f32};
 
 /// Appends the normalized form of `line` to `out`. `line` must be valid JSON (the classifier
 /// has checked it); an error means a vector value does not fit float32.
@@ -152,15 +152,17 @@ impl<'a> Walker<'a> {
             ) {
                 self.i += 1;
             }
-            let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-            let x: f32 = text
-                .parse()
-                .map_err(|_| format!("vector element {text:?} is not a number"))?;
-            if !x.is_finite() {
-                return Err(format!(
-                    "vector element {text} is outside the float32 range"
-                ));
-            }
+            let token = &self.s[start..self.i];
+            let text = String::from_utf8_lossy(token);
+            let x = match parse_f32(token) {
+                Some(x) => x,
+                None if is_json_number(token) => {
+                    return Err(format!(
+                        "vector element {text} is outside the float32 range"
+                    ))
+                }
+                None => return Err(format!("vector element {text:?} is not a number")),
+            };
             if !first {
                 out.push(b',');
             }

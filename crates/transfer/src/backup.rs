@@ -15,10 +15,9 @@ use ely_store::{Object, Store, Tenant};
 use ely_stream::{Counters, Header, StreamWriter, FORMAT_VERSION};
 use serde_json::Value;
 
-use crate::clock::now_rfc3339;
 use crate::expr::Expr;
-use crate::line::write_object;
 use ely_store::names::property_name as property_key;
+use ely_vocab::date::now_rfc3339;
 
 /// What to back up and how.
 #[derive(Debug, Clone)]
@@ -304,7 +303,7 @@ fn collection(
                     if let Some(keep) = &keep {
                         obj.properties.retain(|k, _| keep.iter().any(|x| x == k));
                     }
-                    write_object(&obj, &mut data);
+                    obj.write_line(&mut data);
                     ends.push(data.len());
                 }
                 if line_tx

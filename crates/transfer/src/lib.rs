@@ -2,8 +2,6 @@
 //! ely stream (or a plain object stream) into a store, whole or in part.
 
 pub mod backup;
-pub mod clock;
 pub mod expr;
-pub mod line;
 pub mod migrate;
 pub mod restore;

@@ -13,7 +13,8 @@ use ely_store::canonical_id;
 use ely_store::names::property_name;
 use serde_json::{Map, Number, Value};
 
-use crate::expr::{canonical_uuid, parse_date};
+use ely_vocab::date::parse as parse_date;
+use ely_vocab::id;
 
 /// Properties of `source` (the stream header's class definition) that `target` lacks, as
 /// property definitions to add with `Store::add_property`. Names are compared as Weaviate
@@ -436,7 +437,7 @@ impl Target {
                 )
             }),
             (Kind::Uuid, Value::String(s)) => {
-                if canonical_uuid(s).is_some_and(|c| c == s.as_bytes()) {
+                if id::parse_loose(s).is_some_and(|u| id::canonical(u) == s.as_bytes()) {
                     return Ok(Step::Keep);
                 }
                 let bare = s

@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::expr::Expr;
-use crate::line::uuid_before;
 use crate::migrate::{missing_properties, Fit};
 
 /// What to do with an object whose id already exists in the target.
@@ -771,7 +770,7 @@ impl Spool {
         let mut buf = Vec::with_capacity(4096);
         buf.extend_from_slice(line.to_string().as_bytes());
         buf.push(b'\t');
-        crate::line::write_object(obj, &mut buf);
+        obj.write_line(&mut buf);
         buf.push(b'\n');
         if let Some(f) = self.file.as_mut() {
             f.write_all(&buf)
@@ -1744,7 +1743,7 @@ fn existing(
         let mut want: Vec<&String> = ids.iter().collect();
         want.sort();
         let max = want[want.len() - 1];
-        let mut after = uuid_before(want[0]);
+        let mut after = ely_vocab::id::before(want[0]);
         let mut scanned = 0usize;
         let page = ids.len().clamp(100, 1000);
         let budget = ids.len() * 4 + 400;
@@ -2100,7 +2099,7 @@ impl Collector<'_> {
                 line,
                 chain,
                 dead_letter_bytes,
-                updated: crate::clock::now_rfc3339(),
+                updated: ely_vocab::date::now_rfc3339(),
             },
         )?;
         self.last_cp = Instant::now();

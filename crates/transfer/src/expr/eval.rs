@@ -10,8 +10,9 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
-use super::value::{canonical_uuid, is_hyphenated_uuid, parse_date};
 use super::{Cmp, Lit, Node, Num, Op, PatTok, Segment, Str, Target};
+use ely_vocab::date::parse as parse_date;
+use ely_vocab::id;
 
 /// Whether the object with this id and these properties satisfies the tree `n`.
 pub(super) fn eval(n: &Node, id: &str, props: &Map<String, Value>) -> bool {
@@ -51,7 +52,7 @@ impl Cmp {
     }
 
     fn eval_id(&self, id: &str) -> bool {
-        let canon = canonical_uuid(id);
+        let canon = id::parse_loose(id).map(id::canonical);
         let idb: &[u8] = match &canon {
             Some(c) => c,
             None => id.as_bytes(),
@@ -140,7 +141,7 @@ fn cmp_str(x: &str, s: &Str) -> Ordering {
             return xd.cmp(&d);
         }
     }
-    if s.uuid && is_hyphenated_uuid(x) {
+    if s.uuid && x.len() == 36 && id::is_uuid(x) {
         let a = x.bytes().map(|c| c.to_ascii_lowercase());
         let b = s.text.bytes().map(|c| c.to_ascii_lowercase());
         return a.cmp(b);

@@ -15,7 +15,6 @@ mod check;
 mod eval;
 mod lex;
 mod parse;
-mod value;
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -23,10 +22,9 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use value::Instant;
+use ely_vocab::date::Instant;
 
 // The migration reads UUIDs and dates exactly as expressions do, and imports them from here.
-pub(crate) use value::{canonical_uuid, parse_date};
 
 /// How deeply parentheses and `not` may nest.
 pub const MAX_DEPTH: usize = 64;

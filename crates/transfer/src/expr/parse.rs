@@ -6,8 +6,9 @@
 use ely_store::names::property_name;
 
 use super::lex::{column, lex, Tok, Token};
-use super::value::{canonical_uuid, is_hyphenated_uuid, parse_date};
 use super::{Cmp, Lit, Node, Op, PatTok, Segment, Str, Target, MAX_DEPTH};
+use ely_vocab::date::parse as parse_date;
+use ely_vocab::id;
 
 /// Parses an expression into its tree (see `Expr::parse` for the errors).
 pub(super) fn parse(text: &str) -> Result<Node, String> {
@@ -255,7 +256,7 @@ impl Parser<'_> {
             (Tok::Str(chars), _) => {
                 let text: String = chars.iter().map(|&(c, _)| c).collect();
                 if is_id {
-                    match (canonical_uuid(&text), op) {
+                    match (id::parse_loose(&text).map(id::canonical), op) {
                         (Some(u), Op::Eq | Op::Ne) => Lit::Uuid(u),
                         (None, Op::Eq | Op::Ne) => {
                             return Err(self.error(
@@ -279,7 +280,7 @@ impl Parser<'_> {
                 } else {
                     Lit::Str(Str {
                         date: parse_date(&text, true),
-                        uuid: is_hyphenated_uuid(&text),
+                        uuid: text.len() == 36 && id::is_uuid(&text),
                         text,
                     })
                 }

@@ -1,0 +1,329 @@
+//! Weaviate's answers read in one pass: cursor pages (`GET /v1/objects`), single objects and
+//! batch answers, each vector number going from its text to float32 once, through the shared
+//! one-pass reader of `ely-vocab`. Whatever these readers do not take exactly as serde_json
+//! would is left to serde_json by the caller.
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use ely_vocab::json::Reader;
+use ely_vocab::Object;
+
+/// Reads the `objects` of a `GET /v1/objects` answer (`{"objects": [...], ...}`; a missing
+/// or `null` list is empty) in one pass: each vector number goes from its text to float32
+/// once, and the other members are read by serde_json where they stand. `None` when the text
+/// is not one this reader takes exactly as `Object`'s `Deserialize` would; the caller then
+/// uses that, for its result or its error.
+pub(crate) fn read_object_list(body: &[u8]) -> Option<Vec<Object>> {
+    let mut p = Reader::new(body, 0);
+    let mut objects = None;
+    let mut seen = false;
+    p.members(|p, key| {
+        if key == "objects" {
+            if seen {
+                return None;
+            }
+            seen = true;
+            if !p.null() {
+                if !p.eat(b'[') {
+                    return None;
+                }
+                let readers = std::thread::available_parallelism()
+                    .map_or(1, usize::from)
+                    .min(MAX_READERS)
+                    .min((body.len() - p.position()) / PARALLEL_MIN_BYTES);
+                objects = Some(p.object_array(readers)?);
+            }
+        } else {
+            p.value::<IgnoredAny>()?;
+        }
+        Some(())
+    })?;
+    p.at_end().then(|| objects.unwrap_or_default())
+}
+
+/// Arrays of objects smaller than this are read on one thread.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+/// The most threads one array is read on.
+const MAX_READERS: usize = 8;
+
+/// Arrays of objects read on several threads.
+trait ObjectArray {
+    fn object_array(&mut self, readers: usize) -> Option<Vec<Object>>;
+    fn run(&mut self, to: Option<usize>) -> Option<(Vec<Object>, usize)>;
+}
+
+impl ObjectArray for Reader<'_> {
+    /// The objects of an array whose `[` was just read, up to and including its `]`. With
+    /// more than one reader the rest of the text is cut into runs of about equal length, read
+    /// on that many threads at once. A cut is made before an object that starts with
+    /// `"class"` (as Weaviate writes objects), found by its text `},{"class":`; it holds only
+    /// if the run before it ends exactly there, on an element of this array. If one does
+    /// not, the array is read again on one thread.
+    fn object_array(&mut self, readers: usize) -> Option<Vec<Object>> {
+        const MARK: &[u8] = b"},{\"class\":";
+        let start = self.position();
+        let text = self.text();
+        let mut cuts: Vec<usize> = Vec::new();
+        for k in 1..readers {
+            let from = start + (text.len() - start) * k / readers;
+            let from = from.max(cuts.last().map_or(start, |c| c + 1));
+            if let Some(at) = find(&text[from.min(text.len())..], MARK) {
+                cuts.push(from + at + 2);
+            }
+        }
+        if !cuts.is_empty() {
+            let runs: Vec<(usize, Option<usize>)> = std::iter::once(start)
+                .chain(cuts.iter().copied())
+                .zip(cuts.iter().copied().map(Some).chain([None]))
+                .collect();
+            let s = text;
+            let read = |&(from, to): &(usize, Option<usize>)| Reader::new(s, from).run(to);
+            let results: Vec<Option<(Vec<Object>, usize)>> = std::thread::scope(|scope| {
+                // A thread that cannot be started leaves its run unread (and the array to
+                // one thread).
+                let others: Vec<_> = runs[1..]
+                    .iter()
+                    .map(|run| {
+                        std::thread::Builder::new()
+                            .spawn_scoped(scope, move || read(run))
+                            .ok()
+                    })
+                    .collect();
+                let first = read(&runs[0]);
+                std::iter::once(first)
+                    .chain(
+                        others
+                            .into_iter()
+                            .map(|h| h.and_then(|h| h.join().ok()).flatten()),
+                    )
+                    .collect()
+            });
+            if results.iter().all(Option::is_some) {
+                let mut objects = Vec::new();
+                for (list, end) in results.into_iter().flatten() {
+                    objects.extend(list);
+                    self.set_position(end);
+                }
+                return Some(objects);
+            }
+        }
+        self.set_position(start);
+        self.run(None).map(|(list, _)| list)
+    }
+
+    /// Elements of an array from here: up to the element starting at `to` (excluded; `None`
+    /// when the run goes past it), or with `to` `None` through the array's `]`. Also where
+    /// the run ended.
+    fn run(&mut self, to: Option<usize>) -> Option<(Vec<Object>, usize)> {
+        let mut list = Vec::new();
+        if to.is_none() && self.eat(b']') {
+            return Some((list, self.position()));
+        }
+        loop {
+            list.push(self.object()?);
+            if !self.more(b']')? {
+                return to.is_none().then_some((list, self.position()));
+            }
+            if let Some(to) = to {
+                self.ws();
+                let at = self.position();
+                if at >= to {
+                    return (at == to).then_some((list, at));
+                }
+            }
+        }
+    }
+}
+
+/// Where `needle` first appears in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Reads the answer to `POST /v1/batch/objects` (an array with one item per object) for the
+/// verdicts only: each item's `id` and its `result` as `R`, everything else (the echoed
+/// properties and vectors) skipped. `None` when the text is not one this reader takes
+/// exactly as serde_json would read items of `{"id": Option<String>, "result": Option<R>}`
+/// (unknown members ignored); the caller then uses serde_json.
+pub(crate) fn read_batch_answer<R: DeserializeOwned>(
+    body: &[u8],
+) -> Option<Vec<(Option<String>, Option<R>)>> {
+    let mut p = Reader::new(body, 0);
+    if !p.eat(b'[') {
+        return None;
+    }
+    let mut items = Vec::new();
+    let mut more = !p.eat(b']');
+    while more {
+        let (mut id, mut result) = (None, None);
+        let (mut seen_id, mut seen_result) = (false, false);
+        p.members(|p, key| {
+            match key.as_str() {
+                "id" if !seen_id => {
+                    seen_id = true;
+                    id = p.value()?;
+                }
+                "result" if !seen_result => {
+                    seen_result = true;
+                    result = p.value()?;
+                }
+                "id" | "result" => return None,
+                _ => p.skip()?,
+            }
+            Some(())
+        })?;
+        items.push((id, result));
+        more = p.more(b']')?;
+    }
+    p.at_end().then_some(items)
+}
+
+/// Reads one object (`GET /v1/objects/{c}/{id}`) the way [`read_object_list`] reads each.
+pub(crate) fn read_object(body: &[u8]) -> Option<Object> {
+    let mut p = Reader::new(body, 0);
+    let o = p.object()?;
+    p.at_end().then_some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    #[test]
+    fn pages_read_in_one_pass_as_serde_reads_them() {
+        #[derive(Deserialize)]
+        struct Page {
+            #[serde(default)]
+            objects: Option<Vec<Object>>,
+        }
+        let serde = |body: &str| -> Option<Vec<Object>> {
+            serde_json::from_str::<Page>(body)
+                .ok()
+                .map(|p| p.objects.unwrap_or_default())
+        };
+        let pages = [
+            r#"{"deprecations":[],"objects":[],"totalResults":0}"#,
+            r#"{"deprecations":null}"#,
+            r#"{"objects":null}"#,
+            r#" { "objects" : [ { "id" : "x" , "class" : "A\"b\u00e9" } ] } "#,
+            r#"{"deprecations":[],"objects":[{"class":"A","creationTimeUnix":1723190400000,"id":"6b29fc40-ca47-1067-b31d-00dd010662da","lastUpdateTimeUnix":1723190400001,"properties":{"n":9007199254740993,"t":"x","r":[{"beacon":"b","href":"h"}]},"tenant":"t1","vector":[0.1,1.0,-0.0,1e-45,3.4028235e+38,1.0000000596046448,7.038531e-26,0.0000015,1e+16],"vectors":{"m":[[1,2],[3.5]],"s":[3],"e":[],"z":null},"additional":{"x":[1e400]}},{"id":"b","properties":null,"vector":null,"vectors":null,"tenant":null,"creationTimeUnix":null},{"id":"c","vector":[]}],"totalResults":3}"#,
+        ];
+        for body in pages {
+            let want = serde(body).expect("serde reads it");
+            assert_eq!(read_object_list(body.as_bytes()), Some(want), "{body}");
+        }
+        let bits = |o: &Object| {
+            o.vector
+                .as_ref()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        let read = read_object_list(pages[4].as_bytes()).unwrap();
+        assert_eq!(bits(&read[0]), bits(&serde(pages[4]).unwrap()[0]));
+        assert_eq!(read[0].vector.as_ref().unwrap()[5], 1.0 + f32::EPSILON);
+        // What serde refuses, or reads otherwise, is left to serde.
+        for body in [
+            r#"{"objects":[{"class":"A"}]}"#,
+            r#"{"objects":[{"id":"a","id":"b"}]}"#,
+            r#"{"objects":[{"id":"a","vector":[[1]]}]}"#,
+            r#"{"objects":[{"id":"a","vector":[1e39]}]}"#,
+            r#"{"objects":[{"id":"a","vector":["1"]}]}"#,
+            r#"{"objects":[{"id":"a","vectors":{"v":[1],"v":[2]}}]}"#,
+            r#"{"objects":[{"id":"a","class":null}]}"#,
+            r#"{"objects":[{"id":"a","creationTimeUnix":1.5}]}"#,
+            r#"{"objects":[],"objects":[]}"#,
+            r#"{"objects":[]} x"#,
+            r#"{"objects":{}}"#,
+            r#"[]"#,
+            "",
+        ] {
+            assert_eq!(read_object_list(body.as_bytes()), None, "{body}");
+        }
+        let one = r#"{"class":"A","id":"a","vector":[0.5],"x":{}}"#;
+        assert_eq!(
+            read_object(one.as_bytes()),
+            serde_json::from_str::<Object>(one).ok()
+        );
+    }
+
+    #[test]
+    fn arrays_read_on_several_threads_as_on_one() {
+        let object = |i: usize, nested: bool| {
+            let props = if nested {
+                // Text that looks like a cut, inside an object's properties.
+                format!(
+                    r#"{{"n":{i},"list":[{{"class":"x"}},{{"class":"y"}}],"t":"}},{{\"class\":"}}"#
+                )
+            } else {
+                format!(r#"{{"n":{i}}}"#)
+            };
+            format!(
+                r#"{{"class":"A","id":"{i:08x}-0000-4000-8000-000000000000","properties":{props},"vector":[{i}.5,-0.0,1e-45]}}"#
+            )
+        };
+        for (count, nested_every) in [(0, 0), (1, 0), (2, 0), (7, 0), (50, 0), (50, 7), (50, 1)] {
+            let items: Vec<String> = (0..count)
+                .map(|i| object(i, nested_every > 0 && i % nested_every == 0))
+                .collect();
+            let body = format!(
+                r#"{{"objects":[{}],"totalResults":{count}}}"#,
+                items.join(",")
+            );
+            let want = read_object_list(body.as_bytes()).expect("one thread");
+            assert_eq!(want.len(), count);
+            for readers in [2, 3, 8, 64] {
+                let mut p = Reader::new(body.as_bytes(), body.find('[').unwrap() + 1);
+                assert_eq!(
+                    p.object_array(readers).as_ref(),
+                    Some(&want),
+                    "{readers} {body}"
+                );
+                assert_eq!(
+                    &body[p.position()..],
+                    r#","totalResults":COUNT}"#.replace("COUNT", &count.to_string())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn batch_answers_read_for_their_verdicts_as_serde_reads_them() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Item {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            result: Option<Value>,
+        }
+        let serde = |body: &str| -> Option<Vec<(Option<String>, Option<Value>)>> {
+            serde_json::from_str::<Vec<Item>>(body)
+                .ok()
+                .map(|items| items.into_iter().map(|i| (i.id, i.result)).collect())
+        };
+        for body in [
+            "[]",
+            r#" [ { } ] "#,
+            r#"[{"class":"A","creationTimeUnix":1,"id":"a","properties":{"t":"]},{"},"vector":[0.1,-0.0,1e-45,3.4028235e+38,1E2],"vectors":{"m":[[1,2],[3]]},"deprecations":null,"result":{"status":"SUCCESS"}},{"id":null,"result":{"errors":{"error":[{"message":"no"}]},"status":"FAILED"},"vector":[]},{"result":null,"vector":[[1]]}]"#,
+        ] {
+            assert_eq!(
+                read_batch_answer::<Value>(body.as_bytes()),
+                Some(serde(body).expect("serde reads it")),
+                "{body}"
+            );
+        }
+        for body in [
+            r#"[{"id":"a","id":"b"}]"#,
+            r#"[{"result":{},"result":{}}]"#,
+            r#"[{"vector":[1,]}]"#,
+            r#"[{"vector":[01]}]"#,
+            r#"[{"vector":[1 2]}]"#,
+            r#"[{"id":5}]"#,
+            r#"[] x"#,
+            r#"{}"#,
+            "",
+        ] {
+            assert_eq!(read_batch_answer::<Value>(body.as_bytes()), None, "{body}");
+        }
+    }
+}
