@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use ely_cli::{usage, Exit, Progress, Stats, StoreArgs};
-use ely_stream::{Counters, StreamWriter};
+use ely_cli::{usage, Exit, Progress, SelectArgs, Stats, StoreArgs};
+use ely_stream::{Counters, Manifest, ManifestCollection, Record, StreamWriter};
 use ely_transfer::backup::{backup, BackupOptions};
-use ely_transfer::expr::Expr;
 use ely_vocab::date::now_rfc3339;
-use serde_json::{json, Map};
+use serde_json::Map;
 
 const NAME: &str = "ely-backup";
 
@@ -80,18 +79,8 @@ struct Args {
     #[arg(long)]
     schema_only: bool,
 
-    /// Only this tenant of multi-tenant collections (repeatable).
-    #[arg(long = "tenant", value_name = "NAME")]
-    tenants: Vec<String>,
-
-    /// Only these properties (comma-separated); the header's class keeps only them too.
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
-    properties: Option<Vec<String>>,
-
-    /// Only objects matching EXPR, e.g. 'year >= 2020 and title like "Intro*"'
-    /// (filtered as objects stream past; every object is still read).
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
 
     /// Objects per cursor page.
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10000))]
@@ -112,11 +101,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         .compression
         .write_options(args.output.as_deref(), false)?;
     let compression = write_options.compression;
-    let filter = match &args.filter {
-        Some(text) => Some(Expr::parse(text).map_err(|e| usage(format!("--where: {e}")))?),
-        None => None,
-    };
-    if args.schema_only && (filter.is_some() || args.properties.is_some()) {
+    let selection = args.select.selection();
+    if args.schema_only && (selection.filter.is_some() || selection.properties.is_some()) {
         return Err(usage(
             "--schema-only writes no objects; --where and --properties do not apply",
         ));
@@ -125,9 +111,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         collections: args.collections.clone(),
         all: args.all,
         schema_only: args.schema_only,
-        tenants: args.tenants.clone(),
-        properties: args.properties.clone(),
-        filter,
+        selection,
         page_size: args.page_size as usize,
     };
     let store = args.store.open()?;
@@ -142,28 +126,32 @@ fn run(args: Args) -> anyhow::Result<Exit> {
 
     if let Some(path) = &args.output {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-        let manifest = json!({
-            "ely": "manifest",
-            "file": path.display().to_string(),
-            "format": "jsonl",
-            "compression": compression.name(),
-            "collections": summaries.iter().map(|s| json!({
-                "name": s.name,
-                "objects": s.objects,
-                "tenants": s.tenants,
-            })).collect::<Vec<_>>(),
-            "objects": objects,
-            "bytes": written.bytes,
-            "hash": written.hash,
-            "algorithm": ely_stream::HASH_ALGORITHM,
-            "schema_only": args.schema_only,
-            "filtered": args.filter.is_some() || args.properties.is_some() || !args.tenants.is_empty(),
-            "started": started,
-            "finished": now_rfc3339(),
-            "source": store.location(),
-            "ely_version": env!("CARGO_PKG_VERSION"),
-        });
-        writeln!(std::io::stdout(), "{manifest}")?;
+        let manifest = Manifest {
+            file: path.display().to_string(),
+            format: "jsonl".into(),
+            compression: compression.name().into(),
+            collections: summaries
+                .iter()
+                .map(|s| ManifestCollection {
+                    name: s.name.clone(),
+                    objects: s.objects,
+                    tenants: s.tenants,
+                })
+                .collect(),
+            objects,
+            bytes: written.bytes,
+            hash: written.hash.clone(),
+            algorithm: ely_stream::HASH_ALGORITHM.into(),
+            schema_only: args.schema_only,
+            filtered: opts.selection.is_partial(),
+            started,
+            finished: now_rfc3339(),
+            source: store.location(),
+            ely_version: env!("CARGO_PKG_VERSION").into(),
+        };
+        let mut line = manifest.to_line();
+        line.push(b'\n');
+        std::io::stdout().write_all(&line)?;
     }
     if args.report.stats {
         let mut fields = Map::new();

@@ -7,11 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use ely_cli::{usage, Exit, Progress, Stats};
-use ely_stream::{
-    read_stream, Counters, DeadLetter, Event, Input, ReadOptions, StreamWriter, Summary,
-};
-use serde_json::{json, Map, Value};
+use ely_cli::{usage, Exit, InputArgs, Progress, Stats};
+use ely_stream::{read_stream, Counters, DeadLetter, Event, ReadOptions, StreamWriter, Summary};
+use serde_json::Map;
 
 const NAME: &str = "ely-convert";
 
@@ -44,9 +42,8 @@ Examples:
 #[derive(Parser, Debug)]
 #[command(name = NAME, version, after_help = format!("{AFTER_HELP}{}", ely_cli::EXIT_CODES_HELP))]
 struct Args {
-    /// Input file; stdin when absent or `-`.
-    #[arg(short, long, value_name = "FILE")]
-    input: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
 
     /// Output file, written to a temporary name and renamed when complete; stdout when absent.
     #[arg(short, long, value_name = "FILE")]
@@ -76,10 +73,6 @@ struct Args {
     #[arg(long, value_name = "FILE", requires = "skip_bad")]
     dead_letter: Option<PathBuf>,
 
-    /// Longest line accepted (K, M, G suffixes).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = ely_cli::parse_size)]
-    max_line_bytes: usize,
-
     /// Do not check trailers, and read truncated input as far as it goes (with a warning).
     #[arg(long)]
     no_verify: bool,
@@ -98,62 +91,57 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         .compression
         .write_options(args.output.as_deref(), args.plain)?;
     let dead_letter_path = match args.skip_bad {
-        true => match ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.as_deref())
-        {
+        true => match ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.file()) {
             Some(p) => Some(p),
             None => return Err(usage("--skip-bad on stdin needs --dead-letter FILE")),
         },
         false => None,
     };
     let opts = ReadOptions {
-        max_line_bytes: args.max_line_bytes,
         verify: !args.no_verify,
         skip_bad: args.skip_bad,
         normalize: args.normalize,
-        ..ReadOptions::default()
+        ..args.input.read_options()
     };
 
-    let input = Input::open(args.input.as_deref())?;
-    let input_name = input.display_name().to_owned();
-    let mut writer = match args.check {
-        true => None,
-        false => Some(StreamWriter::create(args.output.as_deref(), write_options)?),
-    };
+    let input = args.input.open()?;
     let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, input.name()));
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
-    let mut summary = Summary::default();
-
-    let result = read_stream(input, &opts, counters.clone(), &mut summary, |event| {
-        match (event, writer.as_mut()) {
-            (Event::Header { header, line, .. }, Some(w)) => {
-                w.header_line(line, &header.collection)?
-            }
-            (
+    let (summary, result, writer) = if args.check {
+        let checked = ely_stream::verify(input, &opts, counters.clone(), dead.as_mut());
+        let line = serde_json::to_string(&checked.report)?;
+        progress.finish();
+        writeln!(std::io::stdout(), "{line}")?;
+        (checked.summary, checked.result, None)
+    } else {
+        let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
+        let mut summary = Summary::default();
+        let result = read_stream(input, &opts, counters.clone(), &mut summary, |event| {
+            match event {
+                Event::Header { header, line, .. } => {
+                    writer.header_line(line, &header.collection)?
+                }
                 Event::Object {
                     line, normalized, ..
-                },
-                Some(w),
-            ) => w.object(normalized.unwrap_or(line))?,
-            (Event::SectionEnd { .. }, Some(w)) => w.end_section()?,
-            (
+                } => writer.object(normalized.or(line).unwrap_or_default())?,
+                Event::SectionEnd { .. } => writer.end_section()?,
                 Event::Bad {
                     line,
                     number,
                     reason,
                     too_long,
-                },
-                _,
-            ) => {
-                if let Some(d) = dead.as_mut() {
-                    d.reject(number, reason, line, too_long)?;
+                } => {
+                    if let Some(d) = dead.as_mut() {
+                        d.reject(number, reason, line, too_long)?;
+                    }
                 }
             }
-            (_, None) => {}
-        }
-        Ok(())
-    });
-    progress.finish();
+            Ok(())
+        });
+        progress.finish();
+        (summary, result, Some(writer))
+    };
     for w in &summary.warnings {
         ely_cli::warn(NAME, w);
     }
@@ -161,19 +149,6 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let dead_path = dead.as_ref().map(|d| (d.path().to_owned(), d.records()));
     if let Some(d) = dead {
         d.finish()?;
-    }
-
-    if args.check {
-        let mut line = check_result(
-            &input_name,
-            &summary,
-            counters.bytes_in.load(std::sync::atomic::Ordering::Relaxed),
-        );
-        if let Err(e) = &result {
-            line.insert("verified".into(), false.into());
-            line.insert("error".into(), format!("{e:#}").into());
-        }
-        writeln!(std::io::stdout(), "{}", Value::Object(line))?;
     }
     result?;
     let bytes_out = match writer {
@@ -213,23 +188,4 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Rejected);
     }
     Ok(Exit::Ok)
-}
-
-fn check_result(input: &str, s: &Summary, compressed: u64) -> Map<String, Value> {
-    let collections: Vec<Value> = s
-        .sections
-        .iter()
-        .map(|c| json!({"collection": c.collection, "objects": c.objects, "verified": c.verified}))
-        .collect();
-    let mut m = Map::new();
-    m.insert("input".into(), input.into());
-    m.insert("compression".into(), s.compression.map(|c| c.name()).into());
-    m.insert("verified".into(), s.verified().into());
-    m.insert("collections".into(), collections.into());
-    m.insert("objects".into(), s.objects.into());
-    m.insert("lines".into(), s.lines.into());
-    m.insert("bad_lines".into(), s.bad_lines.into());
-    m.insert("bytes".into(), s.bytes.into());
-    m.insert("compressed_bytes".into(), compressed.into());
-    m
 }

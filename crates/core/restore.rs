@@ -8,11 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use ely_cli::{usage, Exit, Progress, Stats, StoreArgs};
-use ely_store::canonical_id;
-use ely_stream::{Counters, Input, ReadOptions};
-use ely_transfer::expr::Expr;
-use ely_transfer::restore::{read_id_file, restore, Conflict, RestoreOptions};
+use ely_cli::{usage, Exit, InputArgs, Progress, SelectArgs, SinkArgs, Stats, StoreArgs};
+use ely_stream::{Counters, Jsonl, ReadOptions};
+use ely_transfer::restore::{restore, RestoreOptions};
+use ely_transfer::selection::{parse_ids, read_id_file};
 use serde_json::{Map, Value};
 
 const NAME: &str = "ely-restore";
@@ -69,9 +68,8 @@ struct Args {
     #[command(flatten)]
     store: StoreArgs,
 
-    /// Input file; stdin when absent or `-`.
-    #[arg(short, long, value_name = "FILE")]
-    input: Option<PathBuf>,
+    #[command(flatten)]
+    input: InputArgs,
 
     /// Restore a one-collection stream into this collection.
     #[arg(short, long, value_name = "NEW", conflicts_with = "renames")]
@@ -81,15 +79,8 @@ struct Args {
     #[arg(long = "rename", value_name = "OLD=NEW", value_parser = pair)]
     renames: Vec<(String, String)>,
 
-    /// What to do with objects that exist already: overwrite, skip (keep them), merge
-    /// (update the properties and vectors present in the stream) or fail (stop before
-    /// touching one).
-    #[arg(long, value_name = "MODE", default_value = "overwrite")]
-    on_conflict: Conflict,
-
-    /// Write only objects whose properties or vectors differ from the target's.
-    #[arg(long)]
-    only_changed: bool,
+    #[command(flatten)]
+    select: SelectArgs,
 
     /// Only these objects (comma-separated UUIDs).
     #[arg(long, value_name = "ID,ID", value_delimiter = ',')]
@@ -99,18 +90,6 @@ struct Args {
     /// lines with --results objects, dead-letter records, object lines).
     #[arg(long, value_name = "FILE")]
     objects_from: Option<PathBuf>,
-
-    /// Only these properties (comma-separated, as named in the stream).
-    #[arg(long, value_name = "A,B", value_delimiter = ',')]
-    properties: Option<Vec<String>>,
-
-    /// Only objects matching EXPR (docs/WHERE.md), e.g. 'year >= 2020 and lang = "en"'.
-    #[arg(long = "where", value_name = "EXPR")]
-    filter: Option<String>,
-
-    /// Only this tenant (repeatable).
-    #[arg(long = "tenant", value_name = "NAME")]
-    tenants: Vec<String>,
 
     /// Write property OLD as NEW (repeatable).
     #[arg(long = "map-property", value_name = "OLD=NEW", value_parser = pair)]
@@ -129,39 +108,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     replication_factor: Option<u64>,
 
-    /// Batches in flight.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    workers: u32,
-
-    /// Objects per batch.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
-    batch_size: u32,
-
-    /// Most bytes of object lines per batch (K, M, G suffixes).
-    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = ely_cli::parse_size)]
-    batch_bytes: usize,
-
-    /// Where rejected objects go [default: INPUT.rejected.jsonl beside -i; on stdin, only
-    /// the result lines and a summary on stderr name them].
-    #[arg(long, value_name = "FILE")]
-    dead_letter: Option<PathBuf>,
-
-    /// Record how far the input has been acknowledged; rerunning the same command continues
-    /// from there. Removed when the run completes.
-    #[arg(long, value_name = "FILE")]
-    checkpoint: Option<PathBuf>,
-
-    /// Check everything and report what would happen; write nothing.
-    #[arg(long)]
-    dry_run: bool,
-
-    /// Result lines: one per batch, or one per object.
-    #[arg(long, value_name = "batches|objects", default_value = "batches", value_parser = ["batches", "objects"])]
-    results: String,
-
-    /// Longest line accepted (K, M, G suffixes).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = ely_cli::parse_size)]
-    max_line_bytes: usize,
+    #[command(flatten)]
+    sink: SinkArgs,
 
     #[command(flatten)]
     report: ely_cli::ReportArgs,
@@ -182,65 +130,43 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
-    let filter = match &args.filter {
-        Some(text) => Some(Expr::parse(text).map_err(|e| usage(format!("--where: {e}")))?),
-        None => None,
-    };
-    let mut objects: Option<HashSet<String>> = None;
+    let mut selection = args.select.selection();
     if let Some(ids) = &args.objects {
-        let mut set = HashSet::new();
-        for id in ids.iter().filter(|i| !i.trim().is_empty()) {
-            set.insert(
-                canonical_id(id.trim())
-                    .ok_or_else(|| usage(format!("--objects: {id:?} is not a UUID")))?,
-            );
-        }
-        objects = Some(set);
+        selection.objects = Some(parse_ids(ids).map_err(|e| usage(format!("--objects: {e}")))?);
     }
     if let Some(path) = &args.objects_from {
         let set = read_id_file(path)?;
-        objects.get_or_insert_with(HashSet::new).extend(set);
-    }
-    let dead_letter = ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.as_deref());
-    if let (Some(d), Some(i)) = (&dead_letter, &args.input) {
-        if d == i {
-            return Err(usage(
-                "the dead-letter file would overwrite the input; give another --dead-letter FILE",
-            ));
-        }
+        selection
+            .objects
+            .get_or_insert_with(HashSet::new)
+            .extend(set);
     }
     let opts = RestoreOptions {
         collection: args.collection.clone(),
         renames: args.renames.clone(),
-        on_conflict: args.on_conflict,
-        only_changed: args.only_changed,
-        objects,
-        properties: args.properties.clone(),
-        filter,
-        tenants: args.tenants.clone(),
+        selection,
         map_properties: args.map_properties.clone(),
         lossy: args.lossy,
         skip_vectors: args.skip_vectors,
         replication_factor: args.replication_factor,
-        workers: args.workers as usize,
-        batch_size: args.batch_size as usize,
-        batch_bytes: args.batch_bytes,
-        dry_run: args.dry_run,
-        per_object_results: args.results == "objects",
-        checkpoint: args.checkpoint.clone(),
-        dead_letter,
+        sink: args.sink.options(args.input.file())?,
         read: ReadOptions {
-            max_line_bytes: args.max_line_bytes,
             skip_bad: true,
-            ..ReadOptions::default()
+            ..args.input.read_options()
         },
     };
     let store = args.store.open()?;
-    let input = Input::open(args.input.as_deref())?;
     let counters = Arc::new(Counters::default());
+    let source = Jsonl::new(args.input.open()?, opts.read.clone(), counters.clone());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut out = BufWriter::new(std::io::stdout());
-    let result = restore(store.as_ref(), input, &opts, counters.clone(), &mut out);
+    let result = restore(
+        store.as_ref(),
+        Box::new(source),
+        &opts,
+        counters.clone(),
+        &mut out,
+    );
     progress.finish();
     out.flush()?;
     let finished = result?;
@@ -264,7 +190,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 .load(std::sync::atomic::Ordering::Relaxed)
                 .into(),
         );
-        fields.insert("dry_run".into(), args.dry_run.into());
+        fields.insert("dry_run".into(), args.sink.dry_run.into());
         stats.print(NAME, fields);
     }
     if t.rejected > 0 {
@@ -277,7 +203,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                     p.display()
                 ),
             ),
-            None if args.dry_run => ely_cli::warn(
+            None if args.sink.dry_run => ely_cli::warn(
                 NAME,
                 format!("{} object(s) would be rejected (see the result lines)", t.rejected),
             ),

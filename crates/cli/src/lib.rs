@@ -1,6 +1,8 @@
 //! The conventions every ely binary keeps, in one place: the exit-code table, how errors are
 //! printed (`ely-<name>: error: ...` on stderr), quiet exit on a closed stdout, exit 130 with
-//! no half-written file on Ctrl-C, the progress line, `--stats`, and size arguments.
+//! no half-written file on Ctrl-C, the progress line and `--stats`; and every flag more than
+//! one binary takes ([`InputArgs`], [`StoreArgs`], [`SelectArgs`], [`SinkArgs`],
+//! [`CompressArgs`], [`ReportArgs`]), defined once in `flags`.
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
@@ -11,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use ely_stream::{ErrorKind, StreamError};
 
-mod store_args;
-pub use store_args::{parse_duration, StoreArgs};
+mod flags;
+pub use flags::{
+    output_compression, parse_duration, parse_size, threads, CompressArgs, InputArgs, ReportArgs,
+    SelectArgs, SinkArgs, StoreArgs,
+};
 
 /// The exit codes, the same for every ely binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,108 +163,6 @@ fn install_interrupt_handler(name: &'static str) {
         let _ = writeln!(io::stderr(), "\n{name}: interrupted");
         std::process::exit(Exit::Interrupted as i32);
     });
-}
-
-/// `--stats` and `--quiet`, which every binary takes.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ReportArgs {
-    /// Print one JSON summary line to stderr at the end.
-    #[arg(long)]
-    pub stats: bool,
-
-    /// No progress line.
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-/// How a stream is compressed when written: `--compress`, `--level`, `--threads`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CompressArgs {
-    /// Output compression: zstd, gzip, lz4 or none [default: from the -o extension
-    /// (.zst, .gz, .lz4), else none].
-    #[arg(long, value_name = "KIND")]
-    pub compress: Option<ely_stream::Compression>,
-
-    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub level: Option<i32>,
-
-    /// zstd worker threads; 0 uses every core.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub threads: u32,
-}
-
-impl CompressArgs {
-    /// The write options these flags ask for, for output to `output` (stdout when `None`).
-    pub fn write_options(
-        &self,
-        output: Option<&std::path::Path>,
-        plain: bool,
-    ) -> anyhow::Result<ely_stream::WriteOptions> {
-        Ok(ely_stream::WriteOptions {
-            compression: output_compression(self.compress, output, self.level)?,
-            level: self.level,
-            threads: threads(self.threads),
-            plain,
-        })
-    }
-}
-
-/// The output compression: `--compress`, else from the `-o` file's extension, else none;
-/// checks `--level` against it.
-pub fn output_compression(
-    compress: Option<ely_stream::Compression>,
-    output: Option<&std::path::Path>,
-    level: Option<i32>,
-) -> anyhow::Result<ely_stream::Compression> {
-    let compression = compress
-        .or_else(|| output.map(ely_stream::Compression::from_extension))
-        .unwrap_or(ely_stream::Compression::None);
-    if let Some(level) = level {
-        match compression.levels() {
-            None => {
-                return Err(usage(format!(
-                    "--level does not apply to {compression} output"
-                )))
-            }
-            Some((_, range)) if !range.contains(&level) => {
-                return Err(usage(format!(
-                    "{compression} levels are {}-{}",
-                    range.start(),
-                    range.end()
-                )))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(compression)
-}
-
-/// `--threads`: 0 means every core.
-pub fn threads(n: u32) -> u32 {
-    match n {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-        n => n,
-    }
-}
-
-/// Parses a size such as `1048576`, `64K`, `256M`, `1G` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: usize = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (use e.g. 65536, 64K, 256M, 1G)"))?;
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        _ => return Err(format!("'{s}' has an unknown unit (use K, M or G)")),
-    };
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 /// A progress line on stderr, refreshed a few times a second, shown only when stderr is a

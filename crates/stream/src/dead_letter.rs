@@ -1,16 +1,36 @@
 //! The dead-letter file: one JSON record per rejected line, with its number, the reason and
-//! the line itself, so nothing read is ever silently dropped.
+//! the line itself, so nothing read is ever silently dropped. ely-restore reads such a file
+//! back as it is.
+//!
+//! Two ways to keep it, one record format:
+//! - [`DeadLetter::new`]: written to a temporary name and renamed into place by
+//!   [`DeadLetter::finish`] (a one-shot run such as ely-convert);
+//! - [`DeadLetter::resumable`]: written in place and synced by [`DeadLetter::sync`] before
+//!   every checkpoint that vouches for it; a resumed run cuts it back to the length its
+//!   checkpoint recorded, dropping a record a kill cut short.
+//!
+//! Either way the file is created only when the first line is rejected, mode 0600.
 
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
 use crate::format::{base64, Rejected};
 
+enum Target {
+    Atomic(BufWriter<AtomicFile>),
+    InPlace(BufWriter<File>),
+}
+
 pub struct DeadLetter {
     input: String,
-    file: Option<BufWriter<AtomicFile>>,
     path: PathBuf,
+    file: Option<Target>,
+    /// `None`: atomic. `Some(n)`: in place, keeping the first `n` bytes of what is there.
+    keep: Option<u64>,
+    /// Bytes in the file, counting what is still buffered.
+    bytes: u64,
     records: u64,
 }
 
@@ -20,9 +40,22 @@ impl DeadLetter {
     pub fn new(path: &Path, input: &str) -> DeadLetter {
         DeadLetter {
             input: input.to_owned(),
-            file: None,
             path: path.to_owned(),
+            file: None,
+            keep: None,
+            bytes: 0,
             records: 0,
+        }
+    }
+
+    /// Records rejected lines of `input` into `path` in place. A fresh run (`resume` `None`)
+    /// starts the file over; a resumed one keeps the `resume` bytes its checkpoint vouches
+    /// for and appends after them.
+    pub fn resumable(path: &Path, input: &str, resume: Option<u64>) -> DeadLetter {
+        DeadLetter {
+            keep: Some(resume.unwrap_or(0)),
+            bytes: resume.unwrap_or(0),
+            ..DeadLetter::new(path, input)
         }
     }
 
@@ -30,8 +63,45 @@ impl DeadLetter {
         &self.path
     }
 
+    /// Records written by this run.
     pub fn records(&self) -> u64 {
         self.records
+    }
+
+    fn open(&mut self) -> io::Result<&mut dyn Write> {
+        if self.file.is_none() {
+            let named = |e: io::Error| {
+                io::Error::new(
+                    e.kind(),
+                    format!("dead-letter file {}: {e}", self.path.display()),
+                )
+            };
+            let target = match self.keep {
+                None => Target::Atomic(BufWriter::new(
+                    AtomicFile::create(&self.path).map_err(named)?,
+                )),
+                Some(keep) => {
+                    let mut o = std::fs::OpenOptions::new();
+                    o.create(true).write(true);
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        o.mode(0o600);
+                    }
+                    let mut f = o.open(&self.path).map_err(named)?;
+                    f.set_len(keep).map_err(named)?;
+                    f.seek(io::SeekFrom::Start(keep)).map_err(named)?;
+                    self.bytes = keep;
+                    Target::InPlace(BufWriter::new(f))
+                }
+            };
+            self.file = Some(target);
+        }
+        Ok(match self.file.as_mut() {
+            Some(Target::Atomic(f)) => f,
+            Some(Target::InPlace(f)) => f,
+            None => unreachable!("opened above"),
+        })
     }
 
     /// Writes one record. `too_long` is the full length of a line of which `line` is the start.
@@ -42,15 +112,6 @@ impl DeadLetter {
         line: &[u8],
         too_long: Option<u64>,
     ) -> io::Result<()> {
-        if self.file.is_none() {
-            let f = AtomicFile::create(&self.path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("dead-letter file {}: {e}", self.path.display()),
-                )
-            })?;
-            self.file = Some(BufWriter::new(f));
-        }
         let (raw, raw_base64) = match std::str::from_utf8(line) {
             Ok(s) => (Some(s), None),
             Err(_) => (None, Some(base64(line))),
@@ -64,20 +125,40 @@ impl DeadLetter {
             raw_base64,
             bytes: too_long,
         };
-        let file = self.file.as_mut().expect("opened above");
-        serde_json::to_writer(&mut *file, &record)?;
-        file.write_all(b"\n")?;
+        let mut text = serde_json::to_vec(&record)?;
+        text.push(b'\n');
+        self.open()?.write_all(&text)?;
+        self.bytes += text.len() as u64;
         self.records += 1;
         Ok(())
     }
 
-    /// Syncs and renames the file into place, when there is one.
-    pub fn finish(self) -> io::Result<()> {
-        if let Some(f) = self.file {
-            f.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .commit()?;
+    /// Flushes and, for a file written in place, syncs it; returns its length (what a
+    /// checkpoint may vouch for).
+    pub fn sync(&mut self) -> io::Result<u64> {
+        match self.file.as_mut() {
+            Some(Target::InPlace(f)) => {
+                f.flush()?;
+                f.get_ref().sync_all()?;
+            }
+            Some(Target::Atomic(f)) => f.flush()?,
+            None => {}
         }
-        Ok(())
+        Ok(self.bytes)
+    }
+
+    /// Syncs the file and, when it was written to a temporary name, renames it into place.
+    pub fn finish(self) -> io::Result<()> {
+        match self.file {
+            Some(Target::Atomic(f)) => f
+                .into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .commit(),
+            Some(Target::InPlace(mut f)) => {
+                f.flush()?;
+                f.get_ref().sync_all()
+            }
+            None => Ok(()),
+        }
     }
 }

@@ -7,6 +7,11 @@
 //! [`read_stream`] reads any of them in parallel, in order, verifying trailers;
 //! [`StreamWriter`] writes them, atomically when to a file. docs/FORMAT.md describes the
 //! format in full.
+//!
+//! Around the stream: [`Source`], where objects come from ([`Jsonl`] is the stream as one);
+//! [`verify`], a whole stream checked; the typed records the binaries print and keep
+//! ([`Manifest`], [`Checkpoint`], result lines, [`Verification`]); [`DeadLetter`], where
+//! rejected lines go.
 
 pub mod atomic;
 pub mod classify;
@@ -16,6 +21,9 @@ pub mod error;
 pub mod format;
 pub mod normalize;
 pub mod read;
+pub mod records;
+pub mod source;
+pub mod verify;
 pub mod write;
 
 pub use compression::Compression;
@@ -23,4 +31,10 @@ pub use dead_letter::DeadLetter;
 pub use error::{ErrorKind, StreamError};
 pub use format::{Control, Header, SectionHash, Trailer, FORMAT_VERSION, HASH_ALGORITHM};
 pub use read::{read_stream, Counters, Event, Input, ReadOptions, SectionSummary, Summary};
+pub use records::{
+    BatchResult, Checkpoint, CollectionReport, Manifest, ManifestCollection, ObjectResult, Record,
+    Reject, Verification, VerifiedCollection,
+};
+pub use source::{Jsonl, Source};
+pub use verify::{verify, Verified};
 pub use write::{StreamWriter, WriteOptions, Written};

@@ -20,6 +20,7 @@ use crate::compression::{self, Compression, Detected};
 use crate::error::StreamError;
 use crate::format::{same_collection, Control, Header, SectionHash, Trailer, HASH_ALGORITHM};
 use crate::normalize;
+use ely_vocab::Object;
 
 /// How to read.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct ReadOptions {
     pub normalize: bool,
     /// Target size of the chunks handed to the parser threads.
     pub chunk_bytes: usize,
+    /// Also read each object line into an [`Object`] on the parser threads, in the same
+    /// pass that checks it ([`Event::Object`]'s `object`): one parse per line.
+    pub objects: bool,
 }
 
 impl Default for ReadOptions {
@@ -47,6 +51,7 @@ impl Default for ReadOptions {
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             normalize: false,
             chunk_bytes: 1 << 20,
+            objects: false,
         }
     }
 }
@@ -90,6 +95,9 @@ impl Summary {
 }
 
 /// One thing the caller is told about, in stream order.
+// Events are handed over one at a time and never stored, so the size of the object variant
+// costs nothing; boxing it would cost an allocation per object.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event<'a> {
     Header {
@@ -97,10 +105,14 @@ pub enum Event<'a> {
         line: &'a [u8],
         number: u64,
     },
-    /// `normalized` is set when [`ReadOptions::normalize`] is.
+    /// An object. `line` is the line as read (a source of another format has none);
+    /// `normalized` is set when [`ReadOptions::normalize`] is, `object` when
+    /// [`ReadOptions::objects`] is: the object, or why the line, valid as an object line,
+    /// still cannot be read as one (a repeated member, say).
     Object {
-        line: &'a [u8],
+        line: Option<&'a [u8]>,
         normalized: Option<&'a [u8]>,
+        object: Option<Result<Object, String>>,
         number: u64,
     },
     /// A section ended: with its (verified, when verifying) trailer, or without one (a
@@ -190,6 +202,7 @@ struct Line {
     end: usize,
     kind: Kind,
     normalized: Option<(usize, usize)>,
+    object: Option<Result<Object, String>>,
 }
 
 /// A chunk's buffers; they go round reader -> worker -> consumer -> reader.
@@ -307,7 +320,7 @@ where
                 next += 1;
                 match msg {
                     Msg::Chunk(mut chunk) => {
-                        check.chunk(&chunk, &mut on_event)?;
+                        check.chunk(&mut chunk, &mut on_event)?;
                         counters
                             .objects
                             .store(check.summary.objects, Ordering::Relaxed);
@@ -446,12 +459,13 @@ fn cut_into_chunks(
         // Sent even when empty (a too-long line at its start): every buffer must come back
         // to the pool, or the reader would run out of them and wait forever.
         {
-            let (normalize, max_line) = (opts.normalize, opts.max_line_bytes);
+            let (normalize, objects, max_line) =
+                (opts.normalize, opts.objects, opts.max_line_bytes);
             let my_seq = seq;
             let done = done.clone();
             seq += 1;
             pool.spawn(move || {
-                parse_chunk(&mut chunk, normalize, max_line);
+                parse_chunk(&mut chunk, normalize, objects, max_line);
                 let _ = done.send((my_seq, Msg::Chunk(chunk)));
             });
         }
@@ -547,8 +561,9 @@ thread_local! {
     static CLASSIFIER: std::cell::RefCell<Classifier> = std::cell::RefCell::new(Classifier::default());
 }
 
-/// A worker's job: split the chunk into lines and classify each.
-fn parse_chunk(chunk: &mut Chunk, normalize: bool, max_line: usize) {
+/// A worker's job: split the chunk into lines and classify each (reading object lines into
+/// objects when `objects` is set).
+fn parse_chunk(chunk: &mut Chunk, normalize: bool, objects: bool, max_line: usize) {
     chunk.lines.clear();
     chunk.normalized.clear();
     CLASSIFIER.with(|c| {
@@ -568,11 +583,16 @@ fn parse_chunk(chunk: &mut Chunk, normalize: bool, max_line: usize) {
                 nl
             };
             let line = &data[start..end];
+            let mut object = None;
             let mut kind = if line.len() > max_line {
                 Kind::Bad(format!(
                     "line is {} bytes, longer than --max-line-bytes ({max_line})",
                     line.len()
                 ))
+            } else if objects {
+                let (kind, o) = decode(&mut classifier, line);
+                object = o;
+                kind
             } else {
                 classifier.classify(line)
             };
@@ -593,11 +613,27 @@ fn parse_chunk(chunk: &mut Chunk, normalize: bool, max_line: usize) {
                 end,
                 kind,
                 normalized,
+                object,
             });
             number += 1;
             start = nl + 1;
         }
     });
+}
+
+/// Reads an object line into an object and classifies it in one parse. Lines the one-pass
+/// reader does not take (not objects, or objects only serde_json can judge, all rare) are
+/// classified as `convert` classifies them, and an object line is then read by serde_json,
+/// whose error says why it is not an object after all.
+fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Object, String>>) {
+    if let Some((object, has_class)) = Object::from_line(line) {
+        let class = has_class.then(|| object.class.as_str().into());
+        return (Kind::Object { class }, Some(Ok(object)));
+    }
+    let kind = classifier.classify(line);
+    let object = matches!(kind, Kind::Object { .. })
+        .then(|| serde_json::from_slice::<Object>(line).map_err(|e| e.to_string()));
+    (kind, object)
 }
 
 struct Open {
@@ -624,12 +660,12 @@ impl Structure<'_> {
         })
     }
 
-    fn chunk<F>(&mut self, chunk: &Chunk, on_event: &mut F) -> anyhow::Result<()>
+    fn chunk<F>(&mut self, chunk: &mut Chunk, on_event: &mut F) -> anyhow::Result<()>
     where
         F: FnMut(Event<'_>) -> anyhow::Result<()>,
     {
         let last = chunk.lines.len().saturating_sub(1);
-        for (i, line) in chunk.lines.iter().enumerate() {
+        for (i, line) in chunk.lines.iter_mut().enumerate() {
             let raw = &chunk.data[line.start..line.end];
             self.summary.lines += 1;
             self.summary.bytes += (line.end - line.start + 1) as u64;
@@ -648,8 +684,9 @@ impl Structure<'_> {
                     self.summary.objects += 1;
                     let normalized = line.normalized.map(|(a, b)| &chunk.normalized[a..b]);
                     on_event(Event::Object {
-                        line: raw,
+                        line: Some(raw),
                         normalized,
+                        object: line.object.take(),
                         number: line.number,
                     })?;
                 }

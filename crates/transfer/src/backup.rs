@@ -10,13 +10,12 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{bail, Context};
 use crossbeam_channel::bounded;
-use ely_store::schema::{is_multi_tenant, property_names, strip_server_fields};
+use ely_store::schema::{is_multi_tenant, strip_server_fields};
 use ely_store::{Object, Store, Tenant};
 use ely_stream::{Counters, Header, StreamWriter, FORMAT_VERSION};
 use serde_json::Value;
 
-use crate::expr::Expr;
-use ely_store::names::property_name as property_key;
+use crate::selection::Selection;
 use ely_vocab::date::now_rfc3339;
 
 /// What to back up and how.
@@ -27,12 +26,8 @@ pub struct BackupOptions {
     pub all: bool,
     /// Headers and trailers only, no objects.
     pub schema_only: bool,
-    /// Only these tenants of multi-tenant collections (all when empty).
-    pub tenants: Vec<String>,
-    /// Only these properties (all when `None`).
-    pub properties: Option<Vec<String>>,
-    /// Only objects matching this.
-    pub filter: Option<Expr>,
+    /// Which tenants, objects and properties.
+    pub selection: Selection,
     /// Objects per cursor page.
     pub page_size: usize,
 }
@@ -43,9 +38,7 @@ impl Default for BackupOptions {
             collections: Vec::new(),
             all: false,
             schema_only: false,
-            tenants: Vec::new(),
-            properties: None,
-            filter: None,
+            selection: Selection::default(),
             page_size: 500,
         }
     }
@@ -119,44 +112,35 @@ fn plan(store: &dyn Store, opts: &BackupOptions) -> anyhow::Result<Vec<Plan>> {
         v
     };
     let mut plans = Vec::new();
+    let sel = &opts.selection;
     for class in classes {
         let mut class = strip_server_fields(&class);
         let name = class_name(&class).to_owned();
-        if let Some(f) = &opts.filter {
-            f.check(&class)
-                .map_err(|e| anyhow::anyhow!("--where on collection {name}: {e}"))?;
-        }
-        if let Some(keep) = &opts.properties {
-            keep_properties(&mut class, keep).with_context(|| format!("collection {name}"))?;
-        }
-        let tenants = if is_multi_tenant(&class) {
-            let all = store
-                .tenants(&name)
-                .with_context(|| format!("listing the tenants of {name}"))?;
-            if opts.tenants.is_empty() {
-                Some(all)
-            } else {
-                let mut chosen = Vec::new();
-                for t in &opts.tenants {
-                    match all.iter().find(|x| &x.name == t) {
-                        Some(x) => chosen.push(x.clone()),
-                        None => bail!(
-                            "collection {name} has no tenant {t} (it has: {})",
-                            all.iter()
-                                .map(|x| x.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    }
-                }
-                Some(chosen)
-            }
+        let all_tenants = if is_multi_tenant(&class) {
+            Some(
+                store
+                    .tenants(&name)
+                    .with_context(|| format!("listing the tenants of {name}"))?,
+            )
         } else {
-            if !opts.tenants.is_empty() && !opts.all {
-                bail!("collection {name} is not multi-tenant; --tenant does not apply to it");
-            }
             None
         };
+        let names: Option<Vec<String>> = all_tenants
+            .as_ref()
+            .map(|ts| ts.iter().map(|t| t.name.clone()).collect());
+        sel.check(&name, &class, names.as_deref(), !opts.all)?;
+        sel.trim_class(&mut class);
+        // Tenants in the order --tenant names them, else the store's.
+        let tenants = all_tenants.map(|all| {
+            if sel.tenants.is_empty() {
+                all
+            } else {
+                sel.tenants
+                    .iter()
+                    .filter_map(|t| all.iter().find(|x| &x.name == t).cloned())
+                    .collect()
+            }
+        });
         plans.push(Plan {
             name,
             class,
@@ -168,27 +152,6 @@ fn plan(store: &dyn Store, opts: &BackupOptions) -> anyhow::Result<Vec<Plan>> {
 
 fn class_name(class: &Value) -> &str {
     class.get("class").and_then(Value::as_str).unwrap_or("")
-}
-
-/// Drops every property but `keep` from a class definition; an unknown name is an error.
-fn keep_properties(class: &mut Value, keep: &[String]) -> anyhow::Result<()> {
-    let names = property_names(class);
-    for k in keep {
-        if !names.iter().any(|n| property_key(n) == property_key(k)) {
-            bail!(
-                "--properties names {k}, which it does not have (it has: {})",
-                names.join(", ")
-            );
-        }
-    }
-    if let Some(props) = class.get_mut("properties").and_then(Value::as_array_mut) {
-        props.retain(|p| {
-            p.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|n| keep.iter().any(|k| property_key(k) == property_key(n)))
-        });
-    }
-    Ok(())
 }
 
 enum Page {
@@ -240,10 +203,6 @@ fn collection(
         Some(ts) => ts.iter().map(|t| Some(t.name.clone())).collect(),
         None => vec![None],
     };
-    let keep: Option<Vec<String>> = opts
-        .properties
-        .as_ref()
-        .map(|ks| ks.iter().map(|k| property_key(k)).collect());
     // One page waiting at each stage: the scanner reads the next page while the previous
     // is serialized and the one before it written, and no more (memory stays flat when
     // whatever reads the output is slow).
@@ -295,14 +254,10 @@ fn collection(
                 let mut data = Vec::with_capacity(objects.len() * 256);
                 let mut ends = Vec::with_capacity(objects.len());
                 for mut obj in objects {
-                    if let Some(f) = &opts.filter {
-                        if !f.matches(&obj.id, &obj.properties) {
-                            continue;
-                        }
+                    if !opts.selection.selects(&obj) {
+                        continue;
                     }
-                    if let Some(keep) = &keep {
-                        obj.properties.retain(|k, _| keep.iter().any(|x| x == k));
-                    }
+                    opts.selection.trim(&mut obj.properties);
                     obj.write_line(&mut data);
                     ends.push(data.len());
                 }

@@ -240,17 +240,20 @@ impl Reader<'_> {
     /// `{...}`: members in any order, unknown ones skipped; a repeated member or a missing
     /// `id` is `None`, as it is an error for `Object`'s `Deserialize`.
     pub fn object(&mut self) -> Option<Object> {
-        self.object_refusing(None)
+        self.object_refusing(None, &mut false)
     }
 
     /// An object line of the stream: as [`Reader::object`], but `None` also when a member
-    /// is named `ely` (a control line) or the `id` is not a UUID.
-    pub fn object_line(&mut self) -> Option<Object> {
-        self.object_refusing(Some("ely"))
+    /// is named `ely` (a control line) or the `id` is not a UUID. Also whether the line has
+    /// a `class` member (it may be `""`).
+    pub fn object_line(&mut self) -> Option<(Object, bool)> {
+        let mut has_class = false;
+        self.object_refusing(Some("ely"), &mut has_class)
             .filter(|o| crate::id::is_uuid(&o.id))
+            .map(|o| (o, has_class))
     }
 
-    fn object_refusing(&mut self, refused: Option<&str>) -> Option<Object> {
+    fn object_refusing(&mut self, refused: Option<&str>, has_class: &mut bool) -> Option<Object> {
         let mut o = Object::default();
         let mut seen: Vec<String> = Vec::new();
         self.members(|p, key| {
@@ -269,7 +272,10 @@ impl Reader<'_> {
                 return None;
             }
             match key.as_str() {
-                "class" => o.class = p.value()?,
+                "class" => {
+                    o.class = p.value()?;
+                    *has_class = true;
+                }
                 "id" => o.id = p.value()?,
                 "tenant" => o.tenant = p.value()?,
                 "properties" => {

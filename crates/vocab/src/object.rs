@@ -112,9 +112,10 @@ pub fn parse_vector(text: &str) -> Result<Vector, String> {
 }
 
 impl Object {
-    /// Reads one object line of the stream in one pass (see [`Reader::object_line`]):
-    /// `None` when it is not a valid object line, or one this reader leaves to serde_json.
-    pub fn from_line(line: &[u8]) -> Option<Object> {
+    /// Reads one object line of the stream in one pass (see [`Reader::object_line`]), with
+    /// whether the line has a `class` member: `None` when it is not a valid object line, or
+    /// is one this reader leaves to serde_json.
+    pub fn from_line(line: &[u8]) -> Option<(Object, bool)> {
         std::str::from_utf8(line).ok()?;
         let mut p = Reader::new(line, 0);
         let o = p.object_line()?;
@@ -248,7 +249,12 @@ mod tests {
             ),
         ] {
             let want: Object = serde_json::from_str(&line).unwrap();
-            assert_eq!(Object::from_line(line.as_bytes()), Some(want), "{line}");
+            let has_class = line.contains("\"class\"");
+            assert_eq!(
+                Object::from_line(line.as_bytes()),
+                Some((want, has_class)),
+                "{line}"
+            );
         }
         // Lines that are not objects, or that serde_json must judge, are left alone.
         for line in [

@@ -1,0 +1,375 @@
+//! Every flag more than one binary takes, defined once (as ripgrep defines its flags in one
+//! place), in groups a binary flattens into its own arguments:
+//!
+//! - [`InputArgs`]: `-i FILE`, `--max-line-bytes`;
+//! - [`StoreArgs`]: `--store` and the Weaviate client's timeouts, retries and requests in
+//!   flight (the API key is never a flag: it would show in `ps` and in shell history; it
+//!   comes from `WEAVIATE_API_KEY`);
+//! - [`SelectArgs`]: `--tenant`, `--properties`, `--where` (parsed here, so a bad expression
+//!   is a usage error naming the flag), giving one [`Selection`];
+//! - [`SinkArgs`]: how objects are written (conflicts, batches, workers, dead letters,
+//!   checkpoints, dry runs, result lines), giving the sink's [`SinkOptions`];
+//! - [`CompressArgs`], [`ReportArgs`]: output compression; `--stats` and `--quiet`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ely_store::{Location, OpenOptions, Store};
+use ely_stream::{Input, ReadOptions};
+use ely_transfer::expr::Expr;
+use ely_transfer::selection::Selection;
+use ely_transfer::sink::{Conflict, SinkOptions};
+
+use crate::usage;
+
+/// Where a binary reads its input.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// Input file; stdin when absent or `-`.
+    #[arg(short, long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Longest line accepted (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
+    pub max_line_bytes: usize,
+}
+
+impl InputArgs {
+    /// The input: the file, or stdin.
+    pub fn open(&self) -> std::io::Result<Input> {
+        Input::open(self.input.as_deref())
+    }
+
+    /// How to read it (the line limit; everything else as `ReadOptions` has it).
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            max_line_bytes: self.max_line_bytes,
+            ..ReadOptions::default()
+        }
+    }
+
+    /// The input file, when it is one (not stdin).
+    pub fn file(&self) -> Option<&Path> {
+        self.input.as_deref().filter(|p| p.as_os_str() != "-")
+    }
+}
+
+/// Which objects and properties a command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SelectArgs {
+    /// Only this tenant of multi-tenant collections (repeatable). Collections without
+    /// multi-tenancy are taken whole, unless one was named: then it is an error.
+    #[arg(long = "tenant", value_name = "NAME")]
+    pub tenants: Vec<String>,
+
+    /// Only these properties (comma-separated, as the input names them); the class
+    /// definition keeps only them too. A name the collection does not have is an error.
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    pub properties: Option<Vec<String>>,
+
+    /// Only objects matching EXPR (docs/WHERE.md), e.g. 'year >= 2020 and lang = "en"'.
+    /// Checked against each collection's properties and their types before anything is
+    /// read or written.
+    #[arg(long = "where", value_name = "EXPR", value_parser = parse_where)]
+    pub filter: Option<Expr>,
+}
+
+impl SelectArgs {
+    /// The selection these flags ask for.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            objects: None,
+            tenants: self.tenants.clone(),
+            properties: self.properties.clone(),
+            filter: self.filter.clone(),
+        }
+    }
+}
+
+fn parse_where(text: &str) -> Result<Expr, String> {
+    Expr::parse(text)
+}
+
+/// How objects are written into a store.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// What to do with objects that exist already: overwrite, skip (keep them), merge
+    /// (update the properties and vectors present in the input) or fail (stop before
+    /// touching one).
+    #[arg(long, value_name = "MODE", default_value = "overwrite")]
+    pub on_conflict: Conflict,
+
+    /// Write only objects whose properties or vectors differ from the target's.
+    #[arg(long)]
+    pub only_changed: bool,
+
+    /// Batches in flight at once, each one store call. A call to Weaviate is sent as
+    /// requests of 100 objects, --in-flight of them at once: at most
+    /// workers x in-flight requests are in flight.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+
+    /// Objects per batch.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub batch_size: u32,
+
+    /// Most bytes of input lines per batch (K, M, G suffixes).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    pub batch_bytes: usize,
+
+    /// Where rejected objects go [default: INPUT.rejected.jsonl beside -i; on stdin, only
+    /// the result lines and a summary on stderr name them].
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+
+    /// Record how far the input has been acknowledged; rerunning the same command continues
+    /// from there. Removed when the run completes.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Check everything and report what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Result lines: one per batch, or one per object.
+    #[arg(long, value_name = "batches|objects", default_value = "batches", value_parser = ["batches", "objects"])]
+    pub results: String,
+}
+
+impl SinkArgs {
+    /// The sink's options, with the dead-letter file beside `input` unless given; an error
+    /// when it would be the input itself.
+    pub fn options(&self, input: Option<&Path>) -> anyhow::Result<SinkOptions> {
+        let dead_letter = crate::dead_letter_path(self.dead_letter.as_deref(), input);
+        if let (Some(d), Some(i)) = (&dead_letter, input) {
+            if d == i {
+                return Err(usage(
+                    "the dead-letter file would overwrite the input; give another --dead-letter FILE",
+                ));
+            }
+        }
+        Ok(SinkOptions {
+            on_conflict: self.on_conflict,
+            only_changed: self.only_changed,
+            workers: self.workers as usize,
+            batch_size: self.batch_size as usize,
+            batch_bytes: self.batch_bytes,
+            dry_run: self.dry_run,
+            per_object_results: self.results == "objects",
+            checkpoint: self.checkpoint.clone(),
+            dead_letter,
+        })
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The store: a Weaviate URL (http:// or https://) or the path of an embedded store.
+    /// Default: $ELY_STORE, then $WEAVIATE_URL, then $ELY_HOME/store.db
+    /// (ELY_HOME defaults to ~/.local/share/ely). The API key comes from $WEAVIATE_API_KEY.
+    #[arg(long, value_name = "URL|PATH")]
+    pub store: Option<String>,
+
+    /// Time allowed to connect to Weaviate.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Time allowed for one request and its answer.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Retries of a request that failed with 429, 408, 5xx or a network error (with
+    /// exponential backoff and jitter, honouring Retry-After).
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub retries: u32,
+
+    /// Requests the Weaviate client sends at once for one call: a write of more than 100
+    /// objects is sent as requests of 100, an existence check as queries of 100 ids.
+    /// ely-restore makes --workers such calls at once: at most workers x in-flight requests.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub in_flight: u32,
+}
+
+impl StoreArgs {
+    /// Where the store is, from the flag and then the environment.
+    pub fn location(&self) -> ely_store::Result<Location> {
+        ely_store::resolve(self.store.as_deref(), |k| std::env::var(k).ok())
+    }
+
+    /// The client options these flags ask for, with the API key from the environment.
+    pub fn options(&self) -> OpenOptions {
+        OpenOptions {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            retries: self.retries,
+            in_flight: self.in_flight as usize,
+            ..OpenOptions::from_env()
+        }
+    }
+
+    pub fn open(&self) -> ely_store::Result<Box<dyn Store>> {
+        ely_store::open(&self.location()?, &self.options())
+    }
+}
+
+/// `500ms`, `10s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (use e.g. 500ms, 10s, 2m)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a duration"))
+}
+
+/// `--stats` and `--quiet`, which every binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportArgs {
+    /// Print one JSON summary line to stderr at the end.
+    #[arg(long)]
+    pub stats: bool,
+
+    /// No progress line.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// How a stream is compressed when written: `--compress`, `--level`, `--threads`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompressArgs {
+    /// Output compression: zstd, gzip, lz4 or none [default: from the -o extension
+    /// (.zst, .gz, .lz4), else none].
+    #[arg(long, value_name = "KIND")]
+    pub compress: Option<ely_stream::Compression>,
+
+    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub level: Option<i32>,
+
+    /// zstd worker threads; 0 uses every core.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: u32,
+}
+
+impl CompressArgs {
+    /// The write options these flags ask for, for output to `output` (stdout when `None`).
+    pub fn write_options(
+        &self,
+        output: Option<&std::path::Path>,
+        plain: bool,
+    ) -> anyhow::Result<ely_stream::WriteOptions> {
+        Ok(ely_stream::WriteOptions {
+            compression: output_compression(self.compress, output, self.level)?,
+            level: self.level,
+            threads: threads(self.threads),
+            plain,
+        })
+    }
+}
+
+/// The output compression: `--compress`, else from the `-o` file's extension, else none;
+/// checks `--level` against it.
+pub fn output_compression(
+    compress: Option<ely_stream::Compression>,
+    output: Option<&std::path::Path>,
+    level: Option<i32>,
+) -> anyhow::Result<ely_stream::Compression> {
+    let compression = compress
+        .or_else(|| output.map(ely_stream::Compression::from_extension))
+        .unwrap_or(ely_stream::Compression::None);
+    if let Some(level) = level {
+        match compression.levels() {
+            None => {
+                return Err(usage(format!(
+                    "--level does not apply to {compression} output"
+                )))
+            }
+            Some((_, range)) if !range.contains(&level) => {
+                return Err(usage(format!(
+                    "{compression} levels are {}-{}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(compression)
+}
+
+/// `--threads`: 0 means every core.
+pub fn threads(n: u32) -> u32 {
+    match n {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        n => n,
+    }
+}
+
+/// Parses a size such as `1048576`, `64K`, `256M`, `1G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (use e.g. 65536, 64K, 256M, 1G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("'{s}' has an unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("'{s}' is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        store: StoreArgs,
+    }
+
+    #[test]
+    fn flags_have_sane_defaults_and_parse_durations() {
+        let c = Cmd::try_parse_from(["x"]).expect("defaults");
+        let o = c.store.options();
+        assert_eq!(o.connect_timeout, Duration::from_secs(10));
+        assert_eq!(o.timeout, Duration::from_secs(120));
+        assert_eq!((o.retries, o.in_flight), (8, 4));
+        let c = Cmd::try_parse_from([
+            "x",
+            "--store",
+            "/tmp/s.db",
+            "--timeout",
+            "1.5m",
+            "--connect-timeout",
+            "250ms",
+        ])
+        .expect("flags");
+        assert_eq!(c.store.timeout, Duration::from_secs(90));
+        assert_eq!(c.store.connect_timeout, Duration::from_millis(250));
+        assert_eq!(
+            c.store.location().expect("location"),
+            Location::Embedded("/tmp/s.db".into())
+        );
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(Cmd::try_parse_from(["x", "--in-flight", "0"]).is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! Verification: a stream read to its end, every line checked and every section's trailer
+//! compared with what was read, summed up as one [`Verification`] record. `ely-convert
+//! --check` prints it; a catalog of backups keeps it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::dead_letter::DeadLetter;
+use crate::read::{read_stream, Counters, Event, Input, ReadOptions, Summary};
+use crate::records::{Verification, VerifiedCollection};
+
+/// What [`verify`] found.
+pub struct Verified {
+    /// The record; its `error` says why verification failed, when it did.
+    pub report: Verification,
+    /// Everything the reader counted, with its warnings.
+    pub summary: Summary,
+    /// The error that stopped reading, for its exit code (4 for a truncated or corrupt
+    /// stream, 2 for a bad line).
+    pub result: anyhow::Result<()>,
+}
+
+/// Reads `input` to its end and says whether it is intact. With [`ReadOptions::skip_bad`],
+/// bad lines go to `dead_letter` and reading goes on.
+pub fn verify(
+    input: Input,
+    opts: &ReadOptions,
+    counters: Arc<Counters>,
+    mut dead_letter: Option<&mut DeadLetter>,
+) -> Verified {
+    let name = input.display_name().to_owned();
+    let mut summary = Summary::default();
+    let result = read_stream(input, opts, counters.clone(), &mut summary, |event| {
+        if let (
+            Event::Bad {
+                line,
+                number,
+                reason,
+                too_long,
+            },
+            Some(d),
+        ) = (event, dead_letter.as_deref_mut())
+        {
+            d.reject(number, reason, line, too_long)?;
+        }
+        Ok(())
+    });
+    let mut report = Verification {
+        input: name,
+        compression: summary.compression.map(|c| c.name().to_owned()),
+        verified: summary.verified(),
+        collections: summary
+            .sections
+            .iter()
+            .map(|s| VerifiedCollection {
+                collection: s.collection.clone(),
+                objects: s.objects,
+                verified: s.verified,
+            })
+            .collect(),
+        objects: summary.objects,
+        lines: summary.lines,
+        bad_lines: summary.bad_lines,
+        bytes: summary.bytes,
+        compressed_bytes: counters.bytes_in.load(Ordering::Relaxed),
+        error: None,
+    };
+    if let Err(e) = &result {
+        report.verified = false;
+        report.error = Some(format!("{e:#}"));
+    }
+    Verified {
+        report,
+        summary,
+        result,
+    }
+}

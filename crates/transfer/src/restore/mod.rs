@@ -1,0 +1,169 @@
+//! Restore: an ely stream (or a plain stream of objects) written into a store, whole or in
+//! part, without losing an object.
+//!
+//! A [`Source`] reads the input (decompressing, checking and parsing object lines on every
+//! core); the [`reader`] takes its events on the calling thread, sets up each target
+//! collection ([`collections`]: created, properties added, tenants), prepares each object
+//! ([`prepare`]: selection, renames, type conversions, vector checks, references held back)
+//! and feeds it to the [`Sink`], which batches, writes, and reports results in input order.
+//!
+//! Cross-references are written last: objects go in without their reference properties, and
+//! once every object of the input is in, the objects that had references are written again
+//! whole, so a reference never points at an object that does not exist yet.
+
+mod collections;
+mod prepare;
+mod reader;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use ely_store::Store;
+use ely_stream::{Counters, ReadOptions, Source, Summary};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::selection::Selection;
+use crate::sink::{Sink, SinkOptions};
+
+/// How to restore.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Restore a one-collection stream under this name.
+    pub collection: Option<String>,
+    /// `OLD=NEW` collection renames.
+    pub renames: Vec<(String, String)>,
+    /// Which objects and properties (stream names and values).
+    pub selection: Selection,
+    /// `OLD=NEW` property renames.
+    pub map_properties: Vec<(String, String)>,
+    /// Do conversions that lose information instead of rejecting the object.
+    pub lossy: bool,
+    /// Drop vectors, so that the target vectorizes.
+    pub skip_vectors: bool,
+    /// Replication factor of collections created by the restore.
+    pub replication_factor: Option<u64>,
+    /// How objects are written.
+    pub sink: SinkOptions,
+    /// Read options (line limit, threads).
+    pub read: ReadOptions,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            collection: None,
+            renames: Vec::new(),
+            selection: Selection::default(),
+            map_properties: Vec::new(),
+            lossy: false,
+            skip_vectors: false,
+            replication_factor: None,
+            sink: SinkOptions::default(),
+            read: ReadOptions {
+                skip_bad: true,
+                ..ReadOptions::default()
+            },
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Totals {
+    /// Object lines read (including those skipped by a checkpoint).
+    pub read: u64,
+    /// Objects the partial-restore options left out.
+    pub filtered: u64,
+    /// Objects already restored by the run a checkpoint came from.
+    pub resumed: u64,
+    pub written: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    /// Objects written a second time with their cross-references.
+    pub references: u64,
+    pub collections_created: u64,
+    pub properties_added: u64,
+    pub tenants_created: u64,
+}
+
+/// The end of a run: totals, and the error that ended it early, if one did (written objects
+/// stay written; a truncated or corrupt input is such an error).
+pub struct Finished {
+    pub totals: Totals,
+    pub summary: Summary,
+    pub error: Option<anyhow::Error>,
+    /// The dead-letter file, when something was rejected and one was written.
+    pub dead_letter: Option<std::path::PathBuf>,
+}
+
+/// Restores what `source` reads into `store`, writing result lines to `out`.
+pub fn restore(
+    store: &dyn Store,
+    source: Box<dyn Source>,
+    opts: &RestoreOptions,
+    counters: Arc<Counters>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<Finished> {
+    let display = source.display_name().to_owned();
+    let sink = Sink::open(store, &opts.sink, source.name(), &counters, out)?;
+    let mut totals = Totals::default();
+    let mut summary = Summary::default();
+    let mut deferred: Vec<(String, Value)> = Vec::new();
+    let fed = sink.feed(|feeder| {
+        let mut reader = reader::Reader::new(opts, sink.resume(), display.clone(), &mut totals);
+        let mut result = source.read(&mut summary, &mut |ev| reader.event(ev, feeder));
+        // What was read before a problem is still written (a truncated stream ends with
+        // everything valid before the damage in the store).
+        let flushed = feeder.flush();
+        if result.is_ok() && reader.resume_line() > reader.last_line() {
+            result = Err(anyhow!(
+                "checkpoint {} is at line {}, but {} has only {} lines; delete it to start over",
+                reader.checkpoint_path(),
+                reader.resume_line(),
+                display,
+                reader.last_line()
+            ));
+        }
+        deferred = reader.into_deferred();
+        (result, flushed)
+    });
+    let read_error = match fed {
+        Err(e) => return Err(sink.abandon(e)),
+        Ok((result, Err(flushed))) => return Err(sink.abandon(result.err().unwrap_or(flushed))),
+        Ok((result, Ok(()))) => result.err(),
+    };
+    // Reference properties whose target collections did not exist yet.
+    if !opts.sink.dry_run {
+        for (class, prop) in &deferred {
+            if let Err(e) = store.add_property(class, prop) {
+                let e = anyhow::Error::new(e).context(format!(
+                    "adding reference property {} to {class}",
+                    prop.get("name").and_then(Value::as_str).unwrap_or("?")
+                ));
+                return Err(sink.abandon(e));
+            }
+            totals.properties_added += 1;
+        }
+    }
+    // Second pass: objects written without their references get them now, also when the
+    // input turned out damaged (their objects were written).
+    if let Err(e) = sink.write_references() {
+        return Err(sink.abandon(e));
+    }
+    let delivered = sink.finish(read_error.is_none())?;
+    let w = &delivered.written;
+    totals.written = w.written;
+    totals.unchanged = w.unchanged;
+    totals.skipped = w.skipped;
+    totals.rejected = w.rejected;
+    totals.references = w.references;
+    Ok(Finished {
+        totals,
+        summary,
+        error: read_error,
+        dead_letter: delivered.dead_letter,
+    })
+}

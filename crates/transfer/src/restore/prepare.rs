@@ -1,0 +1,237 @@
+//! Preparing one object for the target: the partial-restore selection, the target's names
+//! (collection, properties, reference beacons), conversions to the target's property types,
+//! vector checks (the same length as earlier objects and as the target's), tenants of a
+//! plain stream created, and reference properties held back for the references pass.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use ely_store::{canonical_id, names, Object, Tenant, Vector};
+use serde_json::{Map, Value};
+
+use super::reader::Reader;
+use crate::sink::{Feeder, Item};
+
+impl Reader<'_> {
+    /// Prepares the object of line `number` (`raw`) and feeds it to the sink, or rejects it
+    /// in order; an object the selection leaves out is only counted.
+    pub(super) fn prepare(
+        &mut self,
+        number: u64,
+        raw: &[u8],
+        mut obj: Object,
+        chain: u64,
+        feeder: &mut Feeder<'_, '_>,
+    ) -> anyhow::Result<()> {
+        let Some(id) = canonical_id(&obj.id) else {
+            let reason = format!("{:?} is not a UUID", obj.id);
+            return self.reject_early(number, raw, reason, chain, feeder);
+        };
+        obj.id = id;
+        let source = match &self.section {
+            Some((s, _)) => s.clone(),
+            None if obj.class.is_empty() && self.opts.collection.is_some() => {
+                names::class_name(self.opts.collection.as_deref().unwrap_or_default())
+            }
+            None if obj.class.is_empty() => {
+                return self.reject_early(
+                    number,
+                    raw,
+                    "object has no \"class\" and no header names its collection (give --collection NAME)".into(),
+                    chain,
+                    feeder,
+                )
+            }
+            None => names::class_name(&obj.class),
+        };
+        // Partial restore: left-out objects are not results.
+        let opts = self.opts;
+        if !opts.selection.selects(&obj) {
+            self.totals.filtered += 1;
+            return Ok(());
+        }
+        if !self.colls.contains_key(&source) {
+            let target = self.target_name(&source)?;
+            self.note_rename(&source, &target);
+            let coll = self.setup(&source, &target, None, feeder)?;
+            self.colls.insert(source.clone(), coll);
+        }
+        opts.selection.trim(&mut obj.properties);
+        if !opts.map_properties.is_empty() {
+            for (old, new) in &opts.map_properties {
+                let key = obj
+                    .properties
+                    .keys()
+                    .find(|k| names::property_name(k) == names::property_name(old))
+                    .cloned();
+                if let Some(key) = key {
+                    if let Some(v) = obj.properties.remove(&key) {
+                        obj.properties.insert(new.clone(), v);
+                    }
+                }
+            }
+        }
+        if opts.skip_vectors {
+            obj.vector = None;
+            obj.vectors.clear();
+        }
+        obj.creation_time_unix = None;
+        obj.last_update_time_unix = None;
+        let dry = opts.sink.dry_run;
+        let store = feeder.store();
+        let renames = &self.renames;
+        let Some(coll) = self.colls.get_mut(&source) else {
+            bail!("collection {source} was not set up");
+        };
+        obj.class = coll.target.clone();
+        if let Some(fit) = &coll.fit {
+            if let Err(reason) = fit.apply(&mut obj.properties, opts.lossy) {
+                let item = Item::rejected(number, chain, raw.to_vec(), obj, reason);
+                return feeder.push(&coll.target, item, false);
+            }
+        }
+        // Vectors: the same length as the first object's, and as the target's.
+        let dims = vector_dims(&obj);
+        let mut reason = None;
+        for (name, &n) in &dims {
+            match coll.dims.get(name) {
+                Some(&first) if first != n => {
+                    reason = Some(format!(
+                        "{} has {n} dimensions, but earlier objects of {} in this stream have {first} (Weaviate would store it and corrupt its index)",
+                        vector_label(name),
+                        coll.target
+                    ));
+                    break;
+                }
+                Some(_) => {}
+                None => {
+                    if coll.target_dims.is_none() && coll.fit.is_some() {
+                        let sample = store
+                            .scan(&coll.target, obj.tenant.as_deref(), None, 1, true)
+                            .ok()
+                            .and_then(|v| v.into_iter().next());
+                        coll.target_dims =
+                            Some(sample.as_ref().map(vector_dims).unwrap_or_default());
+                    }
+                    if let Some(&theirs) = coll.target_dims.as_ref().and_then(|t| t.get(name)) {
+                        if theirs != n && theirs > 0 {
+                            bail!(
+                                "{} of {} has {n} dimensions in the stream (line {number}), but the target's objects have {theirs}; restore into another collection (--collection, --rename), or pass --skip-vectors to let the target vectorize",
+                                vector_label(name),
+                                coll.target
+                            );
+                        }
+                    }
+                    coll.dims.insert(name.clone(), n);
+                }
+            }
+        }
+        for v in obj.vectors.values() {
+            if let Vector::Multi(rows) = v {
+                if rows.windows(2).any(|w| w[0].len() != w[1].len()) {
+                    reason = Some("a multi-vector's rows have different lengths".into());
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            let item = Item::rejected(number, chain, raw.to_vec(), obj, reason);
+            return feeder.push(&coll.target, item, false);
+        }
+        // Tenants seen in a plain stream are created before their objects.
+        if let Some(t) = &obj.tenant {
+            if coll.multi_tenant == Some(true) && !coll.tenants_seen.contains(t) {
+                coll.tenants_seen.insert(t.clone());
+                if self.header.is_none() && !dry {
+                    store
+                        .create_tenants(&coll.target, &[Tenant::new(t)])
+                        .with_context(|| format!("creating tenant {t} of {}", coll.target))?;
+                    self.totals.tenants_created += 1;
+                }
+            }
+        }
+        // Whether the input ascends, so the target's cursor can be merged with it.
+        let last = coll.last_ids.entry(obj.tenant.clone()).or_default();
+        if obj.id.as_str() <= last.as_str() {
+            coll.sorted = false;
+        }
+        last.clone_from(&obj.id);
+        // References wait until every object is in.
+        let mut refs = None;
+        if !coll.ref_props.is_empty() {
+            let held: Map<String, Value> = coll
+                .ref_props
+                .iter()
+                .filter_map(|k| obj.properties.remove(k).map(|v| (k.clone(), v)))
+                .filter(|(_, v)| !v.is_null())
+                .collect();
+            if !held.is_empty() {
+                let mut held = held;
+                if !renames.is_empty() {
+                    for v in held.values_mut() {
+                        rename_beacons(v, renames);
+                    }
+                }
+                refs = Some(held);
+            }
+        }
+        let item = Item {
+            line: number,
+            chain,
+            raw: raw.to_vec(),
+            obj,
+            rejected: None,
+            refs,
+        };
+        feeder.push(&coll.target, item, coll.sorted)
+    }
+}
+
+fn vector_dims(obj: &Object) -> BTreeMap<String, usize> {
+    let mut d = BTreeMap::new();
+    if let Some(v) = &obj.vector {
+        d.insert(String::new(), v.len());
+    }
+    for (name, v) in &obj.vectors {
+        let n = match v {
+            Vector::Single(v) => v.len(),
+            Vector::Multi(rows) => rows.first().map_or(0, Vec::len),
+        };
+        d.insert(name.clone(), n);
+    }
+    // An empty vector is no vector (Weaviate stores none): it sets no length.
+    d.retain(|_, n| *n > 0);
+    d
+}
+
+fn vector_label(name: &str) -> String {
+    if name.is_empty() {
+        "the vector".to_owned()
+    } else {
+        format!("vector '{name}'")
+    }
+}
+
+/// `weaviate://localhost/Old/<id>` becomes `.../New/<id>` for renamed collections.
+fn rename_beacons(v: &mut Value, renames: &[(String, String)]) {
+    let Some(items) = v.as_array_mut() else {
+        return;
+    };
+    for item in items {
+        let Some(beacon) = item.get("beacon").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some((class, id)) = beacon
+            .strip_prefix("weaviate://localhost/")
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        if let Some((_, new)) = renames
+            .iter()
+            .find(|(old, _)| ely_stream::format::same_collection(old, class))
+        {
+            let renamed = format!("weaviate://localhost/{}/{id}", names::class_name(new));
+            item["beacon"] = Value::from(renamed);
+        }
+    }
+}

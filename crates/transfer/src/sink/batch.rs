@@ -1,0 +1,123 @@
+//! Objects on their way to the store: the [`Item`], the [`Batch`] it travels in, and
+//! [`InFlight`], which keeps two copies of one object from racing each other.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::bail;
+use ely_store::Object;
+use serde_json::{Map, Value};
+
+use super::Shared;
+
+/// One object on its way, with where it came from.
+pub struct Item {
+    /// Its line in the input (1-based).
+    pub line: u64,
+    /// The source's chain hash after this line: what a checkpoint after it records.
+    pub chain: u64,
+    /// The original line, for the dead-letter file.
+    pub raw: Vec<u8>,
+    pub obj: Object,
+    /// Rejected before reaching the store, and why.
+    pub rejected: Option<String>,
+    /// Reference properties held back until every object is in (written by the references
+    /// pass).
+    pub refs: Option<Map<String, Value>>,
+}
+
+impl Item {
+    /// An item rejected before reaching the store; it still travels in a batch, so that
+    /// results and the dead-letter file keep input order.
+    pub fn rejected(line: u64, chain: u64, raw: Vec<u8>, obj: Object, reason: String) -> Item {
+        Item {
+            line,
+            chain,
+            raw,
+            obj,
+            rejected: Some(reason),
+            refs: None,
+        }
+    }
+}
+
+/// Objects of one collection written in one call.
+pub(crate) struct Batch {
+    /// Its place among everything reported to the collector.
+    pub seq: u64,
+    /// Its number in its pass, for the result lines.
+    pub number: u64,
+    pub class: String,
+    pub items: Vec<Item>,
+    /// Ids ascend within each tenant and follow the previous batch's: the target's cursor
+    /// can be merged with it.
+    pub sorted: bool,
+    /// The references pass: objects written again whole, plain overwrite.
+    pub references: bool,
+    pub bytes: usize,
+}
+
+/// The ids of batches still in flight. A batch holding an id that an earlier batch still in
+/// flight also holds waits for it, so that the last copy of an object in the input is the
+/// one that stays (batches in flight finish in any order).
+#[derive(Default)]
+pub(crate) struct InFlight {
+    /// Object key (a hash of collection, tenant and id) to the last batch holding it.
+    ids: HashMap<u64, u64>,
+    batches: VecDeque<(u64, Vec<u64>)>,
+}
+
+impl InFlight {
+    /// Two objects with one key may only make a batch wait a little longer than needed.
+    fn key(class: &str, obj: &Object) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(class.as_bytes());
+        h.update(b"\0");
+        h.update(obj.tenant.as_deref().unwrap_or("").as_bytes());
+        h.update(b"\0");
+        h.update(obj.id.as_bytes());
+        h.digest()
+    }
+
+    fn prune(&mut self, completed: u64) {
+        while self
+            .batches
+            .front()
+            .is_some_and(|(seq, _)| *seq < completed)
+        {
+            if let Some((seq, keys)) = self.batches.pop_front() {
+                for k in keys {
+                    if self.ids.get(&k) == Some(&seq) {
+                        self.ids.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until no earlier batch in flight holds one of `batch`'s objects, then records it.
+    pub fn admit(&mut self, batch: &Batch, shared: &Shared<'_>) -> anyhow::Result<()> {
+        let keys: Vec<u64> = batch
+            .items
+            .iter()
+            .filter(|i| i.rejected.is_none())
+            .map(|i| Self::key(&batch.class, &i.obj))
+            .collect();
+        loop {
+            self.prune(shared.completed.load(Ordering::Acquire));
+            if !keys.iter().any(|k| self.ids.contains_key(k)) {
+                break;
+            }
+            if shared.abort.load(Ordering::Relaxed) {
+                bail!("stopped after an error");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for &k in &keys {
+            self.ids.insert(k, batch.seq);
+        }
+        self.batches.push_back((batch.seq, keys));
+        Ok(())
+    }
+}

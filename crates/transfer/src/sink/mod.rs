@@ -1,0 +1,439 @@
+//! The sink: objects in, acknowledged results out, in input order. Whatever feeds it (ely-
+//! restore's stream reader, and every other source of objects) gets the same delivery:
+//!
+//! - batches closed at a count, a byte size or a change of collection ([`Feeder::push`]);
+//! - `workers` batches in flight, each settled against the target under the conflict mode
+//!   (which objects exist, skip, merge, fail, `--only-changed`) and written in one store call,
+//!   the store retrying what can be retried (`settle`);
+//! - two copies of one object never in flight at once, so the last copy in the input is the
+//!   one that stays (`batch::InFlight`);
+//! - results back in input order, by one route: result lines, rejected objects into the
+//!   dead-letter file, and a checkpoint that vouches only for lines every one of which was
+//!   acknowledged (`collector`);
+//! - cross-references written last: objects go in without them, wait in a spool, and are
+//!   written again whole once every object is in ([`Sink::write_references`]).
+//!
+//! Nothing counts as written until the store acknowledged that very object.
+
+mod batch;
+mod checkpoint;
+mod collector;
+mod settle;
+mod spool;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{anyhow, bail};
+use crossbeam_channel::{bounded, Sender};
+use ely_store::Store;
+use ely_stream::{Checkpoint, Counters, DeadLetter};
+use serde::Serialize;
+
+pub use batch::Item;
+pub use checkpoint::first_line_hash;
+
+use batch::{Batch, InFlight};
+use collector::{collect, Collector};
+use settle::{worker, Report};
+
+/// What to do with an object whose id already exists in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// Replace it (the default).
+    Overwrite,
+    /// Keep the existing object.
+    Skip,
+    /// Update only the properties present in the input; replace vectors present in it.
+    Merge,
+    /// Stop before the first existing object is touched.
+    Fail,
+}
+
+impl std::str::FromStr for Conflict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "overwrite" => Ok(Conflict::Overwrite),
+            "skip" => Ok(Conflict::Skip),
+            "merge" => Ok(Conflict::Merge),
+            "fail" => Ok(Conflict::Fail),
+            _ => Err(format!(
+                "'{s}' is not a conflict mode (overwrite, skip, merge, fail)"
+            )),
+        }
+    }
+}
+
+/// How the sink writes.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    pub on_conflict: Conflict,
+    /// Skip objects whose properties and vectors already equal the target's.
+    pub only_changed: bool,
+    /// Batches in flight. Each is one store call; the Weaviate client may split a call into
+    /// several requests (of 100 objects, `--in-flight` at once), so at most
+    /// `workers x in-flight` requests are in flight.
+    pub workers: usize,
+    /// Objects per batch.
+    pub batch_size: usize,
+    /// Bytes of input lines per batch (a batch closes at whichever limit comes first).
+    pub batch_bytes: usize,
+    /// Check and report, write nothing.
+    pub dry_run: bool,
+    /// One result line per object instead of per batch.
+    pub per_object_results: bool,
+    /// Resume file.
+    pub checkpoint: Option<PathBuf>,
+    /// Where rejected objects go (their original lines with the reason).
+    pub dead_letter: Option<PathBuf>,
+}
+
+impl Default for SinkOptions {
+    fn default() -> Self {
+        SinkOptions {
+            on_conflict: Conflict::Overwrite,
+            only_changed: false,
+            workers: 4,
+            batch_size: 100,
+            batch_bytes: 16 << 20,
+            dry_run: false,
+            per_object_results: false,
+            checkpoint: None,
+            dead_letter: None,
+        }
+    }
+}
+
+/// What the sink did with the objects it was given.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Written {
+    pub written: u64,
+    pub unchanged: u64,
+    pub skipped: u64,
+    pub rejected: u64,
+    /// Objects written a second time with their cross-references.
+    pub references: u64,
+}
+
+/// The end of a sink's work.
+pub struct Delivered {
+    pub written: Written,
+    /// The dead-letter file, when something was rejected and one was written.
+    pub dead_letter: Option<PathBuf>,
+}
+
+/// Shared between the feeding thread, the workers and the collector.
+pub(crate) struct Shared<'a> {
+    store: &'a dyn Store,
+    opts: &'a SinkOptions,
+    abort: AtomicBool,
+    counters: &'a Counters,
+    /// Collections known to exist in the target.
+    known_classes: Mutex<HashSet<String>>,
+    /// Reports the collector has handed out, in order.
+    completed: AtomicU64,
+}
+
+/// The write path: see the module documentation.
+pub struct Sink<'a> {
+    shared: Shared<'a>,
+    collector: Mutex<Collector<'a>>,
+    resume: Option<Checkpoint>,
+}
+
+impl<'a> Sink<'a> {
+    /// A sink writing into `store` the objects of the input named `input`, with result lines
+    /// to `out`. Reads the checkpoint, when there is one: see [`Sink::resume`].
+    pub fn open(
+        store: &'a dyn Store,
+        opts: &'a SinkOptions,
+        input: &str,
+        counters: &'a Counters,
+        out: &'a mut (dyn Write + Send),
+    ) -> anyhow::Result<Sink<'a>> {
+        let resume = match &opts.checkpoint {
+            Some(p) => checkpoint::read(p)?,
+            None => None,
+        };
+        let dead = opts
+            .dead_letter
+            .as_ref()
+            .map(|p| DeadLetter::resumable(p, input, resume.as_ref().map(|c| c.dead_letter_bytes)));
+        let safe = resume.as_ref().map_or((0, 0), |c| (c.line, c.chain));
+        Ok(Sink {
+            shared: Shared {
+                store,
+                opts,
+                abort: AtomicBool::new(false),
+                counters,
+                known_classes: Mutex::new(HashSet::new()),
+                completed: AtomicU64::new(0),
+            },
+            collector: Mutex::new(Collector {
+                out,
+                out_closed: false,
+                dead,
+                next: 0,
+                waiting: BTreeMap::new(),
+                totals: Written::default(),
+                error: None,
+                spool: None,
+                checkpoint: opts.checkpoint.clone(),
+                identity: None,
+                safe,
+                latest: safe,
+                refs_pending: false,
+                last_cp: Instant::now(),
+                dry_run: opts.dry_run,
+                per_object: opts.per_object_results,
+                input: input.to_owned(),
+            }),
+            resume,
+        })
+    }
+
+    /// The checkpoint this run resumes from: the source skips the lines it vouches for, and
+    /// checks that its input is the one the checkpoint was written for.
+    pub fn resume(&self) -> Option<&Checkpoint> {
+        self.resume.as_ref()
+    }
+
+    pub fn options(&self) -> &'a SinkOptions {
+        self.shared.opts
+    }
+
+    /// Runs `feed` on this thread, with the workers and the collector on theirs; returns once
+    /// everything fed was collected. An error of the write path (the store refused or could
+    /// not be reached, `--on-conflict fail` met an object) is the `Err`; what `feed` returns
+    /// is the caller's.
+    pub fn feed<R>(&self, feed: impl FnOnce(&mut Feeder<'_, 'a>) -> R) -> anyhow::Result<R> {
+        let fed = self.pipeline(false, feed)?;
+        match self.lock()?.error.take() {
+            Some(e) => Err(e),
+            None => Ok(fed),
+        }
+    }
+
+    /// Writes the objects held back for their references again, whole, now that every object
+    /// they can point at exists.
+    pub fn write_references(&self) -> anyhow::Result<()> {
+        let Some(spool) = self.lock()?.spool.take() else {
+            return Ok(());
+        };
+        let mut reader = spool.reader()?;
+        {
+            let mut st = self.lock()?;
+            st.next = 0;
+            st.waiting.clear();
+        }
+        self.shared.completed.store(0, Ordering::Relaxed);
+        let fed = self.pipeline(true, |feeder| -> anyhow::Result<()> {
+            while !feeder.aborted() {
+                let Some((line, obj, raw)) = reader.next_record()? else {
+                    break;
+                };
+                let class = obj.class.clone();
+                let item = Item {
+                    line,
+                    chain: 0,
+                    raw,
+                    obj,
+                    rejected: None,
+                    refs: None,
+                };
+                feeder.push(&class, item, false)?;
+            }
+            feeder.flush()
+        })?;
+        let mut st = self.lock()?;
+        if let Some(e) = st.error.take() {
+            return Err(e);
+        }
+        fed?;
+        st.refs_pending = false;
+        st.safe = st.latest;
+        Ok(())
+    }
+
+    /// Ends a run that stopped on `e`: records how far the input was acknowledged, so that
+    /// a rerun resumes there, and gives `e` back.
+    pub fn abandon(&self, e: anyhow::Error) -> anyhow::Error {
+        match self.lock().and_then(|mut st| st.save_checkpoint(true)) {
+            Ok(()) => e,
+            Err(saving) => saving,
+        }
+    }
+
+    /// Ends the run: when `complete` (the whole input is in), the dead-letter file is synced
+    /// and the checkpoint removed; otherwise the checkpoint records how far it got.
+    pub fn finish(self, complete: bool) -> anyhow::Result<Delivered> {
+        let mut st = self
+            .collector
+            .into_inner()
+            .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+        if complete && !self.shared.opts.dry_run {
+            if let Some(d) = st.dead.as_mut() {
+                d.sync()?;
+            }
+            if let Some(p) = &self.shared.opts.checkpoint {
+                checkpoint::remove(p)?;
+            }
+        } else {
+            st.save_checkpoint(true)?;
+        }
+        Ok(Delivered {
+            written: st.totals.clone(),
+            dead_letter: st
+                .dead
+                .as_ref()
+                .filter(|d| d.records() > 0)
+                .map(|d| d.path().to_owned()),
+        })
+    }
+
+    fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Collector<'a>>> {
+        self.collector
+            .lock()
+            .map_err(|_| anyhow!("the result collector stopped unexpectedly"))
+    }
+
+    /// Runs `feed` with the workers that settle batches and the collector that takes their
+    /// results back in order.
+    fn pipeline<R>(
+        &self,
+        references: bool,
+        feed: impl FnOnce(&mut Feeder<'_, 'a>) -> R,
+    ) -> anyhow::Result<R> {
+        let shared = &self.shared;
+        std::thread::scope(|s| {
+            let workers = shared.opts.workers.max(1);
+            let (batch_tx, batch_rx) = bounded::<Batch>(workers);
+            let (report_tx, report_rx) = bounded::<(u64, Report)>(workers * 2);
+            for _ in 0..workers {
+                let rx = batch_rx.clone();
+                let tx = report_tx.clone();
+                s.spawn(move || worker(shared, rx, tx));
+            }
+            drop(batch_rx);
+            let collector = s.spawn(|| collect(&self.collector, shared, report_rx));
+            let mut feeder = Feeder {
+                shared,
+                batches: batch_tx,
+                reports: report_tx,
+                seq: 0,
+                number: 0,
+                batch: None,
+                inflight: InFlight::default(),
+                references,
+            };
+            let fed = feed(&mut feeder);
+            // The senders go with the feeder, which lets the workers and the collector end.
+            drop(feeder);
+            collector
+                .join()
+                .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+            Ok(fed)
+        })
+    }
+}
+
+/// The sink's input side, on the feeding thread.
+pub struct Feeder<'f, 'a> {
+    shared: &'f Shared<'a>,
+    batches: Sender<Batch>,
+    reports: Sender<(u64, Report)>,
+    /// The next report's place in the collector's order.
+    seq: u64,
+    /// The next batch's number.
+    number: u64,
+    batch: Option<Batch>,
+    inflight: InFlight,
+    references: bool,
+}
+
+impl Feeder<'_, '_> {
+    /// The store objects go to (for the source's own preparations).
+    pub fn store(&self) -> &dyn Store {
+        self.shared.store
+    }
+
+    /// Whether the write path stopped on an error: feeding more is pointless.
+    pub fn aborted(&self) -> bool {
+        self.shared.abort.load(Ordering::Relaxed)
+    }
+
+    /// Adds an object of collection `class` (`""` for one rejected before its collection was
+    /// known, which joins the open batch). `sorted`: the object's id follows the previous
+    /// one's of its tenant, so the target's cursor can be merged with the batch.
+    pub fn push(&mut self, class: &str, item: Item, sorted: bool) -> anyhow::Result<()> {
+        let opts = self.shared.opts;
+        let switch = self.batch.as_ref().is_some_and(|b| {
+            (b.class != class && !class.is_empty())
+                || b.items.len() >= opts.batch_size
+                || b.bytes + item.raw.len() > opts.batch_bytes
+        });
+        if switch {
+            self.flush()?;
+        }
+        if self.batch.is_none() {
+            self.batch = Some(Batch {
+                seq: self.seq,
+                number: self.number,
+                class: class.to_owned(),
+                items: Vec::new(),
+                sorted: true,
+                references: self.references,
+                bytes: 0,
+            });
+            self.seq += 1;
+            self.number += 1;
+        }
+        if let Some(b) = self.batch.as_mut() {
+            if b.class.is_empty() {
+                class.clone_into(&mut b.class);
+            }
+            b.sorted &= sorted || item.rejected.is_some();
+            b.bytes += item.raw.len();
+            b.items.push(item);
+        }
+        Ok(())
+    }
+
+    /// Sends the open batch on its way.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if let Some(b) = self.batch.take() {
+            self.inflight.admit(&b, self.shared)?;
+            if self.batches.send(b).is_err() {
+                bail!("stopped after an error");
+            }
+        }
+        Ok(())
+    }
+
+    /// A line for the output, after the results of everything fed before it.
+    pub fn report(&mut self, line: Vec<u8>) -> anyhow::Result<()> {
+        self.flush()?;
+        self.send(Report::Line(line))
+    }
+
+    /// The input's first line: a checkpoint records its hash, to refuse resuming another
+    /// input.
+    pub fn identify(&mut self, first_line: &[u8]) -> anyhow::Result<()> {
+        self.flush()?;
+        self.send(Report::Identity(first_line_hash(first_line)))
+    }
+
+    fn send(&mut self, r: Report) -> anyhow::Result<()> {
+        let seq = self.seq;
+        self.seq += 1;
+        if self.reports.send((seq, r)).is_err() {
+            bail!("stopped after an error");
+        }
+        Ok(())
+    }
+}
