@@ -107,8 +107,8 @@ enter_work() { # DEFAULT
 # `ely-store-bench gen`, and read them once, so that they are in the page cache. Sets
 # INPUT_BYTES, the file's size.
 gen_objects() { # ELY_STORE_BENCH [WHAT FOR]
-    say "generating $OBJECTS objects of $DIMS dimensions (seed $SEED)${2:+ $2}"
-    "$1" gen --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl
+    say "generating $OBJECTS objects of $DIMS dimensions (seed $SEED${SHAPE:+, shape $SHAPE})${2:+ $2}"
+    "$1" gen --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" ${SHAPE:+--shape "$SHAPE"} -o objects.jsonl
     INPUT_BYTES=$(stat -c %s objects.jsonl)
     cat objects.jsonl >/dev/null
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use ely_bench::{Rng, DOMAIN_WORDS};
-use ely_stream::format::write_f32;
 use ely_stream::{Compression, Header, StreamWriter, WriteOptions, FORMAT_VERSION};
+use ely_vocab::float::write_f32;
 use serde_json::json;
 
 /// Write a sample ely stream: a header, N objects, a trailer.

@@ -14,6 +14,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::{Parser, Subcommand};
 use ely_bench::{Rng, DOMAIN_WORDS};
 use ely_store::{open, resolve, Object, OpenOptions, Outcome, Store};
+use ely_vocab::float::write_f32s;
 use serde_json::{json, Map, Value};
 
 /// Time ely's stores on bulk import and cursor export.
@@ -42,6 +43,18 @@ struct Data {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// What the objects look like: `generated` (short text, vector numbers uniform in
+    /// [-1, 1)), or `weaviate`: as `curl .../v1/objects | jq -c '.objects[]'` gives them from
+    /// a collection of source files (class and timestamps, files of 1-12 KB of code, and
+    /// unit-length embedding vectors, whose numbers are small and long, as real ones are).
+    #[arg(long, value_enum, default_value_t = Shape::Generated)]
+    shape: Shape,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Generated,
+    Weaviate,
 }
 
 #[derive(Subcommand)]
@@ -90,7 +103,8 @@ enum Command {
         #[arg(long, default_value = "Bench")]
         class: String,
     },
-    /// Write the generated objects as JSON lines ({"id","properties","vector"}).
+    /// Write the generated objects as JSON lines ({"id","properties","vector"}; with --shape
+    /// weaviate also "class", "creationTimeUnix" and "lastUpdateTimeUnix").
     Gen {
         #[command(flatten)]
         data: Data,
@@ -141,8 +155,16 @@ fn class_def(class: &str) -> Value {
     })
 }
 
-/// The objects for `data`: realistic text properties and float32 vectors uniform in [-1, 1).
+/// The objects for `data`.
 fn generate(class: &str, data: &Data) -> Vec<Object> {
+    match data.shape {
+        Shape::Generated => generate_plain(class, data),
+        Shape::Weaviate => generate_files(class, data),
+    }
+}
+
+/// Short text properties and float32 vectors uniform in [-1, 1).
+fn generate_plain(class: &str, data: &Data) -> Vec<Object> {
     let vocabulary = [DOMAIN_WORDS, OTHER_WORDS].concat();
     let mut rng = Rng(data.seed);
     (0..data.objects)
@@ -162,6 +184,97 @@ fn generate(class: &str, data: &Data) -> Vec<Object> {
                 id,
                 properties,
                 vector: Some(vector),
+                ..Object::default()
+            }
+        })
+        .collect()
+}
+
+const LANGUAGES: &[(&str, &str)] = &[
+    ("rust", "rs"),
+    ("python", "py"),
+    ("go", "go"),
+    ("typescript", "ts"),
+    ("markdown", "md"),
+];
+
+/// Objects as a collection of source files holds them: a path, the file's text (1 to 12 KB
+/// of code-like lines: indentation, quotes, braces, escapes, some non-ASCII), its language,
+/// size and line count, and a unit-length embedding (numbers near N(0, 1/dims), written in
+/// their shortest float32 form, mostly 9 to 11 characters each).
+fn generate_files(class: &str, data: &Data) -> Vec<Object> {
+    let vocabulary = [DOMAIN_WORDS, OTHER_WORDS].concat();
+    let mut rng = Rng(data.seed);
+    let created = 1_750_000_000_000i64;
+    (0..data.objects)
+        .map(|i| {
+            let id = rng.uuid();
+            let (language, ext) = rng.pick(LANGUAGES);
+            let target = 1024 + rng.below(11 * 1024) as usize;
+            let mut content = String::with_capacity(target + 128);
+            let mut lines = 0;
+            while content.len() < target {
+                let indent = rng.below(4) as usize * 4;
+                content.extend(std::iter::repeat_n(' ', indent));
+                let line = match rng.below(6) {
+                    0 => format!(
+                        "fn {}({}: &str) -> Result<(), Error> {{",
+                        rng.pick(&vocabulary),
+                        rng.pick(&vocabulary)
+                    ),
+                    1 => format!(
+                        "let {} = \"{}\";",
+                        rng.pick(DOMAIN_WORDS),
+                        rng.words(&vocabulary, 4)
+                    ),
+                    2 => {
+                        let n = 6 + rng.below(8) as usize;
+                        format!("// {}", rng.words(&vocabulary, n))
+                    }
+                    3 => "}".to_owned(),
+                    _ => format!(
+                        "{}({}, {});",
+                        rng.pick(DOMAIN_WORDS),
+                        rng.below(1000),
+                        rng.pick(&vocabulary)
+                    ),
+                };
+                content.push_str(&line);
+                content.push('\n');
+                lines += 1;
+            }
+            let mut properties = Map::new();
+            properties.insert(
+                "path".into(),
+                json!(format!(
+                    "src/{}/{}_{i}.{ext}",
+                    rng.pick(DOMAIN_WORDS),
+                    rng.pick(DOMAIN_WORDS)
+                )),
+            );
+            properties.insert("language".into(), json!(language));
+            properties.insert("size".into(), json!(content.len()));
+            properties.insert("lines".into(), json!(lines));
+            properties.insert("content".into(), json!(content));
+            // A sum of uniforms is near-normal; the vector is then scaled to unit length.
+            let mut vector: Vec<f32> = (0..data.dims)
+                .map(|_| rng.unit() + rng.unit() + rng.unit())
+                .collect();
+            let norm = vector
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
+            vector.iter_mut().for_each(|x| *x /= norm);
+            let updated = created + rng.below(86_400_000) as i64;
+            Object {
+                class: class.to_owned(),
+                id,
+                properties,
+                vector: Some(vector),
+                creation_time_unix: Some(created),
+                last_update_time_unix: Some(updated),
                 ..Object::default()
             }
         })
@@ -391,9 +504,30 @@ fn gen(data: &Data, output: Option<&PathBuf>) -> Result<()> {
         None => Box::new(std::io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(1 << 20, out);
-    // No class: the Python side names it.
-    for o in generate("", data) {
-        serde_json::to_writer(&mut out, &o)?;
+    // No class: the Python side names it; objects shaped as Weaviate answers have one, and
+    // their members in its order.
+    let class = match data.shape {
+        Shape::Generated => "",
+        Shape::Weaviate => "Code",
+    };
+    for o in generate(class, data) {
+        if data.shape == Shape::Weaviate {
+            let head = json!({
+                "class": o.class,
+                "creationTimeUnix": o.creation_time_unix,
+                "id": o.id,
+                "lastUpdateTimeUnix": o.last_update_time_unix,
+                "properties": o.properties,
+            });
+            let mut line = serde_json::to_vec(&head)?;
+            line.pop();
+            line.extend_from_slice(b",\"vector\":");
+            write_f32s(&mut line, o.vector.as_deref().unwrap_or_default());
+            line.push(b'}');
+            out.write_all(&line)?;
+        } else {
+            serde_json::to_writer(&mut out, &o)?;
+        }
         out.write_all(b"\n")?;
     }
     out.flush()?;

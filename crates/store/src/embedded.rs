@@ -89,6 +89,11 @@ impl Embedded {
             let setup = conn
                 .pragma_update(None, "journal_mode", "WAL")
                 .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
+                // The WAL is copied into the database every 10,000 pages (40 MB) rather than
+                // SQLite's 1,000: fewer, larger checkpoints (each ends with an fsync of the
+                // database) made a 20,000-object restore of 1536-dimension vectors about 12%
+                // faster, for at most 40 MB more disk while a write is under way.
+                .and_then(|_| conn.pragma_update(None, "wal_autocheckpoint", 10_000))
                 .map_err(StoreError::from)
                 .and_then(|_| migrate(&mut conn));
             match setup {
