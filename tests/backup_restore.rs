@@ -1365,3 +1365,99 @@ fn a_reader_that_goes_away_does_not_stop_the_restore() {
     assert_eq!(status.code(), Some(0));
     assert_eq!(embedded(&w.path("p.db")).count("Pipe", None).unwrap(), 3000);
 }
+
+#[test]
+fn restore_checks_its_selection_as_backup_does_before_anything_changes() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 12, 9);
+    backup_file(&w, &src, "note.jsonl");
+    let dst = w.path("dst.db");
+    let ds = dst.to_str().unwrap();
+    let s = src.to_str().unwrap();
+    // The same typos are the same errors in both binaries, and the restore creates nothing.
+    for (flag, value, says) in [
+        (
+            "--properties",
+            "titel",
+            "--properties names titel, which it does not have (it has: title, year, lang)",
+        ),
+        ("--where", "yeer >= 2010", "--where on collection Note"),
+        ("--tenant", "acme", "collection Note is not multi-tenant"),
+    ] {
+        w.run(
+            "ely-backup",
+            &["--store", s, "-c", "Note", flag, value],
+            b"",
+        )
+        .expect_code(2)
+        .expect_stderr(says);
+        w.run(
+            "ely-restore",
+            &[
+                "--store",
+                ds,
+                "-i",
+                "note.jsonl",
+                "--collection",
+                "Copy",
+                flag,
+                value,
+            ],
+            b"",
+        )
+        .expect_code(2)
+        .expect_stderr(says);
+        assert_eq!(
+            embedded(&dst).class("Copy").unwrap(),
+            None,
+            "{flag} {value}"
+        );
+    }
+    // A bad expression is a usage error naming the flag, in both.
+    for bin in ["ely-backup", "ely-restore"] {
+        w.run(bin, &["--store", s, "-c", "Note", "--where", "year >"], b"")
+            .expect_code(2)
+            .expect_stderr("--where");
+    }
+    // What is right passes in both, and selects the same objects.
+    let run = w.run(
+        "ely-backup",
+        &[
+            "--store",
+            s,
+            "-c",
+            "Note",
+            "--where",
+            "year >= 2005",
+            "--properties",
+            "Title",
+        ],
+        b"",
+    );
+    run.ok();
+    let backed_up = lines(run.stdout()).len() - 2;
+    let run = w.run(
+        "ely-restore",
+        &[
+            "--store",
+            ds,
+            "-i",
+            "note.jsonl",
+            "--collection",
+            "Copy",
+            "--where",
+            "year >= 2005",
+            "--properties",
+            "Title",
+        ],
+        b"",
+    );
+    run.ok();
+    assert_eq!(total(run.stdout(), "written") as usize, backed_up);
+    let copy = scan_all(&*embedded(&dst), "Copy", None);
+    assert_eq!(copy.len(), 7);
+    assert!(copy
+        .iter()
+        .all(|o| o.properties.keys().collect::<Vec<_>>() == ["title"]));
+}

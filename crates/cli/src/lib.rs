@@ -165,8 +165,9 @@ fn install_interrupt_handler(name: &'static str) {
     });
 }
 
-/// A progress line on stderr, refreshed a few times a second, shown only when stderr is a
-/// terminal (never in pipes or cron) and not `--quiet`.
+/// A progress line on stderr (drawn by `indicatif`), refreshed a few times a second, shown
+/// only when stderr is a terminal (never in pipes or cron), not `--quiet`, and only once a
+/// run has lasted half a second (a quick run does not flicker).
 pub struct Progress {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -178,6 +179,11 @@ impl Progress {
         let handle = (!quiet && io::stderr().is_terminal()).then(|| {
             let stop = stop.clone();
             std::thread::spawn(move || {
+                let bar = indicatif::ProgressBar::hidden();
+                let style = indicatif::ProgressStyle::with_template("{prefix}: {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                bar.set_style(style);
+                bar.set_prefix(name);
                 let started = Instant::now();
                 let mut shown = false;
                 while !stop.load(Ordering::Relaxed) {
@@ -186,18 +192,19 @@ impl Progress {
                     if secs < 0.5 {
                         continue;
                     }
+                    if !shown {
+                        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
+                        shown = true;
+                    }
                     let objects = counters.objects.load(Ordering::Relaxed);
                     let bytes = counters.bytes_in.load(Ordering::Relaxed);
-                    eprint!(
-                        "\r{name}: {objects} objects, {:.1} MiB read, {:.0} objects/s   ",
+                    bar.set_message(format!(
+                        "{objects} objects, {:.1} MiB read, {:.0} objects/s",
                         bytes as f64 / 1048576.0,
                         objects as f64 / secs
-                    );
-                    shown = true;
+                    ));
                 }
-                if shown {
-                    eprint!("\r\x1b[2K");
-                }
+                bar.finish_and_clear();
             })
         });
         Progress { stop, handle }

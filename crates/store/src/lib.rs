@@ -14,7 +14,6 @@ mod location;
 pub mod names;
 pub mod schema;
 pub mod weaviate;
-mod wire_read;
 
 pub use ely_vocab::float::is_json_number;
 pub use ely_vocab::id::canonical_id;

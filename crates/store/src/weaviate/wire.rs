@@ -1,9 +1,15 @@
-//! Weaviate's answers read in one pass: cursor pages (`GET /v1/objects`), single objects and
-//! batch answers, each vector number going from its text to float32 once, through the shared
-//! one-pass reader of `ely-vocab`. Whatever these readers do not take exactly as serde_json
-//! would is left to serde_json by the caller.
+//! What goes over the wire: the answers Weaviate gives, as types (batch items and their
+//! verdicts, batch-delete results), and the one-pass readers of the large ones (cursor pages,
+//! single objects, batch answers), each vector number going from its text to float32 once,
+//! through the shared one-pass reader of `ely-vocab`. Whatever these readers do not take
+//! exactly as serde_json would is left to serde_json by the caller.
 
 use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::Weaviate;
+use crate::{canonical_id, Outcome};
 
 use ely_vocab::json::Reader;
 use ely_vocab::Object;
@@ -183,6 +189,86 @@ pub(crate) fn read_object(body: &[u8]) -> Option<Object> {
     let mut p = Reader::new(body, 0);
     let o = p.object()?;
     p.at_end().then_some(o)
+}
+
+/// One item of a batch answer; everything but the verdict is skipped unparsed.
+#[derive(Deserialize)]
+pub(super) struct BatchItem {
+    #[serde(default)]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) result: Option<BatchResult>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct BatchResult {
+    #[serde(default)]
+    pub(super) status: Option<String>,
+    #[serde(default)]
+    pub(super) errors: Option<Value>,
+}
+
+impl BatchItem {
+    /// Written only when the item has a `result` (always there, CONTRACT.md 6.1) with no
+    /// error and no status other than SUCCESS, and is the answer for the object sent at its
+    /// place.
+    pub(super) fn outcome(&self, sent_id: &str, client: &Weaviate) -> Outcome {
+        if let Some(id) = &self.id {
+            if canonical_id(id).as_deref() != Some(sent_id) {
+                return Outcome::Rejected(format!(
+                    "Weaviate's batch answer at this object's place is for id {id}, so this one may not have been written"
+                ));
+            }
+        }
+        let Some(result) = &self.result else {
+            return Outcome::Rejected(
+                "Weaviate's answer has no result for this object, so it may not have been written"
+                    .into(),
+            );
+        };
+        let errors = result
+            .errors
+            .as_ref()
+            .and_then(|e| e.get("error"))
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty());
+        if let Some(errors) = errors {
+            let messages: Vec<String> = errors
+                .iter()
+                .map(|e| {
+                    client.scrub(
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("no details given"),
+                    )
+                })
+                .collect();
+            return Outcome::Rejected(messages.join("; "));
+        }
+        match result.status.as_deref() {
+            None | Some("SUCCESS") => Outcome::Written,
+            Some(other) => Outcome::Rejected(format!("Weaviate reported status {other}")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteAnswer {
+    pub(super) results: DeleteResults,
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteResults {
+    #[serde(default)]
+    pub(super) matches: u64,
+    #[serde(default)]
+    pub(super) limit: Option<u64>,
+    #[serde(default)]
+    pub(super) successful: u64,
+    #[serde(default)]
+    pub(super) failed: u64,
+    #[serde(default)]
+    pub(super) objects: Option<Vec<Value>>,
 }
 
 #[cfg(test)]
