@@ -1461,3 +1461,94 @@ fn restore_checks_its_selection_as_backup_does_before_anything_changes() {
         .iter()
         .all(|o| o.properties.keys().collect::<Vec<_>>() == ["title"]));
 }
+
+#[test]
+fn vectors_reach_weaviate_as_their_text_says_whatever_form_it_has() {
+    // Vector text in other forms than the shortest float32 one (float64 digits, exponents,
+    // -0, integers, a value halfway between two float32s, blanks) is sent to Weaviate as it
+    // is, and Weaviate stores what ely read from it; objects whose vectors change on the way
+    // (a merge, --skip-vectors) are written number by number.
+    let w = Workdir::new();
+    let server = Server::start(Config::default()).expect("server");
+    let url = server.url();
+    let remote = client(&server);
+    remote
+        .create_class(&json!({"class": "Named", "vectorConfig": {
+            "named": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw"},
+            "multi": {"vectorizer": {"none": {}}, "vectorIndexType": "hnsw",
+                      "vectorIndexConfig": {"multivector": {"enabled": true}}}
+        }}))
+        .expect("Named");
+    let texts = [
+        "[0.10000000149011612, 1.0000000596046448e0, -0.0, 1E2, 16777217, 3.4028235e38]",
+        "[ 1.00000005960464477539 ,1e-45,-1.401298464324817e-45,0.3333333333333333,7,-8 ]",
+    ];
+    let ids = [
+        "6b29fc40-ca47-1067-b31d-00dd010662da",
+        "6b29fc40-ca47-1067-b31d-00dd010662db",
+    ];
+    let mut input = String::new();
+    for (id, v) in ids.iter().zip(texts) {
+        input.push_str(&format!(
+            r#"{{"class":"Text","id":"{id}","properties":{{"n":1}},"vector":{v}}}"#
+        ));
+        input.push('\n');
+        input.push_str(&format!(
+            r#"{{"class":"Named","id":"{id}","properties":{{"n":1}},"vectors":{{"named":{v},"multi":[{v},{v}]}}}}"#
+        ));
+        input.push('\n');
+    }
+    w.run("ely-restore", &["--store", &url], input.as_bytes())
+        .ok();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (id, text) in ids.iter().zip(texts) {
+        let want = match ely_store::parse_vector(text).unwrap() {
+            Vector::Single(v) => v,
+            Vector::Multi(_) => unreachable!(),
+        };
+        let got = remote.get("Text", None, id, true).unwrap().expect("stored");
+        assert_eq!(bits(got.vector.as_ref().unwrap()), bits(&want), "{text}");
+        let got = remote
+            .get("Named", None, id, true)
+            .unwrap()
+            .expect("stored");
+        match (&got.vectors["named"], &got.vectors["multi"]) {
+            (Vector::Single(n), Vector::Multi(m)) => {
+                assert_eq!(bits(n), bits(&want), "{text}");
+                assert_eq!(m.len(), 2);
+                assert!(m.iter().all(|row| bits(row) == bits(&want)), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A merge keeps the target's vector where the input has none, and --skip-vectors sends
+    // none of the line's.
+    let merge = format!(
+        r#"{{"class":"Text","id":"{}","properties":{{"m":2}}}}"#,
+        ids[0]
+    );
+    w.run(
+        "ely-restore",
+        &["--store", &url, "--on-conflict", "merge"],
+        merge.as_bytes(),
+    )
+    .ok();
+    let got = remote
+        .get("Text", None, ids[0], true)
+        .unwrap()
+        .expect("stored");
+    assert_eq!(got.properties["m"], 2);
+    assert_eq!(got.vector.as_ref().map(|v| v.len()), Some(6));
+    let first_text: String = input.lines().next().unwrap_or_default().to_owned();
+    w.run(
+        "ely-restore",
+        &["--store", &url, "--collection", "Bare", "--skip-vectors"],
+        first_text.as_bytes(),
+    )
+    .ok();
+    let bare = remote
+        .get("Bare", None, ids[0], true)
+        .unwrap()
+        .expect("stored");
+    assert!(bare.vector.is_none() && bare.vectors.is_empty());
+}

@@ -51,6 +51,14 @@ impl Tenant {
     }
 }
 
+/// The JSON text an object's `vector` and `vectors` were read from (see
+/// [`Store::upsert_texts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VectorText<'a> {
+    pub vector: Option<&'a [u8]>,
+    pub vectors: Option<&'a [u8]>,
+}
+
 /// What became of one object of a batch: written, or rejected with the store's message.
 /// A rejected object was not written; it is never reported as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +97,14 @@ pub trait Store: Send + Sync {
 
     /// Inserts or replaces objects by id; one outcome per object, in order.
     fn upsert(&self, objects: &[Object]) -> Result<Vec<Outcome>>;
+    /// As [`Store::upsert`], with the JSON text each object's vectors were read from, when
+    /// known (`texts[i]` for `objects[i]`; missing entries are none): a store that sends JSON
+    /// may send that text as it is rather than write every number again. The text must be
+    /// exactly what the object's vectors were read from. By default it is not used.
+    fn upsert_texts(&self, objects: &[Object], texts: &[VectorText<'_>]) -> Result<Vec<Outcome>> {
+        let _ = texts;
+        self.upsert(objects)
+    }
     /// Deletes objects by id; returns how many existed and were deleted.
     fn delete(&self, class: &str, tenant: Option<&str>, ids: &[String]) -> Result<u64>;
     /// Deletes the objects a filter matches; returns how many.

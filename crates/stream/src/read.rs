@@ -20,7 +20,7 @@ use crate::compression::{self, Compression, Detected};
 use crate::error::StreamError;
 use crate::format::{same_collection, Control, Header, SectionHash, Trailer, HASH_ALGORITHM};
 use crate::normalize;
-use ely_vocab::Object;
+use ely_vocab::{Object, ObjectLine};
 
 /// How to read.
 #[derive(Debug, Clone)]
@@ -107,12 +107,13 @@ pub enum Event<'a> {
     },
     /// An object. `line` is the line as read (a source of another format has none);
     /// `normalized` is set when [`ReadOptions::normalize`] is, `object` when
-    /// [`ReadOptions::objects`] is: the object, or why the line, valid as an object line,
-    /// still cannot be read as one (a repeated member, say).
+    /// [`ReadOptions::objects`] is: the object with where its vectors' text is in `line`, or
+    /// why the line, valid as an object line, still cannot be read as one (a repeated
+    /// member, say).
     Object {
         line: Option<&'a [u8]>,
         normalized: Option<&'a [u8]>,
-        object: Option<Result<Object, String>>,
+        object: Option<Result<ObjectLine, String>>,
         number: u64,
     },
     /// A section ended: with its (verified, when verifying) trailer, or without one (a
@@ -202,7 +203,7 @@ struct Line {
     end: usize,
     kind: Kind,
     normalized: Option<(usize, usize)>,
-    object: Option<Result<Object, String>>,
+    object: Option<Result<ObjectLine, String>>,
 }
 
 /// A chunk's buffers; they go round reader -> worker -> consumer -> reader.
@@ -625,14 +626,20 @@ fn parse_chunk(chunk: &mut Chunk, normalize: bool, objects: bool, max_line: usiz
 /// reader does not take (not objects, or objects only serde_json can judge, all rare) are
 /// classified as `convert` classifies them, and an object line is then read by serde_json,
 /// whose error says why it is not an object after all.
-fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Object, String>>) {
-    if let Some((object, has_class)) = Object::from_line(line) {
-        let class = has_class.then(|| object.class.as_str().into());
-        return (Kind::Object { class }, Some(Ok(object)));
+fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<ObjectLine, String>>) {
+    if let Some(read) = Object::from_line(line) {
+        let class = read.has_class.then(|| read.object.class.as_str().into());
+        return (Kind::Object { class }, Some(Ok(read)));
     }
     let kind = classifier.classify(line);
-    let object = matches!(kind, Kind::Object { .. })
-        .then(|| serde_json::from_slice::<Object>(line).map_err(|e| e.to_string()));
+    let object = matches!(kind, Kind::Object { .. }).then(|| {
+        serde_json::from_slice::<Object>(line)
+            .map(|object| ObjectLine {
+                object,
+                ..ObjectLine::default()
+            })
+            .map_err(|e| e.to_string())
+    });
     (kind, object)
 }
 

@@ -81,6 +81,19 @@ pub fn number_prefix(b: &[u8]) -> Option<(f32, usize)> {
     if b.get(i) == Some(&b'.') {
         i += 1;
         let frac_start = i;
+        // Eight digits at a time while they fit in `mantissa` (embedding values carry eight
+        // to ten fraction digits), then one at a time as below.
+        while digits <= 11 {
+            let Some(v) = eight_digits(b, i) else { break };
+            if mantissa == 0 {
+                digits += v.checked_ilog10().map_or(0, |l| l as usize + 1);
+            } else {
+                digits += 8;
+            }
+            mantissa = mantissa * 100_000_000 + v;
+            exp10 -= 8;
+            i += 8;
+        }
         while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
             if digits < 19 {
                 mantissa = mantissa * 10 + u64::from(c - b'0');
@@ -138,6 +151,26 @@ pub fn number_prefix(b: &[u8]) -> Option<(f32, usize)> {
     }
     let x: f32 = std::str::from_utf8(&b[..i]).ok()?.parse().ok()?;
     x.is_finite().then_some((x, i))
+}
+
+/// The value of the eight ASCII digits at `b[i..i + 8]`, when there are eight digits there
+/// (the SWAR method of simdjson and fast_float: eight bytes checked and combined at once).
+pub(crate) fn eight_digits(b: &[u8], i: usize) -> Option<u64> {
+    let bytes: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    let v = u64::from_le_bytes(bytes);
+    let all_digits = ((v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333;
+    if !all_digits {
+        return None;
+    }
+    let v = v - 0x3030_3030_3030_3030;
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v = (v & 0x0000_00FF_0000_00FF)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    Some(v)
 }
 
 /// Whether `c` can be part of a number's text.
@@ -242,6 +275,23 @@ mod tests {
         ] {
             assert_eq!(parse_f32(bad.as_bytes()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn eight_digits_at_once() {
+        for text in ["00000000", "12345678", "99999999", "01020304", "10000000"] {
+            assert_eq!(
+                eight_digits(text.as_bytes(), 0),
+                Some(text.parse::<u64>().unwrap()),
+                "{text}"
+            );
+        }
+        for text in [
+            "1234567", "1234567x", "123/5678", "12345:78", "-1234567", "1234 678",
+        ] {
+            assert_eq!(eight_digits(text.as_bytes(), 0), None, "{text}");
+        }
+        assert_eq!(eight_digits(b"x12345678", 1), Some(12_345_678));
     }
 
     #[test]

@@ -12,8 +12,20 @@ use std::collections::BTreeMap;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::{Map, Value};
 
-use crate::float::{is_json_number, is_number_byte, number_prefix, parse_f32};
+use crate::float::{eight_digits, is_json_number, is_number_byte, number_prefix, parse_f32};
 use crate::{Object, Vector};
+
+/// An object line as [`Reader::object_line`] reads it: the object, whether the line has a
+/// `class` member (it may be `""`), and where in the line the text of its `vector` and
+/// `vectors` members is (when they hold vectors), so that a writer can pass the text on as
+/// it is instead of writing every number again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectLine {
+    pub object: Object,
+    pub has_class: bool,
+    pub vector_text: Option<std::ops::Range<usize>>,
+    pub vectors_text: Option<std::ops::Range<usize>>,
+}
 
 /// A cursor over JSON text.
 pub struct Reader<'a> {
@@ -36,6 +48,12 @@ impl<'a> Reader<'a> {
 
     /// Where the reader stands.
     pub fn position(&self) -> usize {
+        self.i
+    }
+
+    /// Where the next value starts, after whitespace.
+    fn ws_then_position(&mut self) -> usize {
+        self.ws();
         self.i
     }
 
@@ -240,20 +258,18 @@ impl Reader<'_> {
     /// `{...}`: members in any order, unknown ones skipped; a repeated member or a missing
     /// `id` is `None`, as it is an error for `Object`'s `Deserialize`.
     pub fn object(&mut self) -> Option<Object> {
-        self.object_refusing(None, &mut false)
+        self.object_refusing(None, &mut ObjectLine::default())
     }
 
     /// An object line of the stream: as [`Reader::object`], but `None` also when a member
-    /// is named `ely` (a control line) or the `id` is not a UUID. Also whether the line has
-    /// a `class` member (it may be `""`).
-    pub fn object_line(&mut self) -> Option<(Object, bool)> {
-        let mut has_class = false;
-        self.object_refusing(Some("ely"), &mut has_class)
-            .filter(|o| crate::id::is_uuid(&o.id))
-            .map(|o| (o, has_class))
+    /// is named `ely` (a control line) or the `id` is not a UUID.
+    pub fn object_line(&mut self) -> Option<ObjectLine> {
+        let mut line = ObjectLine::default();
+        let object = self.object_refusing(Some("ely"), &mut line)?;
+        crate::id::is_uuid(&object.id).then(|| ObjectLine { object, ..line })
     }
 
-    fn object_refusing(&mut self, refused: Option<&str>, has_class: &mut bool) -> Option<Object> {
+    fn object_refusing(&mut self, refused: Option<&str>, line: &mut ObjectLine) -> Option<Object> {
         let mut o = Object::default();
         let mut seen: Vec<String> = Vec::new();
         self.members(|p, key| {
@@ -274,7 +290,7 @@ impl Reader<'_> {
             match key.as_str() {
                 "class" => {
                     o.class = p.value()?;
-                    *has_class = true;
+                    line.has_class = true;
                 }
                 "id" => o.id = p.value()?,
                 "tenant" => o.tenant = p.value()?,
@@ -282,6 +298,7 @@ impl Reader<'_> {
                     o.properties = p.value::<Option<Map<String, Value>>>()?.unwrap_or_default()
                 }
                 "vector" => {
+                    let start = p.ws_then_position();
                     o.vector = if p.null() {
                         None
                     } else {
@@ -290,12 +307,15 @@ impl Reader<'_> {
                             Vector::Single(v) => Some(v),
                             Vector::Multi(_) => return None,
                         }
-                    }
+                    };
+                    line.vector_text = o.vector.is_some().then_some(start..p.i);
                 }
                 "vectors" => {
+                    let start = p.ws_then_position();
                     if !p.null() {
                         o.vectors = p.named_vectors()?;
                     }
+                    line.vectors_text = (!o.vectors.is_empty()).then_some(start..p.i);
                 }
                 "creationTimeUnix" => o.creation_time_unix = p.value()?,
                 "lastUpdateTimeUnix" => o.last_update_time_unix = p.value()?,
@@ -341,7 +361,9 @@ impl Reader<'_> {
         self.value::<IgnoredAny>().map(|_| ())
     }
 
-    /// `[n, n, ...]`, the numbers checked against JSON's grammar but not converted.
+    /// `[n, n, ...]`, the numbers checked against JSON's grammar but not converted. This is
+    /// how the echoed vectors of a batch answer are passed over, so it is kept tight: a comma
+    /// right after a number is taken without the general separator step.
     fn skip_numbers(&mut self) -> Option<()> {
         if !self.eat(b'[') {
             return None;
@@ -352,33 +374,62 @@ impl Reader<'_> {
         loop {
             self.ws();
             self.number_text()?;
+            if self.s.get(self.i) == Some(&b',') {
+                self.i += 1;
+                continue;
+            }
             if !self.more(b']')? {
                 return Some(());
             }
         }
     }
 
-    /// Passes over one number, checking it against JSON's grammar in the same pass.
+    /// Passes over one number, checking it against JSON's grammar in the same pass: an
+    /// optional minus, `0` or digits not starting with `0`, an optional fraction, an optional
+    /// exponent; a number character right after it (`01`, `1.5.`) is an error.
     fn number_text(&mut self) -> Option<()> {
-        // 0 start, 1 after '-', 2 a leading 0, 3 integer digits, 4 after '.', 5 fraction
-        // digits, 6 after 'e', 7 after the exponent's sign, 8 exponent digits.
-        let mut state = 0u8;
-        while let Some(&c) = self.s.get(self.i) {
-            state = match (state, c) {
-                (0, b'-') => 1,
-                (0 | 1, b'0') => 2,
-                (0 | 1, b'1'..=b'9') | (3, b'0'..=b'9') => 3,
-                (2 | 3, b'.') => 4,
-                (4 | 5, b'0'..=b'9') => 5,
-                (2 | 3 | 5, b'e' | b'E') => 6,
-                (6, b'+' | b'-') => 7,
-                (6..=8, b'0'..=b'9') => 8,
-                (_, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') => return None,
-                _ => break,
-            };
-            self.i += 1;
+        let s = self.s;
+        let digits = |mut i: usize| {
+            while eight_digits(s, i).is_some() {
+                i += 8;
+            }
+            while i < s.len() && s[i].is_ascii_digit() {
+                i += 1;
+            }
+            i
+        };
+        let mut i = self.i;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
         }
-        matches!(state, 2 | 3 | 5 | 8).then_some(())
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => i = digits(i + 1),
+            _ => return None,
+        }
+        if s.get(i) == Some(&b'.') {
+            let end = digits(i + 1);
+            if end == i + 1 {
+                return None;
+            }
+            i = end;
+        }
+        if matches!(s.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(s.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            let end = digits(i);
+            if end == i {
+                return None;
+            }
+            i = end;
+        }
+        if is_number_byte(s.get(i)) {
+            return None;
+        }
+        self.i = i;
+        Some(())
     }
 
     /// Only whitespace is left.

@@ -15,6 +15,7 @@ pub mod id;
 pub mod json;
 mod object;
 
+pub use json::ObjectLine;
 pub use object::{parse_vector, Object, Vector};
 
 /// `data` in base64, the standard padded alphabet (RFC 4648 section 4).

@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::float::write_f32s;
-use crate::json::Reader;
+use crate::json::{ObjectLine, Reader};
 
 /// One object, as Weaviate's REST API carries it (CONTRACT.md 5.1).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -112,10 +112,9 @@ pub fn parse_vector(text: &str) -> Result<Vector, String> {
 }
 
 impl Object {
-    /// Reads one object line of the stream in one pass (see [`Reader::object_line`]), with
-    /// whether the line has a `class` member: `None` when it is not a valid object line, or
-    /// is one this reader leaves to serde_json.
-    pub fn from_line(line: &[u8]) -> Option<(Object, bool)> {
+    /// Reads one object line of the stream in one pass (see [`Reader::object_line`]): `None`
+    /// when it is not a valid object line, or is one this reader leaves to serde_json.
+    pub fn from_line(line: &[u8]) -> Option<ObjectLine> {
         std::str::from_utf8(line).ok()?;
         let mut p = Reader::new(line, 0);
         let o = p.object_line()?;
@@ -249,11 +248,18 @@ mod tests {
             ),
         ] {
             let want: Object = serde_json::from_str(&line).unwrap();
-            let has_class = line.contains("\"class\"");
+            let got = Object::from_line(line.as_bytes()).expect("read");
+            assert_eq!(got.object, want, "{line}");
+            assert_eq!(got.has_class, line.contains("\"class\""));
+            // The texts of the vectors are where the line has them.
+            let text = |r: Option<std::ops::Range<usize>>| r.map(|r| &line[r]);
             assert_eq!(
-                Object::from_line(line.as_bytes()),
-                Some((want, has_class)),
-                "{line}"
+                text(got.vector_text).map(|t| parse_vector(t).unwrap()),
+                want.vector.clone().map(Vector::Single)
+            );
+            assert_eq!(
+                text(got.vectors_text).map(|t| t.starts_with('{') && t.ends_with('}')),
+                (!want.vectors.is_empty()).then_some(true)
             );
         }
         // Lines that are not objects, or that serde_json must judge, are left alone.

@@ -5,18 +5,20 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use ureq::http::Method;
 
 use super::client::{enc, Query, Weaviate};
 use super::wire::{
-    read_batch_answer, read_object, read_object_list, BatchItem, BatchResult, DeleteAnswer,
+    read_batch_answer, read_object, read_object_list, write_batch, BatchItem, BatchResult,
+    DeleteAnswer, Wire,
 };
 use crate::names::{check_class_name, check_tenant_name, class_name};
 use crate::schema::strip_server_fields;
 use crate::{
     canonical_id, ErrorKind, Filter, Object, Outcome, Result, Store, StoreError, Tenant, Vector,
+    VectorText,
 };
 
 /// Objects per `POST /v1/batch/objects` request. The Python client's default, and small
@@ -60,15 +62,11 @@ impl Weaviate {
     // ----- pieces of the Store implementation -------------------------------------------
 
     /// One batch request; the outcome of each of its objects, in order.
-    fn upsert_chunk(&self, chunk: &[Cow<'_, Object>]) -> Result<Vec<Outcome>> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            objects: &'a [Cow<'a, Object>],
-        }
+    fn upsert_chunk(&self, chunk: &[Wire<'_>]) -> Result<Vec<Outcome>> {
         // Room for the whole body up front: vectors take about 12 bytes a number.
         let numbers: usize = chunk
             .iter()
-            .map(|o| {
+            .map(|(o, _)| {
                 o.vector.as_ref().map_or(0, Vec::len)
                     + o.vectors
                         .values()
@@ -80,7 +78,7 @@ impl Weaviate {
             })
             .sum();
         let mut bytes = Vec::with_capacity(numbers * 12 + chunk.len() * 1024);
-        serde_json::to_writer(&mut bytes, &Body { objects: chunk })
+        write_batch(&mut bytes, chunk)
             .map_err(|e| StoreError::other(format!("cannot encode a request to Weaviate: {e}")))?;
         let reply = self.send(Method::POST, "/batch/objects", Some(&bytes))?;
         if matches!(reply.status, 413 | 422) {
@@ -107,7 +105,7 @@ impl Weaviate {
         Ok(chunk
             .iter()
             .enumerate()
-            .map(|(i, sent)| match items.get(i) {
+            .map(|(i, (sent, _))| match items.get(i) {
                 None => Outcome::Rejected(
                     "Weaviate's batch answer has no result for this object, so it may not have been written".into(),
                 ),
@@ -347,10 +345,15 @@ impl Store for Weaviate {
     }
 
     fn upsert(&self, objects: &[Object]) -> Result<Vec<Outcome>> {
+        self.upsert_texts(objects, &[])
+    }
+
+    fn upsert_texts(&self, objects: &[Object], texts: &[VectorText<'_>]) -> Result<Vec<Outcome>> {
         // Ids are checked here because one malformed id makes Weaviate refuse the whole
         // request (CONTRACT.md 1.3); they are sent in canonical form.
         let mut outcomes: Vec<Option<Outcome>> = vec![None; objects.len()];
-        let mut to_send: Vec<(usize, Cow<'_, Object>)> = Vec::with_capacity(objects.len());
+        let mut to_send: Vec<(usize, Wire<'_>)> = Vec::with_capacity(objects.len());
+        let text = |i: usize| texts.get(i).copied().unwrap_or_default();
         for (i, o) in objects.iter().enumerate() {
             match canonical_id(&o.id) {
                 None => {
@@ -359,11 +362,11 @@ impl Store for Weaviate {
                         o.id
                     )))
                 }
-                Some(id) if id == o.id => to_send.push((i, Cow::Borrowed(o))),
+                Some(id) if id == o.id => to_send.push((i, (Cow::Borrowed(o), text(i)))),
                 Some(id) => {
                     let mut o = o.clone();
                     o.id = id;
-                    to_send.push((i, Cow::Owned(o)));
+                    to_send.push((i, (Cow::Owned(o), text(i))));
                 }
             }
         }
@@ -373,13 +376,13 @@ impl Store for Weaviate {
         let mut sent_as = vec![0; to_send.len()];
         {
             let mut last: HashMap<(String, Option<&str>, &str), usize> = HashMap::new();
-            for (k, (_, o)) in to_send.iter().enumerate().rev() {
+            for (k, (_, (o, _))) in to_send.iter().enumerate().rev() {
                 let key = (class_name(&o.class), o.tenant.as_deref(), o.id.as_str());
                 sent_as[k] = *last.entry(key).or_insert(k);
             }
         }
         let mut index = Vec::with_capacity(to_send.len());
-        let mut wire: Vec<Cow<'_, Object>> = Vec::with_capacity(to_send.len());
+        let mut wire: Vec<Wire<'_>> = Vec::with_capacity(to_send.len());
         let mut wire_pos = vec![usize::MAX; to_send.len()];
         let mut copies = Vec::new();
         for (k, (i, o)) in to_send.into_iter().enumerate() {
@@ -391,7 +394,7 @@ impl Store for Weaviate {
                 copies.push((i, sent_as[k]));
             }
         }
-        let chunks: Vec<&[Cow<'_, Object>]> = wire.chunks(BATCH_SIZE).collect();
+        let chunks: Vec<&[Wire<'_>]> = wire.chunks(BATCH_SIZE).collect();
         let results: Vec<Outcome> = self
             .parallel(&chunks, self.in_flight, |c| self.upsert_chunk(c))?
             .into_iter()

@@ -8,8 +8,10 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::Value;
 
+use std::borrow::Cow;
+
 use super::client::Weaviate;
-use crate::{canonical_id, Outcome};
+use crate::{canonical_id, Outcome, VectorText};
 
 use ely_vocab::json::Reader;
 use ely_vocab::Object;
@@ -189,6 +191,66 @@ pub(crate) fn read_object(body: &[u8]) -> Option<Object> {
     let mut p = Reader::new(body, 0);
     let o = p.object()?;
     p.at_end().then_some(o)
+}
+
+/// An object on its way to `POST /v1/batch/objects`, with the text its vectors were read
+/// from when known.
+pub(super) type Wire<'a> = (Cow<'a, Object>, VectorText<'a>);
+
+/// Writes the body of `POST /v1/batch/objects`: `{"objects":[...]}`, each object as
+/// `Object`'s `Serialize` writes it (the members in the same order, absent ones left out),
+/// except that a vector whose text is known is written as that text, not number by number.
+pub(super) fn write_batch(out: &mut Vec<u8>, objects: &[Wire<'_>]) -> serde_json::Result<()> {
+    out.extend_from_slice(b"{\"objects\":[");
+    for (k, (o, text)) in objects.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, name: &str| {
+            out.extend_from_slice(if first { b"{\"" } else { b",\"" });
+            first = false;
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        if !o.class.is_empty() {
+            key(out, "class");
+            serde_json::to_writer(&mut *out, &o.class)?;
+        }
+        key(out, "id");
+        serde_json::to_writer(&mut *out, &o.id)?;
+        if let Some(t) = &o.tenant {
+            key(out, "tenant");
+            serde_json::to_writer(&mut *out, t)?;
+        }
+        key(out, "properties");
+        serde_json::to_writer(&mut *out, &o.properties)?;
+        if let Some(v) = &o.vector {
+            key(out, "vector");
+            match text.vector {
+                Some(t) => out.extend_from_slice(t),
+                None => serde_json::to_writer(&mut *out, v)?,
+            }
+        }
+        if !o.vectors.is_empty() {
+            key(out, "vectors");
+            match text.vectors {
+                Some(t) => out.extend_from_slice(t),
+                None => serde_json::to_writer(&mut *out, &o.vectors)?,
+            }
+        }
+        if let Some(t) = o.creation_time_unix {
+            key(out, "creationTimeUnix");
+            serde_json::to_writer(&mut *out, &t)?;
+        }
+        if let Some(t) = o.last_update_time_unix {
+            key(out, "lastUpdateTimeUnix");
+            serde_json::to_writer(&mut *out, &t)?;
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    Ok(())
 }
 
 /// One item of a batch answer; everything but the verdict is skipped unparsed.
@@ -371,6 +433,50 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn batch_bodies_are_what_serde_writes_and_known_vector_text_passes_as_it_is() {
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            objects: &'a [Object],
+        }
+        let lines = [
+            r#"{"class":"A","id":"6b29fc40-ca47-1067-b31d-00dd010662da","tenant":"t","properties":{"s":"x\"y","n":[1,2]},"vector":[0.1,-0.0,1e-45,3.4028235e38],"vectors":{"m":[[1,2],[3]],"s":[3.5]},"creationTimeUnix":5,"lastUpdateTimeUnix":6}"#,
+            r#"{"id":"9d3c1e0a-47b2-4f6e-8a1d-2b3c4d5e6f70","properties":{}}"#,
+            r#"{"class":"B","id":"9d3c1e0a-47b2-4f6e-8a1d-2b3c4d5e6f71","properties":{"a":null},"vector":[1]}"#,
+        ];
+        let objects: Vec<Object> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let wire: Vec<Wire<'_>> = objects
+            .iter()
+            .map(|o| (Cow::Borrowed(o), VectorText::default()))
+            .collect();
+        let mut out = Vec::new();
+        write_batch(&mut out, &wire).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&Body { objects: &objects }).unwrap()
+        );
+        // With the text the vectors were read from, the text goes as it is and reads back
+        // to the same values.
+        let read = Object::from_line(lines[0].as_bytes()).unwrap();
+        let text = VectorText {
+            vector: read.vector_text.map(|r| &lines[0].as_bytes()[r]),
+            vectors: read.vectors_text.map(|r| &lines[0].as_bytes()[r]),
+        };
+        let mut out = Vec::new();
+        write_batch(&mut out, &[(Cow::Borrowed(&read.object), text)]).unwrap();
+        let body = String::from_utf8(out).unwrap();
+        assert!(
+            body.contains(r#""vector":[0.1,-0.0,1e-45,3.4028235e38]"#),
+            "{body}"
+        );
+        let back: Value = serde_json::from_str(&body).unwrap();
+        let back: Object = serde_json::from_value(back["objects"][0].clone()).unwrap();
+        assert_eq!(back, read.object);
     }
 
     #[test]

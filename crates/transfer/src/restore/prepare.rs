@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use ely_store::{canonical_id, names, Object, Tenant, Vector};
+use ely_vocab::ObjectLine;
 use serde_json::{Map, Value};
 
 use super::reader::Reader;
@@ -19,10 +20,11 @@ impl Reader<'_> {
         &mut self,
         number: u64,
         raw: &[u8],
-        mut obj: Object,
+        read: ObjectLine,
         chain: u64,
         feeder: &mut Feeder<'_, '_>,
     ) -> anyhow::Result<()> {
+        let mut obj = read.object;
         let Some(id) = canonical_id(&obj.id) else {
             let reason = format!("{:?} is not a UUID", obj.id);
             return self.reject_early(number, raw, reason, chain, feeder);
@@ -174,6 +176,8 @@ impl Reader<'_> {
                 refs = Some(held);
             }
         }
+        // Vectors go to the store as the line has them, unless they were dropped.
+        let keep_text = !opts.skip_vectors;
         let item = Item {
             line: number,
             chain,
@@ -181,6 +185,8 @@ impl Reader<'_> {
             obj,
             rejected: None,
             refs,
+            vector_text: read.vector_text.filter(|_| keep_text),
+            vectors_text: read.vectors_text.filter(|_| keep_text),
         };
         feeder.push(&coll.target, item, coll.sorted)
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use anyhow::bail;
 use ely_store::Object;
 use ely_stream::{Checkpoint, Event, Header};
+use ely_vocab::ObjectLine;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -209,7 +210,7 @@ impl<'r> Reader<'r> {
     fn object(
         &mut self,
         raw: &[u8],
-        object: Result<Object, String>,
+        object: Result<ObjectLine, String>,
         number: u64,
         feeder: &mut Feeder<'_, '_>,
     ) -> anyhow::Result<()> {
@@ -246,9 +247,14 @@ impl<'r> Reader<'r> {
 }
 
 /// An object line the source did not read into an object (a dead-letter record's line).
-fn parse(line: &[u8]) -> Result<Object, String> {
+fn parse(line: &[u8]) -> Result<ObjectLine, String> {
     match Object::from_line(line) {
-        Some((o, _)) => Ok(o),
-        None => serde_json::from_slice::<Object>(line).map_err(|e| e.to_string()),
+        Some(read) => Ok(read),
+        None => serde_json::from_slice::<Object>(line)
+            .map(|object| ObjectLine {
+                object,
+                ..ObjectLine::default()
+            })
+            .map_err(|e| e.to_string()),
     }
 }

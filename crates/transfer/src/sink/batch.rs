@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::bail;
-use ely_store::Object;
+use std::ops::Range;
+
+use ely_store::{Object, VectorText};
 use serde_json::{Map, Value};
 
 use super::Shared;
@@ -25,6 +27,10 @@ pub struct Item {
     /// Reference properties held back until every object is in (written by the references
     /// pass).
     pub refs: Option<Map<String, Value>>,
+    /// Where in `raw` the text of `obj`'s `vector` and `vectors` is, when `obj` holds the
+    /// vectors read from it: the store may send that text as it is.
+    pub vector_text: Option<Range<usize>>,
+    pub vectors_text: Option<Range<usize>>,
 }
 
 impl Item {
@@ -38,6 +44,17 @@ impl Item {
             obj,
             rejected: Some(reason),
             refs: None,
+            vector_text: None,
+            vectors_text: None,
+        }
+    }
+
+    /// The text of the item's vectors in its line, where known.
+    pub fn vector_text(&self) -> VectorText<'_> {
+        let span = |r: &Option<Range<usize>>| r.clone().and_then(|r| self.raw.get(r));
+        VectorText {
+            vector: span(&self.vector_text),
+            vectors: span(&self.vectors_text),
         }
     }
 }

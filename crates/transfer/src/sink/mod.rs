@@ -245,6 +245,8 @@ impl<'a> Sink<'a> {
                     obj,
                     rejected: None,
                     refs: None,
+                    vector_text: None,
+                    vectors_text: None,
                 };
                 feeder.push(&class, item, false)?;
             }

@@ -329,6 +329,9 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
                         if only_changed && same {
                             statuses[i] = Some(Status::Unchanged);
                         } else {
+                            // The merged object's vectors are not those of the item's line.
+                            batch.items[i].vector_text = None;
+                            batch.items[i].vectors_text = None;
                             to_write.push((i, merged));
                         }
                     }
@@ -343,9 +346,14 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         }
     } else if !to_write.is_empty() {
         let (index, objects): (Vec<usize>, Vec<Object>) = to_write.into_iter().unzip();
+        let texts: Vec<_> = index
+            .iter()
+            .map(|&i| batch.items[i].vector_text())
+            .collect();
         let outcomes = store
-            .upsert(&objects)
+            .upsert_texts(&objects, &texts)
             .with_context(|| format!("writing to {}", batch.class))?;
+        drop(texts);
         for ((i, written), outcome) in index.into_iter().zip(objects).zip(outcomes) {
             statuses[i] = Some(match outcome {
                 Outcome::Written => {
