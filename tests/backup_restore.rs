@@ -1552,3 +1552,67 @@ fn vectors_reach_weaviate_as_their_text_says_whatever_form_it_has() {
         .expect("stored");
     assert!(bare.vector.is_none() && bare.vectors.is_empty());
 }
+
+#[test]
+fn a_resumed_restore_keeps_its_checkpoint_on_empty_input_and_cuts_the_dead_letter_file() {
+    let w = Workdir::new();
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            format!(r#"{{"class":"Cut","id":"6b29fc40-ca47-1067-b31d-00dd010662d{i}","properties":{{"n":{i}}}}}"#)
+        })
+        .collect();
+    let input = lines.join("\n") + "\n";
+    w.write("in.jsonl", input.as_bytes());
+    let kept = "{\"ely\":\"rejected\",\"input\":\"in.jsonl\",\"line\":1,\"reason\":\"kept\"}\n";
+    let checkpoint = json!({
+        "ely": "checkpoint",
+        "input": "in.jsonl",
+        "first_line": ely_transfer::sink::first_line_hash(lines[0].as_bytes()),
+        "line": 2,
+        "chain": 0,
+        "dead_letter_bytes": kept.len(),
+        "updated": "2026-01-01T00:00:00.000Z",
+    });
+    w.write("cp.json", format!("{checkpoint}\n").as_bytes());
+    // An empty input is not the input the checkpoint vouches for: the checkpoint stays.
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "s.db",
+            "--checkpoint",
+            "cp.json",
+            "--collection",
+            "Cut",
+        ],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("checkpoint cp.json is at line 2, but <stdin> has only 0 lines");
+    assert!(w.path("cp.json").exists());
+    // A killed run had written a record after the checkpoint (and half of another): the
+    // resumed run, which rejects nothing, cuts the file back to what the checkpoint vouches
+    // for.
+    w.write(
+        "dead.jsonl",
+        format!("{kept}{{\"ely\":\"rejected\",\"line\":3}}\n{{\"ely\":\"rej").as_bytes(),
+    );
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "s.db",
+            "-i",
+            "in.jsonl",
+            "--checkpoint",
+            "cp.json",
+            "--dead-letter",
+            "dead.jsonl",
+        ],
+        b"",
+    )
+    .ok();
+    assert_eq!(String::from_utf8(w.read("dead.jsonl")).unwrap(), kept);
+    assert!(!w.path("cp.json").exists());
+    assert_eq!(embedded(&w.path("s.db")).count("Cut", None).unwrap(), 3);
+}

@@ -42,7 +42,7 @@ Examples:
   curl -s 'localhost:8080/v1/objects?class=Code&include=vector' | jq -c '.objects[]' | ely-restore
 
   # Try again what was rejected, after fixing the cause
-  ely-restore -i code.jsonl.zst.rejected.jsonl
+  ely-restore -i code.jsonl.zst.sink.rejected.jsonl
 
   # What would happen, writing nothing
   ely-restore -i code.jsonl.zst --dry-run
@@ -171,7 +171,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     out.flush()?;
     let finished = result?;
     let t = &finished.totals;
-    for w in &finished.summary.warnings {
+    for w in finished.summary.warnings.iter().chain(&finished.warnings) {
         ely_cli::warn(NAME, w);
     }
     if args.report.stats {
@@ -181,7 +181,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         };
         fields.insert(
             "objects".into(),
-            (t.written + t.unchanged + t.skipped).into(),
+            (t.sink.written + t.sink.unchanged + t.sink.skipped).into(),
         );
         fields.insert(
             "bytes_in".into(),
@@ -193,25 +193,25 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         fields.insert("dry_run".into(), args.sink.dry_run.into());
         stats.print(NAME, fields);
     }
-    if t.rejected > 0 {
+    if t.sink.rejected > 0 {
         match &finished.dead_letter {
             Some(p) => ely_cli::warn(
                 NAME,
                 format!(
                     "{} object(s) rejected; their lines and reasons are in {}",
-                    t.rejected,
+                    t.sink.rejected,
                     p.display()
                 ),
             ),
             None if args.sink.dry_run => ely_cli::warn(
                 NAME,
-                format!("{} object(s) would be rejected (see the result lines)", t.rejected),
+                format!("{} object(s) would be rejected (see the result lines)", t.sink.rejected),
             ),
             None => ely_cli::warn(
                 NAME,
                 format!(
                     "{} object(s) rejected; the result lines name them (\"rejects\"); use --dead-letter FILE to keep their lines",
-                    t.rejected
+                    t.sink.rejected
                 ),
             ),
         }
@@ -227,16 +227,16 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             }
             Err(e) => e,
         };
-        return Err(if t.written > 0 {
+        return Err(if t.sink.written > 0 {
             e.context(format!(
                 "{} object(s) before the problem were written",
-                t.written
+                t.sink.written
             ))
         } else {
             e
         });
     }
-    Ok(if t.rejected > 0 {
+    Ok(if t.sink.rejected > 0 {
         Exit::Rejected
     } else {
         Exit::Ok

@@ -68,8 +68,8 @@ pub struct SelectArgs {
     pub properties: Option<Vec<String>>,
 
     /// Only objects matching EXPR (docs/WHERE.md), e.g. 'year >= 2020 and lang = "en"'.
-    /// Checked against each collection's properties and their types before anything is
-    /// read or written.
+    /// Checked against each collection's properties and their types before anything of
+    /// that collection is read or written.
     #[arg(long = "where", value_name = "EXPR", value_parser = parse_where)]
     pub filter: Option<Expr>,
 }

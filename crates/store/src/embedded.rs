@@ -1006,36 +1006,9 @@ fn normalize_value(data_type: &str, v: &mut Value) {
                 *s = c;
             }
         }
-        "date" => *s = normalize_date(s),
+        "date" => *s = ely_vocab::date::stored_form(s),
         _ => {}
     }
-}
-
-fn normalize_date(s: &str) -> String {
-    let upper = s.replacen('t', "T", 1);
-    let (main, zone) = match upper
-        .rfind(['Z', 'z', '+'])
-        .or_else(|| upper.rfind('-').filter(|&i| i > 10))
-    {
-        Some(i) => upper.split_at(i),
-        None => return s.to_owned(),
-    };
-    let zone = match zone {
-        "Z" | "z" | "+00:00" | "-00:00" => "Z",
-        z => z,
-    };
-    let main = match main.split_once('.') {
-        Some((secs, frac)) => {
-            let frac = frac.trim_end_matches('0');
-            if frac.is_empty() {
-                secs.to_owned()
-            } else {
-                format!("{secs}.{frac}")
-            }
-        }
-        None => main.to_owned(),
-    };
-    format!("{main}{zone}")
 }
 
 type NamedVectors = std::collections::BTreeMap<String, Vector>;

@@ -19,6 +19,18 @@ pub fn property_name(name: &str) -> String {
     }
 }
 
+/// Whether two names address the same property (they agree once the first letter is
+/// lowercased), without building either.
+pub fn same_property(a: &str, b: &str) -> bool {
+    let mut x = a.chars();
+    let mut y = b.chars();
+    match (x.next(), y.next()) {
+        (Some(p), Some(q)) => p.to_lowercase().eq(q.to_lowercase()) && x.as_str() == y.as_str(),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// `^[A-Z][_0-9A-Za-z]{0,254}$`, checked after uppercasing; `raft` is reserved.
 pub fn check_class_name(name: &str) -> Result<(), String> {
     let b = name.as_bytes();

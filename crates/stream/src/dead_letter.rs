@@ -16,7 +16,8 @@ use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::atomic::AtomicFile;
-use crate::format::{base64, Rejected};
+use crate::format::base64;
+use crate::records::{Record, Rejected};
 
 enum Target {
     Atomic(BufWriter<AtomicFile>),
@@ -29,6 +30,9 @@ pub struct DeadLetter {
     file: Option<Target>,
     /// `None`: atomic. `Some(n)`: in place, keeping the first `n` bytes of what is there.
     keep: Option<u64>,
+    /// A resumed run's file: what follows the kept bytes is cut off even when this run
+    /// rejects nothing.
+    resumed: bool,
     /// Bytes in the file, counting what is still buffered.
     bytes: u64,
     records: u64,
@@ -43,6 +47,7 @@ impl DeadLetter {
             path: path.to_owned(),
             file: None,
             keep: None,
+            resumed: false,
             bytes: 0,
             records: 0,
         }
@@ -54,6 +59,7 @@ impl DeadLetter {
     pub fn resumable(path: &Path, input: &str, resume: Option<u64>) -> DeadLetter {
         DeadLetter {
             keep: Some(resume.unwrap_or(0)),
+            resumed: resume.is_some(),
             bytes: resume.unwrap_or(0),
             ..DeadLetter::new(path, input)
         }
@@ -113,19 +119,18 @@ impl DeadLetter {
         too_long: Option<u64>,
     ) -> io::Result<()> {
         let (raw, raw_base64) = match std::str::from_utf8(line) {
-            Ok(s) => (Some(s), None),
+            Ok(s) => (Some(s.to_owned()), None),
             Err(_) => (None, Some(base64(line))),
         };
         let record = Rejected {
-            ely: "rejected",
-            input: &self.input,
+            input: self.input.clone(),
             line: number,
-            reason,
+            reason: reason.to_owned(),
             raw,
             raw_base64,
             bytes: too_long,
         };
-        let mut text = serde_json::to_vec(&record)?;
+        let mut text = record.to_line();
         text.push(b'\n');
         self.open()?.write_all(&text)?;
         self.bytes += text.len() as u64;
@@ -136,6 +141,11 @@ impl DeadLetter {
     /// Flushes and, for a file written in place, syncs it; returns its length (what a
     /// checkpoint may vouch for).
     pub fn sync(&mut self) -> io::Result<u64> {
+        if self.file.is_none() && self.resumed && self.path.exists() {
+            // Records a killed run wrote after its checkpoint go, also when this run has
+            // nothing to add.
+            self.open()?;
+        }
         match self.file.as_mut() {
             Some(Target::InPlace(f)) => {
                 f.flush()?;

@@ -1,4 +1,4 @@
-//! The control lines of the ely stream (header, trailer, rejected record) and the section hash.
+//! The control lines of the ely stream (header and trailer) and the section hash.
 //!
 //! Control lines carry the reserved top-level key `"ely"`, which no Weaviate object has, so a
 //! reader can never mistake one for an object. docs/FORMAT.md is the prose version of this file.
@@ -54,28 +54,6 @@ pub struct Trailer {
 pub enum Control {
     Header(Header),
     Trailer(Trailer),
-}
-
-/// A record of the dead-letter file: one line that could not be used, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rejected<'a> {
-    /// Always `"rejected"`.
-    pub ely: &'a str,
-    /// The input's name (`-` for stdin).
-    pub input: &'a str,
-    /// 1-based line number in the decompressed input.
-    pub line: u64,
-    /// Why the line was rejected.
-    pub reason: &'a str,
-    /// The line itself, when it is valid UTF-8 and no longer than the line limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<&'a str>,
-    /// The line, base64-encoded, when it is not valid UTF-8.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw_base64: Option<String>,
-    /// The line's length in bytes, when only its start is kept (too-long lines).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
 }
 
 /// The hash a trailer carries: xxh3-128 over each object line's bytes (without its line

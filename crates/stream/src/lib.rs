@@ -33,7 +33,7 @@ pub use format::{Control, Header, SectionHash, Trailer, FORMAT_VERSION, HASH_ALG
 pub use read::{read_stream, Counters, Event, Input, ReadOptions, SectionSummary, Summary};
 pub use records::{
     BatchResult, Checkpoint, CollectionReport, Manifest, ManifestCollection, ObjectResult, Record,
-    Reject, Verification, VerifiedCollection,
+    Reject, Rejected, Verification, VerifiedCollection,
 };
 pub use source::{Jsonl, Source};
 pub use verify::{verify, Verified};

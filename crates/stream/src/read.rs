@@ -632,14 +632,7 @@ fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Obje
         return (Kind::Object { class }, Some(Ok(read)));
     }
     let kind = classifier.classify(line);
-    let object = matches!(kind, Kind::Object { .. }).then(|| {
-        serde_json::from_slice::<Object>(line)
-            .map(|object| ObjectLine {
-                object,
-                ..ObjectLine::default()
-            })
-            .map_err(|e| e.to_string())
-    });
+    let object = matches!(kind, Kind::Object { .. }).then(|| Object::from_serde(line));
     (kind, object)
 }
 
@@ -908,5 +901,97 @@ impl Structure<'_> {
             self.end_section(None, on_event)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines near valid object lines: every one is judged by `decode` (the one-pass reader,
+    /// then the classifier) exactly as the classifier alone judges it, and an object read in
+    /// one pass is the object serde_json reads.
+    #[test]
+    fn objects_read_in_one_pass_are_judged_as_the_classifier_judges_them() {
+        let id = "6b29fc40-ca47-1067-b31d-00dd010662da";
+        let seeds = [
+            format!(
+                r#"{{"class":"Code","id":"{id}","properties":{{"path":"a\"b\\c","n":9007199254740993,"t":["x",1.5,null],"o":{{"k":true}}}},"vector":[0.1,-0.0,1e-45,3.4028235e38],"vectors":{{"m":[[1,2],[3]],"s":[0.5],"z":null}},"tenant":"t1","creationTimeUnix":5}}"#
+            ),
+            format!(
+                r#"{{"id":"{id}","properties":null,"vector":null,"additional":{{"x":[1e300,"\ud83e\udd80"]}}}}"#
+            ),
+            format!(
+                r#" {{ "id" : "{}" , "vector" : [ 1 , 2 ] }} "#,
+                id.to_uppercase()
+            ),
+            r#"{"ely":"header","version":1,"collection":"Code"}"#.to_owned(),
+        ];
+        let pieces: [&[u8]; 14] = [
+            b"\"",
+            b"\\",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b":",
+            b"1e400",
+            b"\\udc00",
+            b"-",
+            b"\x00",
+            b"\xff",
+            b"\"ely\":1,",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n.max(1) as u64) as usize
+        };
+        let mut classifier = Classifier::default();
+        let mut checked = 0;
+        for seed in &seeds {
+            for round in 0..1500 {
+                let mut line = seed.clone().into_bytes();
+                if round > 0 {
+                    for _ in 0..1 + next(3) {
+                        let at = next(line.len());
+                        match next(4) {
+                            0 => {
+                                line.remove(at);
+                            }
+                            1 => line[at] = line[next(line.len())],
+                            _ => {
+                                let piece = pieces[next(pieces.len())];
+                                line.splice(at..at, piece.iter().copied());
+                            }
+                        }
+                    }
+                }
+                let (kind, object) = decode(&mut classifier, &line);
+                let alone = classifier.classify(&line);
+                assert_eq!(
+                    format!("{kind:?}"),
+                    format!("{alone:?}"),
+                    "{}",
+                    String::from_utf8_lossy(&line)
+                );
+                match (&kind, object) {
+                    (Kind::Object { .. }, Some(Ok(read))) => {
+                        let serde: Object = serde_json::from_slice(&line).expect("serde reads it");
+                        assert_eq!(read.object, serde, "{}", String::from_utf8_lossy(&line));
+                        checked += 1;
+                    }
+                    (Kind::Object { .. }, Some(Err(e))) => {
+                        assert!(serde_json::from_slice::<Object>(&line).is_err(), "{e}");
+                    }
+                    (Kind::Object { .. }, None) => panic!("an object line without an object"),
+                    (_, object) => assert!(object.is_none()),
+                }
+            }
+        }
+        assert!(checked > 300, "only {checked} objects were read");
     }
 }

@@ -5,7 +5,8 @@
 //! - [`Checkpoint`]: how far a resumable run got (the `--checkpoint` file);
 //! - [`CollectionReport`], [`BatchResult`], [`ObjectResult`]: the result lines of a write
 //!   (ely-restore, and every binary built on the same sink);
-//! - [`Verification`]: what `ely-convert --check` (through [`crate::verify`]) says of a stream.
+//! - [`Verification`]: what `ely-convert --check` (through [`crate::verify`]) says of a stream;
+//! - [`Rejected`]: one record of a dead-letter file (a line set aside, and why).
 //!
 //! Records with an `"ely"` key implement [`Record`]: [`Record::to_line`] writes the key first,
 //! [`Record::from_line`] refuses a line of another kind. docs/FORMAT.md and docs/BACKUP.md
@@ -33,7 +34,10 @@ pub trait Record: Serialize + DeserializeOwned {
             serde_json::from_slice(line).map_err(|e| e.to_string())?;
         match map.remove("ely") {
             Some(Value::String(k)) if k == Self::KIND => {}
-            Some(other) => return Err(format!("it is an {other} record, not a {}", Self::KIND)),
+            Some(Value::String(k)) => {
+                return Err(format!("it is a \"{k}\" record, not a {}", Self::KIND))
+            }
+            Some(_) => return Err(format!("its \"ely\" key is not a {}", Self::KIND)),
             None => return Err(format!("it has no \"ely\": \"{}\" key", Self::KIND)),
         }
         serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())
@@ -210,6 +214,34 @@ pub struct VerifiedCollection {
     pub collection: Option<String>,
     pub objects: u64,
     pub verified: bool,
+}
+
+/// A line that could not be used, and why: one record of the dead-letter file, which
+/// ely-restore reads back as the line it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The input's name (`-` for stdin).
+    #[serde(default)]
+    pub input: String,
+    /// 1-based line number in the decompressed input.
+    #[serde(default)]
+    pub line: u64,
+    /// Why the line was rejected.
+    #[serde(default)]
+    pub reason: String,
+    /// The line itself, when it is valid UTF-8 and no longer than the line limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// The line, base64-encoded, when it is not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_base64: Option<String>,
+    /// The line's length in bytes, when only its start is kept (too-long lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+impl Record for Rejected {
+    const KIND: &'static str = "rejected";
 }
 
 fn is_false(b: &bool) -> bool {

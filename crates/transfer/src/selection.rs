@@ -8,6 +8,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context};
+use ely_store::names::same_property;
 use ely_store::schema::{is_multi_tenant, property_names};
 use ely_store::{canonical_id, Object};
 use serde_json::{Map, Value};
@@ -128,18 +129,6 @@ impl Selection {
                 });
             }
         }
-    }
-}
-
-/// Weaviate lowercases the first letter of property names: two names address the same
-/// property when they agree after that.
-pub fn same_property(a: &str, b: &str) -> bool {
-    let mut x = a.chars();
-    let mut y = b.chars();
-    match (x.next(), y.next()) {
-        (Some(p), Some(q)) => p.to_lowercase().eq(q.to_lowercase()) && x.as_str() == y.as_str(),
-        (None, None) => true,
-        _ => false,
     }
 }
 

@@ -124,6 +124,36 @@ pub fn parse(s: &str, bare: bool) -> Option<Instant> {
     Some((base - offset, nanos))
 }
 
+/// A date as Weaviate stores and gives it back: `T` uppercased, the fraction's trailing zeros
+/// trimmed, and a zero offset written `Z` (`2024-01-02t03:04:05.500+00:00` is stored as
+/// `2024-01-02T03:04:05.5Z`). `s` is a date [`is_date`] accepts.
+pub fn stored_form(s: &str) -> String {
+    let upper = s.replacen('t', "T", 1);
+    let (main, zone) = match upper
+        .rfind(['Z', 'z', '+'])
+        .or_else(|| upper.rfind('-').filter(|&i| i > 10))
+    {
+        Some(i) => upper.split_at(i),
+        None => return s.to_owned(),
+    };
+    let zone = match zone {
+        "Z" | "z" | "+00:00" | "-00:00" => "Z",
+        z => z,
+    };
+    let main = match main.split_once('.') {
+        Some((secs, frac)) => {
+            let frac = frac.trim_end_matches('0');
+            if frac.is_empty() {
+                secs.to_owned()
+            } else {
+                format!("{secs}.{frac}")
+            }
+        }
+        None => main.to_owned(),
+    };
+    format!("{main}{zone}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +191,14 @@ mod tests {
             Some((951_868_800, 123_456_789))
         );
         assert!(is_date("2024-01-02T03:04:05.5+01:00"));
+        assert_eq!(
+            stored_form("2024-01-02t03:04:05.500+00:00"),
+            "2024-01-02T03:04:05.5Z"
+        );
+        assert_eq!(
+            stored_form("2024-01-02T03:04:05.000-02:00"),
+            "2024-01-02T03:04:05-02:00"
+        );
         assert!(!is_date("2024-02-30T03:04:05Z"));
     }
 }

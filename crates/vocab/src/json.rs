@@ -312,13 +312,21 @@ impl Reader<'_> {
                 }
                 "vectors" => {
                     let start = p.ws_then_position();
+                    let mut nulls = false;
                     if !p.null() {
-                        o.vectors = p.named_vectors()?;
+                        (o.vectors, nulls) = p.named_vectors_and_nulls()?;
                     }
-                    line.vectors_text = (!o.vectors.is_empty()).then_some(start..p.i);
+                    // The text stands for the vectors only when no entry was left out.
+                    line.vectors_text = (!o.vectors.is_empty() && !nulls).then_some(start..p.i);
                 }
                 "creationTimeUnix" => o.creation_time_unix = p.value()?,
                 "lastUpdateTimeUnix" => o.last_update_time_unix = p.value()?,
+                // In a line of the stream, a member ely does not know is still checked as
+                // strictly as the rest (numbers in range, escapes that make characters);
+                // in a server's answer it is only skipped.
+                _ if refused.is_some() => {
+                    p.value::<Value>()?;
+                }
                 _ => {
                     p.value::<IgnoredAny>()?;
                 }
@@ -333,19 +341,27 @@ impl Reader<'_> {
 
     /// `{"name": vector or null, ...}`, `null` entries left out.
     pub fn named_vectors(&mut self) -> Option<BTreeMap<String, Vector>> {
+        self.named_vectors_and_nulls().map(|(v, _)| v)
+    }
+
+    /// As [`Reader::named_vectors`], and whether a `null` entry was left out.
+    fn named_vectors_and_nulls(&mut self) -> Option<(BTreeMap<String, Vector>, bool)> {
         let mut out = BTreeMap::new();
         let mut seen: Vec<String> = Vec::new();
+        let mut nulls = false;
         self.members(|p, name| {
             if seen.contains(&name) {
                 return None;
             }
-            if !p.null() {
+            if p.null() {
+                nulls = true;
+            } else {
                 out.insert(name.clone(), p.vector().ok()?);
             }
             seen.push(name);
             Some(())
         })?;
-        Some(out)
+        Some((out, nulls))
     }
 
     /// Skips one value. An array of numbers (a vector) is checked number by number here;

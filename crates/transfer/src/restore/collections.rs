@@ -111,10 +111,11 @@ impl Reader<'_> {
                 }
                 let name = p.get("name").and_then(Value::as_str).map(str::to_owned);
                 if let Some(name) = name {
-                    if let Some((_, new)) =
-                        self.opts.map_properties.iter().find(|(old, _)| {
-                            names::property_name(old) == names::property_name(&name)
-                        })
+                    if let Some((_, new)) = self
+                        .opts
+                        .map_properties
+                        .iter()
+                        .find(|(old, _)| names::same_property(old, &name))
                     {
                         p["name"] = Value::from(new.clone());
                     }

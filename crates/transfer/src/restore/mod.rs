@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::selection::Selection;
-use crate::sink::{Sink, SinkOptions};
+use crate::sink::{Sink, SinkOptions, Written};
 
 /// How to restore.
 #[derive(Debug, Clone)]
@@ -78,12 +78,9 @@ pub struct Totals {
     pub filtered: u64,
     /// Objects already restored by the run a checkpoint came from.
     pub resumed: u64,
-    pub written: u64,
-    pub unchanged: u64,
-    pub skipped: u64,
-    pub rejected: u64,
-    /// Objects written a second time with their cross-references.
-    pub references: u64,
+    /// What the sink did: written, unchanged, skipped, rejected, references.
+    #[serde(flatten)]
+    pub sink: Written,
     pub collections_created: u64,
     pub properties_added: u64,
     pub tenants_created: u64,
@@ -97,6 +94,8 @@ pub struct Finished {
     pub error: Option<anyhow::Error>,
     /// The dead-letter file, when something was rejected and one was written.
     pub dead_letter: Option<std::path::PathBuf>,
+    /// Things worth telling that did not stop the run.
+    pub warnings: Vec<String>,
 }
 
 /// Restores what `source` reads into `store`, writing result lines to `out`.
@@ -112,22 +111,25 @@ pub fn restore(
     let mut totals = Totals::default();
     let mut summary = Summary::default();
     let mut deferred: Vec<(String, Value)> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     let fed = sink.feed(|feeder| {
         let mut reader = reader::Reader::new(opts, sink.resume(), display.clone(), &mut totals);
         let mut result = source.read(&mut summary, &mut |ev| reader.event(ev, feeder));
         // What was read before a problem is still written (a truncated stream ends with
         // everything valid before the damage in the store).
         let flushed = feeder.flush();
-        if result.is_ok() && reader.resume_line() > reader.last_line() {
+        // The checkpoint's line, also when the input turned out empty (its first line,
+        // which the resume is checked against, never came).
+        let resume_line = sink.resume().map_or(0, |c| c.line);
+        if result.is_ok() && resume_line > reader.last_line() {
             result = Err(anyhow!(
-                "checkpoint {} is at line {}, but {} has only {} lines; delete it to start over",
+                "checkpoint {} is at line {resume_line}, but {} has only {} lines; delete it to start over",
                 reader.checkpoint_path(),
-                reader.resume_line(),
                 display,
                 reader.last_line()
             ));
         }
-        deferred = reader.into_deferred();
+        (deferred, warnings) = reader.into_rest();
         (result, flushed)
     });
     let read_error = match fed {
@@ -154,16 +156,12 @@ pub fn restore(
         return Err(sink.abandon(e));
     }
     let delivered = sink.finish(read_error.is_none())?;
-    let w = &delivered.written;
-    totals.written = w.written;
-    totals.unchanged = w.unchanged;
-    totals.skipped = w.skipped;
-    totals.rejected = w.rejected;
-    totals.references = w.references;
+    totals.sink = delivered.written;
     Ok(Finished {
         totals,
         summary,
         error: read_error,
         dead_letter: delivered.dead_letter,
+        warnings,
     })
 }

@@ -52,6 +52,14 @@ impl Reader<'_> {
             self.totals.filtered += 1;
             return Ok(());
         }
+        if obj.tenant.is_none()
+            && !opts.selection.tenants.is_empty()
+            && self.tenantless.insert(source.clone())
+        {
+            self.warnings.push(format!(
+                "--tenant does not apply to collection {source}, whose objects have no tenant: they are restored whole"
+            ));
+        }
         if !self.colls.contains_key(&source) {
             let target = self.target_name(&source)?;
             self.note_rename(&source, &target);
@@ -64,7 +72,7 @@ impl Reader<'_> {
                 let key = obj
                     .properties
                     .keys()
-                    .find(|k| names::property_name(k) == names::property_name(old))
+                    .find(|k| names::same_property(k, old))
                     .cloned();
                 if let Some(key) = key {
                     if let Some(v) = obj.properties.remove(&key) {

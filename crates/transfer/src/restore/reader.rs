@@ -2,13 +2,12 @@
 //! input against its checkpoint (skipping what it vouches for), opens each collection's
 //! section, and hands objects on to be prepared, and bad lines to be rejected in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::bail;
 use ely_store::Object;
-use ely_stream::{Checkpoint, Event, Header};
+use ely_stream::{Checkpoint, Event, Header, Record, Rejected};
 use ely_vocab::ObjectLine;
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::collections::Coll;
@@ -35,12 +34,10 @@ pub(super) struct Reader<'r> {
     pub chain: u64,
     /// `--rename` pairs, and the one `--collection NEW` makes of a one-collection stream.
     pub renames: Vec<(String, String)>,
-}
-
-#[derive(Deserialize)]
-struct RejectedRecord {
-    ely: String,
-    raw: Option<String>,
+    /// Things worth telling that did not stop the run.
+    pub warnings: Vec<String>,
+    /// Collections whose objects have no tenant although `--tenant` was given (told once).
+    pub tenantless: HashSet<String>,
 }
 
 impl<'r> Reader<'r> {
@@ -64,12 +61,9 @@ impl<'r> Reader<'r> {
             deferred: Vec::new(),
             chain: 0,
             renames: opts.renames.clone(),
+            warnings: Vec::new(),
+            tenantless: HashSet::new(),
         }
-    }
-
-    /// The line the checkpoint vouches for (0 without one).
-    pub fn resume_line(&self) -> u64 {
-        self.resume_line
     }
 
     /// The last line read.
@@ -77,8 +71,10 @@ impl<'r> Reader<'r> {
         self.last_line
     }
 
-    pub fn into_deferred(self) -> Vec<(String, Value)> {
-        self.deferred
+    /// What is left to do once the input is read: reference properties to add, and
+    /// warnings.
+    pub fn into_rest(self) -> (Vec<(String, Value)>, Vec<String>) {
+        (self.deferred, self.warnings)
     }
 
     pub fn checkpoint_path(&self) -> String {
@@ -137,7 +133,7 @@ impl<'r> Reader<'r> {
                 let line = line.unwrap_or_default();
                 self.identity(line, feeder)?;
                 self.last_line = number;
-                let object = object.unwrap_or_else(|| parse(line));
+                let object = object.unwrap_or_else(|| Object::read_line(line));
                 self.object(line, object, number, feeder)
             }
             Event::SectionEnd { .. } => {
@@ -154,13 +150,9 @@ impl<'r> Reader<'r> {
                 self.identity(line, feeder)?;
                 self.last_line = number;
                 // A dead-letter record is read back as the line it holds.
-                if let Ok(r) = serde_json::from_slice::<RejectedRecord>(line) {
-                    if r.ely == "rejected" {
-                        if let Some(raw) = r.raw {
-                            let object = parse(raw.as_bytes());
-                            return self.object(raw.as_bytes(), object, number, feeder);
-                        }
-                    }
+                if let Ok(Rejected { raw: Some(raw), .. }) = Rejected::from_line(line) {
+                    let object = Object::read_line(raw.as_bytes());
+                    return self.object(raw.as_bytes(), object, number, feeder);
                 }
                 self.totals.read += 1;
                 if number <= self.resume_line {
@@ -243,18 +235,5 @@ impl<'r> Reader<'r> {
             .unwrap_or_default();
         let item = Item::rejected(number, chain, raw.to_vec(), Object::default(), reason);
         feeder.push(&class, item, false)
-    }
-}
-
-/// An object line the source did not read into an object (a dead-letter record's line).
-fn parse(line: &[u8]) -> Result<ObjectLine, String> {
-    match Object::from_line(line) {
-        Some(read) => Ok(read),
-        None => serde_json::from_slice::<Object>(line)
-            .map(|object| ObjectLine {
-                object,
-                ..ObjectLine::default()
-            })
-            .map_err(|e| e.to_string()),
     }
 }

@@ -203,10 +203,6 @@ impl<'a> Sink<'a> {
         self.resume.as_ref()
     }
 
-    pub fn options(&self) -> &'a SinkOptions {
-        self.shared.opts
-    }
-
     /// Runs `feed` on this thread, with the workers and the collector on theirs; returns once
     /// everything fed was collected. An error of the write path (the store refused or could
     /// not be reached, `--on-conflict fail` met an object) is the `Err`; what `feed` returns
@@ -374,10 +370,17 @@ impl Feeder<'_, '_> {
     /// one's of its tenant, so the target's cursor can be merged with the batch.
     pub fn push(&mut self, class: &str, item: Item, sorted: bool) -> anyhow::Result<()> {
         let opts = self.shared.opts;
+        // The references pass rewrites objects already split into batches once: only their
+        // count and collection close its batches.
+        let byte_limit = if self.references {
+            usize::MAX
+        } else {
+            opts.batch_bytes
+        };
         let switch = self.batch.as_ref().is_some_and(|b| {
             (b.class != class && !class.is_empty())
                 || b.items.len() >= opts.batch_size
-                || b.bytes + item.raw.len() > opts.batch_bytes
+                || b.bytes.saturating_add(item.raw.len()) > byte_limit
         });
         if switch {
             self.flush()?;
@@ -396,9 +399,6 @@ impl Feeder<'_, '_> {
             self.number += 1;
         }
         if let Some(b) = self.batch.as_mut() {
-            if b.class.is_empty() {
-                class.clone_into(&mut b.class);
-            }
             b.sorted &= sorted || item.rejected.is_some();
             b.bytes += item.raw.len();
             b.items.push(item);
@@ -437,5 +437,81 @@ impl Feeder<'_, '_> {
             bail!("stopped after an error");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ely_store::embedded::Embedded;
+    use ely_store::Object;
+    use serde_json::{json, Value};
+
+    fn item(n: u64, rejected: bool) -> Item {
+        let obj = Object {
+            class: "Thing".into(),
+            id: format!("00000000-0000-4000-8000-{n:012x}"),
+            properties: json!({"n": n}).as_object().cloned().unwrap_or_default(),
+            ..Object::default()
+        };
+        let raw = serde_json::to_vec(&obj).unwrap_or_default();
+        let mut item = Item::rejected(n, n, raw, obj, "refused early".into());
+        if !rejected {
+            item.rejected = None;
+        }
+        item
+    }
+
+    #[test]
+    fn results_come_back_in_input_order_by_one_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Embedded::open(&dir.path().join("s.db")).unwrap();
+        let opts = SinkOptions {
+            batch_size: 3,
+            workers: 3,
+            dead_letter: Some(dir.path().join("dead.jsonl")),
+            ..SinkOptions::default()
+        };
+        let counters = Counters::default();
+        let mut out: Vec<u8> = Vec::new();
+        let sink = Sink::open(&store, &opts, "in.jsonl", &counters, &mut out).unwrap();
+        sink.feed(|f| -> anyhow::Result<()> {
+            f.identify(b"first line")?;
+            for n in 1..=10 {
+                if n == 5 {
+                    f.report(br#"{"note":"before line 5"}"#.to_vec())?;
+                }
+                f.push("Thing", item(n, n == 7), true)?;
+            }
+            f.flush()
+        })
+        .unwrap()
+        .unwrap();
+        let delivered = sink.finish(true).unwrap();
+        assert_eq!(delivered.written.written, 9);
+        assert_eq!(delivered.written.rejected, 1);
+        assert_eq!(store.count("Thing", None).unwrap(), 9);
+        let lines: Vec<Value> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        // Batches of 3 numbered from 0, the note after the results of lines 1 to 4 (the
+        // report closed the open batch), and every line once, in order.
+        let shape: Vec<String> = lines
+            .iter()
+            .map(|l| match l.get("batch") {
+                Some(b) => format!("{b}:{}-{}", l["first_line"], l["last_line"]),
+                None => "note".into(),
+            })
+            .collect();
+        assert_eq!(shape, ["0:1-3", "1:4-4", "note", "2:5-7", "3:8-10"]);
+        assert_eq!(lines[3]["rejects"][0]["line"], 7);
+        let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+        assert_eq!(dead.lines().count(), 1);
+        assert!(
+            dead.contains(r#""line":7,"reason":"refused early""#),
+            "{dead}"
+        );
     }
 }
