@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ely_cli::{usage, Exit, InputArgs, Progress, Stats};
-use ely_stream::{read_stream, Counters, DeadLetter, Event, ReadOptions, StreamWriter, Summary};
+use ely_stream::{Counters, DeadLetter, Event, Jsonl, ReadOptions, Source, StreamWriter, Summary};
 use serde_json::Map;
 
 const NAME: &str = "ely-convert";
@@ -104,12 +104,12 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         ..args.input.read_options()
     };
 
-    let input = args.input.open()?;
-    let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, input.name()));
     let counters = Arc::new(Counters::default());
+    let source = Jsonl::lines(args.input.open()?, opts, counters.clone());
+    let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, source.name()));
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let (summary, result, writer) = if args.check {
-        let checked = ely_stream::verify(input, &opts, counters.clone(), dead.as_mut());
+        let checked = ely_stream::verify(Box::new(source), &counters, dead.as_mut());
         let line = serde_json::to_string(&checked.report)?;
         progress.finish();
         writeln!(std::io::stdout(), "{line}")?;
@@ -117,7 +117,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
         let mut summary = Summary::default();
-        let result = read_stream(input, &opts, counters.clone(), &mut summary, |event| {
+        let result = Box::new(source).read(&mut summary, &mut |event| {
             match event {
                 Event::Header { header, line, .. } => {
                     writer.header_line(line, &header.collection)?

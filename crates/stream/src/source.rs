@@ -25,8 +25,9 @@ pub trait Source: Send {
     ) -> anyhow::Result<()>;
 }
 
-/// The ely stream (JSONL, plain or compressed) as a source: object lines are read into
-/// objects on the parser threads, and keep their lines for pass-through and dead letters.
+/// The ely stream (JSONL, plain or compressed) as a source. Every line keeps its bytes, for
+/// pass-through and dead letters; [`Jsonl::objects`] also reads object lines into objects on
+/// the parser threads, [`Jsonl::lines`] only checks them.
 pub struct Jsonl {
     input: Input,
     opts: ReadOptions,
@@ -34,12 +35,25 @@ pub struct Jsonl {
 }
 
 impl Jsonl {
-    /// A source reading `input` with `opts` (which it sets to read objects).
-    pub fn new(input: Input, opts: ReadOptions, counters: Arc<Counters>) -> Jsonl {
+    /// A source of objects: each object line read into an [`ely_vocab::Object`] in the same
+    /// pass that checks it.
+    pub fn objects(input: Input, opts: ReadOptions, counters: Arc<Counters>) -> Jsonl {
         Jsonl {
             input,
             opts: ReadOptions {
                 objects: true,
+                ..opts
+            },
+            counters,
+        }
+    }
+
+    /// A source of checked lines, for a consumer that passes them on as they are.
+    pub fn lines(input: Input, opts: ReadOptions, counters: Arc<Counters>) -> Jsonl {
+        Jsonl {
+            input,
+            opts: ReadOptions {
+                objects: false,
                 ..opts
             },
             counters,

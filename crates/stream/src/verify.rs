@@ -3,11 +3,11 @@
 //! --check` prints it; a catalog of backups keeps it.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use crate::dead_letter::DeadLetter;
-use crate::read::{read_stream, Counters, Event, Input, ReadOptions, Summary};
+use crate::read::{Counters, Event, Summary};
 use crate::records::{Verification, VerifiedCollection};
+use crate::source::Source;
 
 /// What [`verify`] found.
 pub struct Verified {
@@ -20,17 +20,17 @@ pub struct Verified {
     pub result: anyhow::Result<()>,
 }
 
-/// Reads `input` to its end and says whether it is intact. With [`ReadOptions::skip_bad`],
-/// bad lines go to `dead_letter` and reading goes on.
+/// Reads `source` to its end and says whether it is intact. When the source hands over bad
+/// lines (its reader skips them: [`crate::ReadOptions::skip_bad`]), they go to `dead_letter`
+/// and reading goes on. `counters` are the source's (for the bytes read).
 pub fn verify(
-    input: Input,
-    opts: &ReadOptions,
-    counters: Arc<Counters>,
+    source: Box<dyn Source>,
+    counters: &Counters,
     mut dead_letter: Option<&mut DeadLetter>,
 ) -> Verified {
-    let name = input.display_name().to_owned();
+    let name = source.display_name().to_owned();
     let mut summary = Summary::default();
-    let result = read_stream(input, opts, counters.clone(), &mut summary, |event| {
+    let result = source.read(&mut summary, &mut |event| {
         if let (
             Event::Bad {
                 line,
