@@ -16,7 +16,8 @@ DIMS=${DIMS:-384}
 OUT=${OUT:-target/demo}
 
 echo "== building ely (release)"
-cargo build --release --workspace --quiet
+# cargo shows its progress on a terminal: the first build takes a few minutes.
+cargo build --release --workspace
 bin=target/release
 mkdir -p "$OUT"
 rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db*

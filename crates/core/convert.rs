@@ -105,7 +105,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     };
 
     let counters = Arc::new(Counters::default());
-    let source = Jsonl::lines(args.input.open()?, opts, counters.clone());
+    let source = Jsonl::lines(args.input.open(NAME)?, opts, counters.clone());
     let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, source.name()));
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let (summary, result, writer) = if args.check {

@@ -157,7 +157,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     };
     let store = args.store.open()?;
     let counters = Arc::new(Counters::default());
-    let source = Jsonl::objects(args.input.open()?, opts.read.clone(), counters.clone());
+    let source = Jsonl::objects(args.input.open(NAME)?, opts.read.clone(), counters.clone());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut out = BufWriter::new(std::io::stdout());
     let result = restore(

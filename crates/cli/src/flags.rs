@@ -11,6 +11,7 @@
 //!   checkpoints, dry runs, result lines), giving the sink's [`SinkOptions`];
 //! - [`CompressArgs`], [`ReportArgs`]: output compression; `--stats` and `--quiet`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,15 +30,30 @@ pub struct InputArgs {
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
 
+    /// The input file, given without -i (as zstd and jq take theirs).
+    #[arg(value_name = "FILE", conflicts_with = "input")]
+    pub positional: Option<PathBuf>,
+
     /// Longest line accepted (K, M, G suffixes).
     #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
     pub max_line_bytes: usize,
 }
 
 impl InputArgs {
-    /// The input: the file, or stdin.
-    pub fn open(&self) -> std::io::Result<Input> {
-        Input::open(self.input.as_deref())
+    /// The input as given: `-i FILE` or `FILE`; `None` for stdin.
+    pub fn path(&self) -> Option<&Path> {
+        self.input.as_deref().or(self.positional.as_deref())
+    }
+
+    /// The input: the file, or stdin. Reading a stream from a terminal is most often a
+    /// forgotten file name: binary `name` says so on stderr, and waits.
+    pub fn open(&self, name: &str) -> std::io::Result<Input> {
+        if self.file().is_none() && std::io::stdin().is_terminal() {
+            eprintln!(
+                "{name}: reading a stream from the terminal; pipe one in or give a file (-i FILE), or end with Ctrl-D"
+            );
+        }
+        Input::open(self.path())
     }
 
     /// How to read it (the line limit; everything else as `ReadOptions` has it).
@@ -50,7 +66,7 @@ impl InputArgs {
 
     /// The input file, when it is one (not stdin).
     pub fn file(&self) -> Option<&Path> {
-        self.input.as_deref().filter(|p| p.as_os_str() != "-")
+        self.path().filter(|p| p.as_os_str() != "-")
     }
 }
 
@@ -242,6 +258,11 @@ pub struct ReportArgs {
     /// No progress line.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print a shell completion script or the man page on stdout and exit: complete-bash,
+    /// complete-zsh, complete-fish, man.
+    #[arg(long, value_name = "KIND", value_parser = ["complete-bash", "complete-zsh", "complete-fish", "man"])]
+    pub generate: Option<String>,
 }
 
 /// How a stream is compressed when written: `--compress`, `--level`, `--threads`.
@@ -284,9 +305,13 @@ pub fn output_compression(
     output: Option<&std::path::Path>,
     level: Option<i32>,
 ) -> anyhow::Result<ely_stream::Compression> {
-    let compression = compress
-        .or_else(|| output.map(ely_stream::Compression::from_extension))
-        .unwrap_or(ely_stream::Compression::None);
+    let compression = match (compress, output) {
+        (Some(c), _) => c,
+        (None, Some(path)) if path.as_os_str() != "-" => {
+            ely_stream::Compression::for_output(path).map_err(usage)?
+        }
+        (None, _) => ely_stream::Compression::None,
+    };
     if let Some(level) = level {
         match compression.levels() {
             None => {

@@ -75,9 +75,60 @@ pub fn start<T: clap::Parser>(
     name: &'static str,
     run: impl FnOnce(T) -> anyhow::Result<Exit>,
 ) -> ExitCode {
+    // `--generate KIND` works without the arguments a run requires.
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(kind) = generate_kind(&argv) {
+        return generate::<T>(name, &kind);
+    }
     match parse_args::<T>(name) {
         Ok(args) => main(name, || run(args)),
         Err(code) => code,
+    }
+}
+
+/// The `KIND` of `--generate KIND` or `--generate=KIND`, when given.
+fn generate_kind(argv: &[String]) -> Option<String> {
+    argv.iter().enumerate().skip(1).find_map(|(i, a)| {
+        if a == "--generate" {
+            Some(argv.get(i + 1).cloned().unwrap_or_default())
+        } else {
+            a.strip_prefix("--generate=").map(str::to_owned)
+        }
+    })
+}
+
+/// Prints a completion script or the man page (roff) of the binary on stdout.
+fn generate<T: clap::CommandFactory>(name: &'static str, kind: &str) -> ExitCode {
+    let mut cmd = T::command().name(name).bin_name(name);
+    let mut out = io::stdout().lock();
+    let shell = match kind {
+        "complete-bash" => Some(clap_complete::Shell::Bash),
+        "complete-zsh" => Some(clap_complete::Shell::Zsh),
+        "complete-fish" => Some(clap_complete::Shell::Fish),
+        "man" => None,
+        other => {
+            eprintln!(
+                "{name}: error: --generate takes complete-bash, complete-zsh, complete-fish or man, not {other:?} (see --help)"
+            );
+            return ExitCode::from(Exit::Fatal as u8);
+        }
+    };
+    let written = match shell {
+        Some(shell) => {
+            clap_complete::generate(shell, &mut cmd, name, &mut out);
+            out.flush()
+        }
+        None => clap_mangen::Man::new(cmd)
+            .render(&mut out)
+            .and_then(|()| out.flush()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: error: writing to stdout: {e}");
+            ExitCode::from(Exit::Fatal as u8)
+        }
     }
 }
 

@@ -1,6 +1,11 @@
 //! Files that appear complete or not at all: written to a temporary name in the same folder,
 //! synced and renamed on `commit`; removed when dropped uncommitted, and by
 //! [`abandon_pending`] when the process is interrupted.
+//!
+//! What the path already is decides the details: a symbolic link is followed and its target
+//! replaced (the link stays); an existing file's permissions are kept; a FIFO, a device or a
+//! socket (`/dev/null`, a named pipe) is written straight into, since it cannot be replaced.
+//! Every error names the file.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,9 +32,18 @@ fn forget(path: &Path) {
 }
 
 pub struct AtomicFile {
+    /// The file as named (for messages).
     path: PathBuf,
-    tmp: PathBuf,
+    /// Where the data goes once committed: the link's target for a symbolic link.
+    target: PathBuf,
+    /// The temporary file; `None` when writing straight into a FIFO or device.
+    tmp: Option<PathBuf>,
     file: Option<File>,
+}
+
+/// An error about `path`, with the path in its message.
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 impl AtomicFile {
@@ -41,8 +55,39 @@ impl AtomicFile {
     /// Like `create`, with Unix permission bits (for example 0o600 for state files).
     pub fn create_with_mode(path: &Path, mode: Option<u32>) -> io::Result<AtomicFile> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "output path names no file")
+        // A symbolic link's target is what gets replaced.
+        let target = match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+                Ok(t) => t,
+                // A dangling link: its target is created.
+                Err(_) => fs::read_link(path)
+                    .map(|t| path.parent().unwrap_or(Path::new("")).join(t))
+                    .map_err(|e| named(path, e))?,
+            },
+            _ => path.to_owned(),
+        };
+        let existing = fs::metadata(&target).ok();
+        if existing
+            .as_ref()
+            .is_some_and(|m| !m.is_file() && !m.is_dir())
+        {
+            // A FIFO, a device or a socket cannot be replaced: it is written into.
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(|e| named(path, e))?;
+            return Ok(AtomicFile {
+                path: path.to_owned(),
+                target,
+                tmp: None,
+                file: Some(file),
+            });
+        }
+        let name = target.file_name().ok_or_else(|| {
+            named(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "output path names no file"),
+            )
         })?;
         let tmp_name = format!(
             ".{}.ely-tmp-{}-{}",
@@ -50,7 +95,7 @@ impl AtomicFile {
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let tmp = path.with_file_name(tmp_name);
+        let tmp = target.with_file_name(tmp_name);
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -61,11 +106,21 @@ impl AtomicFile {
         #[cfg(not(unix))]
         let _ = mode;
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-        let file = opts.open(&tmp)?;
+        let file = opts.open(&tmp).map_err(|e| named(path, e))?;
         pending.push(tmp.clone());
+        drop(pending);
+        // The file replaced keeps its permissions (unless the caller asked for others).
+        if let (None, Some(m)) = (mode, existing.as_ref()) {
+            if let Err(e) = file.set_permissions(m.permissions()) {
+                let _ = fs::remove_file(&tmp);
+                forget(&tmp);
+                return Err(named(path, e));
+            }
+        }
         Ok(AtomicFile {
             path: path.to_owned(),
-            tmp,
+            target,
+            tmp: Some(tmp),
             file: Some(file),
         })
     }
@@ -74,20 +129,26 @@ impl AtomicFile {
         &self.path
     }
 
-    /// Syncs the data, renames it into place and syncs the folder.
+    /// Syncs the data, renames it into place and syncs the folder (for a FIFO or device:
+    /// flushes).
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("commit runs once");
-        file.sync_all()?;
+        let Some(mut file) = self.file.take() else {
+            return Ok(());
+        };
+        let Some(tmp) = self.tmp.clone() else {
+            return file.flush().map_err(|e| named(&self.path, e));
+        };
+        file.sync_all().map_err(|e| named(&self.path, e))?;
         drop(file);
         let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
-        if !pending.contains(&self.tmp) {
+        if !pending.contains(&tmp) {
             // An interrupt already removed it.
             return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
         }
-        fs::rename(&self.tmp, &self.path)?;
-        pending.retain(|p| p != &self.tmp);
+        fs::rename(&tmp, &self.target).map_err(|e| named(&self.path, e))?;
+        pending.retain(|p| p != &tmp);
         drop(pending);
-        if let Some(dir) = self.path.parent() {
+        if let Some(dir) = self.target.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
             } else {
@@ -101,23 +162,39 @@ impl AtomicFile {
     }
 }
 
+impl AtomicFile {
+    /// Runs `f` on the open file, naming the file in its error.
+    fn with_file<T>(&mut self, f: impl FnOnce(&mut File) -> io::Result<T>) -> io::Result<T> {
+        let AtomicFile { path, file, .. } = self;
+        match file {
+            Some(file) => f(file).map_err(|e| named(path, e)),
+            None => Err(named(
+                path,
+                io::Error::other("written after it was committed"),
+            )),
+        }
+    }
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("not committed").write(buf)
+        self.with_file(|f| f.write(buf))
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.as_mut().expect("not committed").write_all(buf)
+        self.with_file(|f| f.write_all(buf))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("not committed").flush()
+        self.with_file(|f| f.flush())
     }
 }
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
-            let _ = fs::remove_file(&self.tmp);
-            forget(&self.tmp);
+            if let Some(tmp) = &self.tmp {
+                let _ = fs::remove_file(tmp);
+                forget(tmp);
+            }
         }
     }
 }

@@ -39,6 +39,28 @@ impl Compression {
         }
     }
 
+    /// The compression an output file's name asks for: `.zst`, `.gz`, `.lz4`, else none
+    /// (`.jsonl`, no extension, ...); an error for the extension of a compression or format
+    /// ely does not write (`.xz`, `.bz2`, `.parquet`, ...), which would otherwise get plain
+    /// JSONL under a name that says otherwise.
+    pub fn for_output(path: &Path) -> Result<Compression, String> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some(
+                e @ ("xz" | "lzma" | "bz2" | "bzip2" | "br" | "brotli" | "zip" | "7z" | "rar"
+                | "tar" | "tgz" | "tzst" | "sz" | "snappy" | "lz" | "lzo" | "z" | "parquet"
+                | "arrow" | "avro" | "orc"),
+            ) => Err(format!(
+                "{}: ely does not write .{e} files; it writes zstd (.zst), gzip (.gz), lz4 (.lz4) or plain JSONL (any other name), or give --compress",
+                path.display()
+            )),
+            _ => Ok(Self::from_extension(path)),
+        }
+    }
+
     /// The level used when none is given, and the range accepted.
     pub fn levels(self) -> Option<(i32, std::ops::RangeInclusive<i32>)> {
         match self {

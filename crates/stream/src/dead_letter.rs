@@ -84,7 +84,8 @@ impl DeadLetter {
             };
             let target = match self.keep {
                 None => Target::Atomic(BufWriter::new(
-                    AtomicFile::create(&self.path).map_err(named)?,
+                    AtomicFile::create(&self.path)
+                        .map_err(|e| io::Error::new(e.kind(), format!("dead-letter file {e}")))?,
                 )),
                 Some(keep) => {
                     let mut o = std::fs::OpenOptions::new();

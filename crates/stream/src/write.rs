@@ -81,10 +81,7 @@ impl StreamWriter {
     /// Writes to `path` (atomically, on [`StreamWriter::finish`]) or to stdout for `None`.
     pub fn create(path: Option<&Path>, opts: WriteOptions) -> io::Result<StreamWriter> {
         let sink = match path {
-            Some(p) if p.as_os_str() != "-" => Sink::File(
-                AtomicFile::create(p)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?,
-            ),
+            Some(p) if p.as_os_str() != "-" => Sink::File(AtomicFile::create(p)?),
             _ => {
                 if opts.compression != Compression::None && io::stdout().is_terminal() {
                     return Err(io::Error::new(

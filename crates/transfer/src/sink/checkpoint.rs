@@ -34,12 +34,11 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Checkpoint>> {
 /// Replaces the checkpoint at `path` atomically.
 pub fn write(path: &Path, cp: &Checkpoint) -> anyhow::Result<()> {
     let mut f = ely_stream::atomic::AtomicFile::create_with_mode(path, Some(0o600))
-        .with_context(|| format!("checkpoint {}", path.display()))?;
+        .context("writing the checkpoint")?;
     let mut line = cp.to_line();
     line.push(b'\n');
-    f.write_all(&line)?;
-    f.commit()
-        .with_context(|| format!("checkpoint {}", path.display()))?;
+    f.write_all(&line).context("writing the checkpoint")?;
+    f.commit().context("writing the checkpoint")?;
     Ok(())
 }
 
