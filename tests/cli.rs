@@ -115,3 +115,32 @@ fn a_stream_read_from_a_terminal_is_announced() {
         );
     }
 }
+
+#[test]
+fn a_read_never_creates_a_store() {
+    let w = Workdir::new();
+    w.run("ely-backup", &["--store", "typo/stor.db", "--all"], b"")
+        .expect_code(2)
+        .expect_stderr("embedded store typo/stor.db does not exist");
+    assert!(!w.path("typo").exists(), "no folder was created");
+}
+
+#[test]
+fn what_looks_like_a_url_but_is_not_http_is_an_error_that_hides_credentials() {
+    let w = Workdir::new();
+    for store in [
+        "http:/localhost:8080",
+        "ftp://me:hunter2@host/x",
+        "weaviate://host",
+    ] {
+        for args in [
+            ("ely-backup", vec!["--store", store, "--all"]),
+            ("ely-restore", vec!["--store", store]),
+        ] {
+            let run = w.run(args.0, &args.1, b"");
+            run.expect_code(2).expect_stderr("is not a store ely knows");
+            assert!(!run.stderr().contains("hunter2"), "{}", run.stderr());
+        }
+    }
+    assert_eq!(w.files(), Vec::<String>::new(), "no file named after a URL");
+}

@@ -223,8 +223,14 @@ impl StoreArgs {
         }
     }
 
+    /// Opens the store, creating an embedded store that does not exist yet.
     pub fn open(&self) -> ely_store::Result<Box<dyn Store>> {
         ely_store::open(&self.location()?, &self.options())
+    }
+
+    /// Opens a store that must exist already (for commands that only read it).
+    pub fn open_existing(&self) -> ely_store::Result<Box<dyn Store>> {
+        ely_store::open_existing(&self.location()?, &self.options())
     }
 }
 

@@ -1,6 +1,7 @@
 //! Choosing a store: `--store URL|PATH`, else `ELY_STORE`, else `WEAVIATE_URL`, else the
 //! embedded store at `$ELY_HOME/store.db` (`ELY_HOME` defaults to `~/.local/share/ely`).
-//! `http://` and `https://` mean Weaviate; anything else is the path of an embedded store.
+//! `http://` and `https://` mean Weaviate; anything else that looks like a URL (`ftp://...`,
+//! `http:/host`) is an error, never a file name; the rest is the path of an embedded store.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,18 +18,45 @@ pub enum Location {
 impl std::fmt::Debug for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Location::Weaviate(url) => {
-                let shown = match (url.find("://"), url.rfind('@')) {
-                    (Some(s), Some(at)) if at > s => {
-                        format!("{}://<credentials>@{}", &url[..s], &url[at + 1..])
-                    }
-                    _ => url.clone(),
-                };
-                f.debug_tuple("Weaviate").field(&shown).finish()
-            }
+            Location::Weaviate(url) => f.debug_tuple("Weaviate").field(&shown(url)).finish(),
             Location::Embedded(p) => f.debug_tuple("Embedded").field(p).finish(),
         }
     }
+}
+
+/// A URL as it may be shown: credentials (`user:password@`) replaced by `<credentials>`.
+pub fn shown(url: &str) -> String {
+    let scheme_end = url.find(':').map_or(0, |i| i + 1);
+    let rest = &url[scheme_end..];
+    let host_start = rest.len() - rest.trim_start_matches('/').len();
+    let authority_end = rest[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(rest.len(), |i| host_start + i);
+    match rest[host_start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}{}<credentials>@{}",
+            &url[..scheme_end],
+            &rest[..host_start],
+            &rest[host_start + at + 1..]
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Whether `s` starts as a URL does (`scheme:/...`), or names the http scheme without `//`.
+fn looks_like_url(s: &str) -> bool {
+    let Some(colon) = s.find(':') else {
+        return false;
+    };
+    let scheme = &s[..colon];
+    let is_scheme = scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    is_scheme
+        && (s[colon + 1..].starts_with('/')
+            || matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https"))
 }
 
 /// How to talk to a store; only the Weaviate client uses most of it.
@@ -95,13 +123,16 @@ pub fn resolve(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Resu
         .or_else(|| non_empty(env("WEAVIATE_URL")));
     if let Some(s) = chosen {
         let lower = s.to_ascii_lowercase();
-        return Ok(
-            if lower.starts_with("http://") || lower.starts_with("https://") {
-                Location::Weaviate(s)
-            } else {
-                Location::Embedded(PathBuf::from(s))
-            },
-        );
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            return Ok(Location::Weaviate(s));
+        }
+        if looks_like_url(&s) {
+            return Err(StoreError::invalid(format!(
+                "store {} is not a store ely knows: use http://host:port or https://host for Weaviate, or the path of an embedded store",
+                shown(&s)
+            )));
+        }
+        return Ok(Location::Embedded(PathBuf::from(s)));
     }
     let home = match non_empty(env("ELY_HOME")) {
         Some(h) => PathBuf::from(h),
@@ -117,12 +148,26 @@ pub fn resolve(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Resu
     Ok(Location::Embedded(home.join("store.db")))
 }
 
-/// Opens the store at `location` (creating an embedded store that does not exist yet).
+/// Opens the store at `location`, creating an embedded store that does not exist yet.
 pub fn open(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
     Ok(match location {
         Location::Weaviate(url) => Box::new(Weaviate::new(url, opts)?),
         Location::Embedded(path) => Box::new(Embedded::open(path)?),
     })
+}
+
+/// Opens the store at `location`, which must exist already: a command that only reads never
+/// creates a store, so a mistyped path is an error, not an empty store.
+pub fn open_existing(location: &Location, opts: &OpenOptions) -> Result<Box<dyn Store>> {
+    if let Location::Embedded(path) = location {
+        if !path.exists() {
+            return Err(StoreError::not_found(format!(
+                "embedded store {} does not exist (a command that only reads creates none); check --store",
+                path.display()
+            )));
+        }
+    }
+    open(location, opts)
 }
 
 #[cfg(test)]
@@ -174,5 +219,35 @@ mod tests {
             !secret.contains("hunter2") && secret.contains("w:8080"),
             "{secret}"
         );
+    }
+
+    #[test]
+    fn what_looks_like_a_url_is_never_a_file_name() {
+        let none = |_: &str| None;
+        for bad in [
+            "http:/host:8080",
+            "HTTP:host",
+            "https:/h",
+            "ftp://h/x",
+            "file:///tmp/s.db",
+            "weaviate://h",
+            "ftp://me:hunter2@h/x",
+        ] {
+            let e = resolve(Some(bad), none).unwrap_err().to_string();
+            assert!(e.contains("is not a store ely knows"), "{bad}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        for path in ["s.db", "./a:b.db", "/tmp/x:/s.db", "c:store.db"] {
+            assert_eq!(
+                resolve(Some(path), none).unwrap(),
+                Location::Embedded(path.into()),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            shown("ftp://me:hunter2@h:1/p@x"),
+            "ftp://<credentials>@h:1/p@x"
+        );
+        assert_eq!(shown("http://h/a@b"), "http://h/a@b");
     }
 }
