@@ -995,3 +995,29 @@ fn check_into_a_closed_pipe_exits_quietly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_counts_a_collections_objects_as_it_counts_them_all() {
+    // A line over --max-line-bytes is not an object: neither the collection's count nor the
+    // total counts it, whether the run stops there or sets it aside.
+    let w = Workdir::new();
+    let stream = sample(3, &[("Code", 5)]);
+    w.write("in.jsonl", &stream);
+    for extra in [&[][..], &["--skip-bad", "--dead-letter", "bad.jsonl"][..]] {
+        let args = [
+            &["--check", "-i", "in.jsonl", "--max-line-bytes", "200"][..],
+            extra,
+        ]
+        .concat();
+        let run = w.run(CONVERT, &args, b"");
+        let line = run
+            .stdout()
+            .split(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default();
+        let r: CheckResult = serde_json::from_slice(line).expect("check result");
+        let in_sections: u64 = r.collections.iter().map(|c| c.objects).sum();
+        assert_eq!(in_sections, r.objects, "{}", String::from_utf8_lossy(line));
+        assert_eq!(r.objects, 0);
+    }
+}

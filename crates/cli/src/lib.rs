@@ -247,13 +247,7 @@ impl Progress {
                         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
                         shown = true;
                     }
-                    let objects = counters.objects.load(Ordering::Relaxed);
-                    let bytes = counters.bytes_in.load(Ordering::Relaxed);
-                    bar.set_message(format!(
-                        "{objects} objects, {:.1} MiB read, {:.0} objects/s",
-                        bytes as f64 / 1048576.0,
-                        objects as f64 / secs
-                    ));
+                    bar.set_message(progress_line(&counters, secs));
                 }
                 bar.finish_and_clear();
             })
@@ -266,6 +260,25 @@ impl Progress {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// What the progress line says: objects read (and, when a writer reports them, done), bytes
+/// read, and the rate.
+fn progress_line(counters: &ely_stream::Counters, secs: f64) -> String {
+    let objects = counters.objects.load(Ordering::Relaxed);
+    let done = counters.done.load(Ordering::Relaxed);
+    let bytes = counters.bytes_in.load(Ordering::Relaxed) as f64 / 1048576.0;
+    if done > 0 {
+        format!(
+            "{done} of {objects} objects done, {bytes:.1} MiB read, {:.0} objects/s",
+            done as f64 / secs.max(0.001)
+        )
+    } else {
+        format!(
+            "{objects} objects, {bytes:.1} MiB read, {:.0} objects/s",
+            objects as f64 / secs.max(0.001)
+        )
     }
 }
 

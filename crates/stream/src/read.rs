@@ -60,7 +60,11 @@ impl Default for ReadOptions {
 #[derive(Debug, Default)]
 pub struct Counters {
     pub bytes_in: AtomicU64,
+    /// Objects read (or, for a backup, written to the stream).
     pub objects: AtomicU64,
+    /// Objects a writer has finished with (written, unchanged, skipped or rejected); at most
+    /// `objects`.
+    pub done: AtomicU64,
 }
 
 /// What was read; filled in as reading goes, so it is meaningful after an error too.
@@ -379,7 +383,7 @@ where
         if let Some(open) = check.section.take() {
             check.summary.sections.push(SectionSummary {
                 collection: open.collection,
-                objects: open.hash.objects(),
+                objects: open.objects,
                 verified: false,
             });
         }
@@ -639,7 +643,10 @@ fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Obje
 struct Open {
     collection: Option<String>,
     header_line: u64,
+    /// Every object line, bad ones included (as whoever wrote the trailer counted them).
     hash: SectionHash,
+    /// The object lines that were objects.
+    objects: u64,
 }
 
 /// The sequential half: stream structure, counts and hashes, events.
@@ -657,6 +664,7 @@ impl Structure<'_> {
             collection: None,
             header_line: number,
             hash: SectionHash::default(),
+            objects: 0,
         })
     }
 
@@ -682,6 +690,9 @@ impl Structure<'_> {
                         }
                     }
                     self.summary.objects += 1;
+                    if let Some(open) = self.section.as_mut() {
+                        open.objects += 1;
+                    }
                     let normalized = line.normalized.map(|(a, b)| &chunk.normalized[a..b]);
                     on_event(Event::Object {
                         line: Some(raw),
@@ -729,6 +740,7 @@ impl Structure<'_> {
             collection: Some(h.collection.clone()),
             header_line: number,
             hash: SectionHash::default(),
+            objects: 0,
         });
         on_event(Event::Header {
             header: h,
@@ -832,7 +844,7 @@ impl Structure<'_> {
         if let Some(open) = self.section.take() {
             self.summary.sections.push(SectionSummary {
                 collection: open.collection,
-                objects: open.hash.objects(),
+                objects: open.objects,
                 verified: trailer.is_some_and(|t| t.1),
             });
             on_event(Event::SectionEnd {

@@ -30,6 +30,8 @@ pub(super) struct Coll {
     /// Last id per tenant, to tell whether the input ascends.
     pub last_ids: HashMap<Option<String>, String>,
     pub sorted: bool,
+    /// The store creates it from the first objects, as Weaviate's auto-schema does.
+    pub auto_schema: bool,
 }
 
 fn ref_properties(class: &Value) -> HashSet<String> {
@@ -269,6 +271,7 @@ impl Reader<'_> {
             tenants_seen: HashSet::new(),
             last_ids: HashMap::new(),
             sorted: true,
+            auto_schema: def.is_null(),
         })
     }
 

@@ -112,6 +112,7 @@ pub fn restore(
     let mut summary = Summary::default();
     let mut deferred: Vec<(String, Value)> = Vec::new();
     let mut warnings: Vec<String> = Vec::new();
+    let mut auto_schema: Vec<String> = Vec::new();
     let fed = sink.feed(|feeder| {
         let mut reader = reader::Reader::new(opts, sink.resume(), display.clone(), &mut totals);
         let mut result = source.read(&mut summary, &mut |ev| reader.event(ev, feeder));
@@ -129,7 +130,7 @@ pub fn restore(
                 reader.last_line()
             ));
         }
-        (deferred, warnings) = reader.into_rest();
+        (deferred, warnings, auto_schema) = reader.into_rest();
         (result, flushed)
     });
     let read_error = match fed {
@@ -137,6 +138,14 @@ pub fn restore(
         Ok((result, Err(flushed))) => return Err(sink.abandon(result.err().unwrap_or(flushed))),
         Ok((result, Ok(()))) => result.err(),
     };
+    // Collections the store made from the first objects count as created.
+    if !opts.sink.dry_run {
+        for target in &auto_schema {
+            if matches!(store.class(target), Ok(Some(_))) {
+                totals.collections_created += 1;
+            }
+        }
+    }
     // Reference properties whose target collections did not exist yet.
     if !opts.sink.dry_run {
         for (class, prop) in &deferred {
@@ -164,4 +173,37 @@ pub fn restore(
         dead_letter: delivered.dead_letter,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ely_store::embedded::Embedded;
+    use ely_stream::{Input, Jsonl};
+
+    #[test]
+    fn counters_say_what_was_read_and_what_is_done_without_adding_them_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Embedded::open(&dir.path().join("s.db")).unwrap();
+        let lines: String = (0..250)
+            .map(|n| {
+                format!(
+                    "{{\"class\":\"Count\",\"id\":\"00000000-0000-4000-8000-{n:012x}\",\"properties\":{{\"n\":{n}}}}}\n"
+                )
+            })
+            .collect();
+        let counters = Arc::new(Counters::default());
+        let input = Input::from_reader("in.jsonl", std::io::Cursor::new(lines.into_bytes()));
+        let opts = RestoreOptions::default();
+        let source = Jsonl::objects(input, opts.read.clone(), counters.clone());
+        let mut out = Vec::new();
+        let finished =
+            restore(&store, Box::new(source), &opts, counters.clone(), &mut out).unwrap();
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(counters.objects.load(Relaxed), 250);
+        assert_eq!(counters.done.load(Relaxed), 250);
+        assert_eq!(finished.totals.sink.written, 250);
+        // The store's auto-schema created the collection: it counts as created.
+        assert_eq!(finished.totals.collections_created, 1);
+    }
 }

@@ -71,10 +71,16 @@ impl<'r> Reader<'r> {
         self.last_line
     }
 
-    /// What is left to do once the input is read: reference properties to add, and
-    /// warnings.
-    pub fn into_rest(self) -> (Vec<(String, Value)>, Vec<String>) {
-        (self.deferred, self.warnings)
+    /// What is left to do once the input is read: reference properties to add, warnings,
+    /// and the collections left to the store's auto-schema (to count those it created).
+    pub fn into_rest(self) -> (Vec<(String, Value)>, Vec<String>, Vec<String>) {
+        let auto = self
+            .colls
+            .into_values()
+            .filter(|c| c.auto_schema)
+            .map(|c| c.target)
+            .collect();
+        (self.deferred, self.warnings, auto)
     }
 
     pub fn checkpoint_path(&self) -> String {

@@ -209,10 +209,12 @@ impl Collector<'_> {
                 }
             }
         }
-        shared
-            .counters
-            .objects
-            .fetch_add(d.items.len() as u64, Ordering::Relaxed);
+        if !d.references {
+            shared
+                .counters
+                .done
+                .fetch_add(d.items.len() as u64, Ordering::Relaxed);
+        }
         self.save_checkpoint(false)
     }
 }
