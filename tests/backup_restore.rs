@@ -795,16 +795,93 @@ fn truncated_and_corrupt_input_ends_with_exit_4_after_writing_what_came_before()
     let full = w.read("note.jsonl");
     let text = String::from_utf8(full.clone()).unwrap();
     let keep: Vec<&str> = text.lines().take(201).collect(); // header + 200 objects
-    w.write("cut.jsonl", (keep.join("\n") + "\n").as_bytes());
-    let run = w.run("ely-restore", &["--store", "a.db", "-i", "cut.jsonl"], b"");
+    let cut = keep.join("\n") + "\n";
+    // On stdin, which cannot be read twice, what comes before the damage is written.
+    let run = w.run("ely-restore", &["--store", "a.db"], cut.as_bytes());
     run.expect_code(4).expect_stderr("truncated");
     assert_eq!(embedded(&w.path("a.db")).count("Note", None).unwrap(), 200);
     // A changed byte in an object line: the trailer's hash disagrees.
     let corrupt = text.replacen("note 1", "note X", 1);
-    w.write("bad.jsonl", corrupt.as_bytes());
-    w.run("ely-restore", &["--store", "b.db", "-i", "bad.jsonl"], b"")
+    w.run("ely-restore", &["--store", "b.db"], corrupt.as_bytes())
         .expect_code(4);
     assert_eq!(embedded(&w.path("b.db")).count("Note", None).unwrap(), 250);
+}
+
+#[test]
+fn nothing_of_a_damaged_backup_file_reaches_the_store() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 250, 7);
+    backup_file(&w, &src, "note.jsonl");
+    let text = String::from_utf8(w.read("note.jsonl")).unwrap();
+    let keep: Vec<&str> = text.lines().take(201).collect();
+    w.write("cut.jsonl", (keep.join("\n") + "\n").as_bytes());
+    w.write("bad.jsonl", text.replacen("note 1", "note X", 1).as_bytes());
+    // A file is verified before anything is written: exit 4, and no collection, no object.
+    for (file, says) in [("cut.jsonl", "truncated"), ("bad.jsonl", "corrupt")] {
+        w.run("ely-restore", &["--store", "a.db", "-i", file], b"")
+            .expect_code(4)
+            .expect_stderr("verifying the input before writing anything")
+            .expect_stderr(says);
+        assert_eq!(
+            embedded(&w.path("a.db")).class("Note").unwrap(),
+            None,
+            "{file}"
+        );
+    }
+    // --no-verify-first writes what comes before the damage, as on stdin.
+    w.run(
+        "ely-restore",
+        &["--store", "b.db", "-i", "cut.jsonl", "--no-verify-first"],
+        b"",
+    )
+    .expect_code(4);
+    assert_eq!(embedded(&w.path("b.db")).count("Note", None).unwrap(), 200);
+}
+
+#[test]
+fn renames_that_match_nothing_and_one_name_for_many_collections_fail_before_writing() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    fixture(&*embedded(&src), 4);
+    let s = src.to_str().unwrap();
+    w.run(
+        "ely-backup",
+        &["--store", s, "--all", "-o", "all.jsonl"],
+        b"",
+    )
+    .ok();
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "a.db",
+            "-i",
+            "all.jsonl",
+            "--rename",
+            "Artcle=Copy",
+        ],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("--rename Artcle=Copy: the stream has no collection Artcle (it has: ");
+    w.run(
+        "ely-restore",
+        &["--store", "a.db", "-i", "all.jsonl", "--collection", "One"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("--collection One renames a one-collection stream");
+    assert!(embedded(&w.path("a.db")).collections().unwrap().is_empty());
+    // On stdin the stream's collections are known only at its end: still an error.
+    let all = w.read("all.jsonl");
+    w.run(
+        "ely-restore",
+        &["--store", "b.db", "--rename", "Artcle=Copy"],
+        &all,
+    )
+    .expect_code(2)
+    .expect_stderr("the stream has no collection Artcle");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Parser;
 use ely_cli::{usage, Exit, InputArgs, Progress, SelectArgs, SinkArgs, Stats, StoreArgs};
 use ely_stream::{Counters, Jsonl, ReadOptions};
-use ely_transfer::restore::{restore, RestoreOptions};
+use ely_transfer::restore::{restore, verify_first, RestoreOptions};
 use ely_transfer::selection::{parse_ids, read_id_file};
 use serde_json::{Map, Value};
 
@@ -108,6 +108,13 @@ struct Args {
     #[arg(long, value_name = "N")]
     replication_factor: Option<u64>,
 
+    /// Do not read an input file through first. By default a file that starts with a header
+    /// is read to its end and verified before anything is written, so nothing of a truncated
+    /// or corrupt backup reaches the store (stdin cannot be read twice: what comes before
+    /// the damage is written).
+    #[arg(long)]
+    no_verify_first: bool,
+
     #[command(flatten)]
     sink: SinkArgs,
 
@@ -149,12 +156,23 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         lossy: args.lossy,
         skip_vectors: args.skip_vectors,
         replication_factor: args.replication_factor,
+        collections: None,
         sink: args.sink.options(args.input.file())?,
         read: ReadOptions {
             skip_bad: true,
             ..args.input.read_options()
         },
     };
+    let mut opts = opts;
+    if let (Some(file), false) = (args.input.file(), args.no_verify_first) {
+        let first = Jsonl::lines(
+            ely_stream::Input::open(Some(file))?,
+            opts.read.clone(),
+            Arc::new(Counters::default()),
+        );
+        opts.collections = verify_first(Box::new(first))
+            .map_err(|e| e.context("verifying the input before writing anything"))?;
+    }
     let store = args.store.open()?;
     let counters = Arc::new(Counters::default());
     let source = Jsonl::objects(args.input.open(NAME)?, opts.read.clone(), counters.clone());

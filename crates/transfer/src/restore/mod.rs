@@ -44,6 +44,10 @@ pub struct RestoreOptions {
     pub skip_vectors: bool,
     /// Replication factor of collections created by the restore.
     pub replication_factor: Option<u64>,
+    /// The stream's collections, as a verification pass over the whole input found them
+    /// before the restore (see [`verify_first`]): `--collection` and `--rename` are checked
+    /// against them before anything is written.
+    pub collections: Option<Vec<String>>,
     /// How objects are written.
     pub sink: SinkOptions,
     /// Read options (line limit, threads).
@@ -60,6 +64,7 @@ impl Default for RestoreOptions {
             lossy: false,
             skip_vectors: false,
             replication_factor: None,
+            collections: None,
             sink: SinkOptions::default(),
             read: ReadOptions {
                 skip_bad: true,
@@ -98,6 +103,64 @@ pub struct Finished {
     pub warnings: Vec<String>,
 }
 
+/// Reads a stream to its end before it is restored, verifying every section (count and hash
+/// in its trailer), so that nothing of a truncated or corrupt backup is written: the error is
+/// the verification's (exit 4). Bad lines are not errors here (the restore rejects them).
+/// Returns the stream's collections, or `None` for a stream that does not start with a
+/// header (plain object lines, which have no trailer to verify), which is not read further.
+pub fn verify_first(source: Box<dyn Source>) -> anyhow::Result<Option<Vec<String>>> {
+    let mut summary = Summary::default();
+    let mut plain = false;
+    let mut first = true;
+    let read = source.read(&mut summary, &mut |ev| {
+        if std::mem::take(&mut first) && !matches!(ev, ely_stream::Event::Header { .. }) {
+            plain = true;
+            anyhow::bail!("a plain stream");
+        }
+        Ok(())
+    });
+    if plain {
+        return Ok(None);
+    }
+    read?;
+    let mut names: Vec<String> = Vec::new();
+    for c in summary.sections.into_iter().filter_map(|s| s.collection) {
+        if !names
+            .iter()
+            .any(|n| ely_stream::format::same_collection(n, &c))
+        {
+            names.push(c);
+        }
+    }
+    Ok(Some(names))
+}
+
+/// `--collection` and `--rename` against the stream's collections, before anything is
+/// written.
+fn check_names(opts: &RestoreOptions, collections: &[String]) -> anyhow::Result<()> {
+    let listed = || collections.join(", ");
+    if let Some(new) = &opts.collection {
+        if collections.len() > 1 {
+            anyhow::bail!(
+                "--collection {new} renames a one-collection stream, but this one holds {}; use --rename OLD=NEW for each",
+                listed()
+            );
+        }
+    }
+    for (old, new) in &opts.renames {
+        if !collections
+            .iter()
+            .any(|c| ely_stream::format::same_collection(c, old))
+        {
+            anyhow::bail!(
+                "--rename {old}={new}: the stream has no collection {old} (it has: {})",
+                listed()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Restores what `source` reads into `store`, writing result lines to `out`.
 pub fn restore(
     store: &dyn Store,
@@ -107,12 +170,13 @@ pub fn restore(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<Finished> {
     let display = source.display_name().to_owned();
+    if let Some(collections) = &opts.collections {
+        check_names(opts, collections)?;
+    }
     let sink = Sink::open(store, &opts.sink, source.name(), &counters, out)?;
     let mut totals = Totals::default();
     let mut summary = Summary::default();
-    let mut deferred: Vec<(String, Value)> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    let mut auto_schema: Vec<String> = Vec::new();
+    let mut rest = reader::Rest::default();
     let fed = sink.feed(|feeder| {
         let mut reader = reader::Reader::new(opts, sink.resume(), display.clone(), &mut totals);
         let mut result = source.read(&mut summary, &mut |ev| reader.event(ev, feeder));
@@ -130,17 +194,22 @@ pub fn restore(
                 reader.last_line()
             ));
         }
-        (deferred, warnings, auto_schema) = reader.into_rest();
+        rest = reader.into_rest();
         (result, flushed)
     });
-    let read_error = match fed {
+    let mut read_error = match fed {
         Err(e) => return Err(sink.abandon(e)),
         Ok((result, Err(flushed))) => return Err(sink.abandon(result.err().unwrap_or(flushed))),
         Ok((result, Ok(()))) => result.err(),
     };
+    // Without a verification pass first (stdin), a --rename that matched nothing is only
+    // known now; it is still an error, after what was written.
+    if read_error.is_none() && opts.collections.is_none() {
+        read_error = check_names(opts, &rest.sources).err();
+    }
     // Collections the store made from the first objects count as created.
     if !opts.sink.dry_run {
-        for target in &auto_schema {
+        for target in &rest.auto_schema {
             if matches!(store.class(target), Ok(Some(_))) {
                 totals.collections_created += 1;
             }
@@ -148,7 +217,7 @@ pub fn restore(
     }
     // Reference properties whose target collections did not exist yet.
     if !opts.sink.dry_run {
-        for (class, prop) in &deferred {
+        for (class, prop) in &rest.deferred {
             if let Err(e) = store.add_property(class, prop) {
                 let e = anyhow::Error::new(e).context(format!(
                     "adding reference property {} to {class}",
@@ -171,7 +240,7 @@ pub fn restore(
         summary,
         error: read_error,
         dead_letter: delivered.dead_letter,
-        warnings,
+        warnings: rest.warnings,
     })
 }
 

@@ -40,6 +40,18 @@ pub(super) struct Reader<'r> {
     pub tenantless: HashSet<String>,
 }
 
+/// What is left once the input is read.
+#[derive(Default)]
+pub(super) struct Rest {
+    /// Reference properties to add once every collection exists: (collection, property).
+    pub deferred: Vec<(String, Value)>,
+    pub warnings: Vec<String>,
+    /// Collections left to the store's auto-schema (those it created count as created).
+    pub auto_schema: Vec<String>,
+    /// The stream's collections, by their names in the stream.
+    pub sources: Vec<String>,
+}
+
 impl<'r> Reader<'r> {
     pub fn new(
         opts: &'r RestoreOptions,
@@ -71,16 +83,21 @@ impl<'r> Reader<'r> {
         self.last_line
     }
 
-    /// What is left to do once the input is read: reference properties to add, warnings,
-    /// and the collections left to the store's auto-schema (to count those it created).
-    pub fn into_rest(self) -> (Vec<(String, Value)>, Vec<String>, Vec<String>) {
-        let auto = self
+    /// What is left to do once the input is read.
+    pub fn into_rest(self) -> Rest {
+        let sources = self.colls.keys().cloned().collect();
+        let auto_schema = self
             .colls
             .into_values()
             .filter(|c| c.auto_schema)
             .map(|c| c.target)
             .collect();
-        (self.deferred, self.warnings, auto)
+        Rest {
+            deferred: self.deferred,
+            warnings: self.warnings,
+            auto_schema,
+            sources,
+        }
     }
 
     pub fn checkpoint_path(&self) -> String {
