@@ -1693,3 +1693,40 @@ fn a_resumed_restore_keeps_its_checkpoint_on_empty_input_and_cuts_the_dead_lette
     assert!(!w.path("cp.json").exists());
     assert_eq!(embedded(&w.path("s.db")).count("Cut", None).unwrap(), 3);
 }
+
+#[test]
+fn a_damaged_header_is_a_corrupt_stream_not_a_rejected_line() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 30, 5);
+    backup_file(&w, &src, "note.jsonl");
+    let text = String::from_utf8(w.read("note.jsonl")).unwrap();
+    let header = text.lines().next().unwrap().to_owned();
+    // One flipped byte that breaks the header's JSON, and one that breaks its "ely" key.
+    let broken_json = text.replacen(&header, &header.replacen("\"int\"", "\"int", 1), 1);
+    let broken_key = text.replacen("{\"ely\":\"header\"", "{\"elz\":\"header\"", 1);
+    for (name, damaged, says) in [
+        ("json", &broken_json, "a collection's header is damaged"),
+        ("key", &broken_key, "whose header (line 1) is damaged"),
+    ] {
+        // On stdin (nothing verified first), nothing of the section is accepted quietly:
+        // exit 4, not 1.
+        let run = w.run("ely-restore", &["--store", "a.db"], damaged.as_bytes());
+        run.expect_code(4).expect_stderr(says);
+        let check = w.run(
+            "ely-convert",
+            &["--check", "--skip-bad", "--dead-letter", "bad.jsonl"],
+            damaged.as_bytes(),
+        );
+        check.expect_code(4);
+        assert!(
+            String::from_utf8_lossy(check.stdout()).contains(r#""verified":false"#),
+            "{name}"
+        );
+    }
+    // A header of a newer format is still refused as such (exit 2), not called damaged.
+    let newer = text.replacen("\"version\":1", "\"version\":99", 1);
+    w.run("ely-convert", &["--check"], newer.as_bytes())
+        .expect_code(2)
+        .expect_stderr("upgrade ely");
+}

@@ -640,6 +640,17 @@ fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Obje
     (kind, object)
 }
 
+/// Whether a line that is not a good line was a header: it begins as ely writes headers
+/// (`{"ely":"header"`), and is not merely of a newer format version than this ely reads.
+fn damaged_header(raw: &[u8], reason: &str) -> bool {
+    let start = raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(raw.len());
+    raw[start..].starts_with(br#"{"ely":"header""#)
+        && !reason.starts_with("header has format version")
+}
+
 struct Open {
     collection: Option<String>,
     header_line: u64,
@@ -647,6 +658,8 @@ struct Open {
     hash: SectionHash,
     /// The object lines that were objects.
     objects: u64,
+    /// The bad line that opened this section, when one did (a header damaged past reading).
+    opened_by_bad: Option<u64>,
 }
 
 /// The sequential half: stream structure, counts and hashes, events.
@@ -665,6 +678,7 @@ impl Structure<'_> {
             header_line: number,
             hash: SectionHash::default(),
             objects: 0,
+            opened_by_bad: None,
         })
     }
 
@@ -702,6 +716,19 @@ impl Structure<'_> {
                     })?;
                 }
                 Kind::Bad(reason) => {
+                    if self.opts.verify && damaged_header(raw, reason) {
+                        return Err(StreamError::verification(
+                            self.input,
+                            format!(
+                                "line {}: a collection's header is damaged ({reason}): the stream is corrupt",
+                                line.number
+                            ),
+                        )
+                        .into());
+                    }
+                    if self.section.is_none() {
+                        self.open_section(line.number).opened_by_bad = Some(line.number);
+                    }
                     // Counted like an object line: to whoever wrote the trailer, it was one.
                     self.open_section(line.number).hash.add(raw);
                     let cut_short = chunk.unterminated && i == last;
@@ -741,6 +768,7 @@ impl Structure<'_> {
             header_line: number,
             hash: SectionHash::default(),
             objects: 0,
+            opened_by_bad: None,
         });
         on_event(Event::Header {
             header: h,
@@ -769,6 +797,20 @@ impl Structure<'_> {
                 on_event,
             );
         };
+        if let (true, Some(c), None, Some(at)) = (
+            self.opts.verify,
+            &t.collection,
+            &open.collection,
+            open.opened_by_bad,
+        ) {
+            return Err(StreamError::verification(
+                self.input,
+                format!(
+                    "the trailer at line {number} closes collection {c:?}, whose header (line {at}) is damaged: the stream is corrupt"
+                ),
+            )
+            .into());
+        }
         let matches = match (&t.collection, &open.collection) {
             (Some(theirs), Some(ours)) => same_collection(theirs, ours),
             (None, None) => true,
