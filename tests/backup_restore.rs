@@ -1730,3 +1730,117 @@ fn a_damaged_header_is_a_corrupt_stream_not_a_rejected_line() {
         .expect_code(2)
         .expect_stderr("upgrade ely");
 }
+
+#[test]
+fn what_a_resumed_restore_rejects_does_not_depend_on_where_it_resumed() {
+    let w = Workdir::new();
+    let vector = |n: usize| format!("[{}]", vec!["0.5"; n].join(","));
+    let lines: Vec<String> = (0..8)
+        .map(|i| {
+            let dims = if i == 5 { 7 } else { 8 };
+            format!(
+                r#"{{"class":"Dim","id":"00000000-0000-4000-8000-00000000000{i}","properties":{{"n":{i}}},"vector":{}}}"#,
+                vector(dims)
+            )
+        })
+        .collect();
+    let input = lines.join("\n") + "\n";
+    w.write("in.jsonl", input.as_bytes());
+    // A run that wrote lines 1 to 5 and left a checkpoint there (line 6, whose vector is
+    // shorter than the others', comes next).
+    w.write("first.jsonl", (lines[..5].join("\n") + "\n").as_bytes());
+    w.run(
+        "ely-restore",
+        &["--store", "s.db", "-i", "first.jsonl"],
+        b"",
+    )
+    .ok();
+    let checkpoint = json!({
+        "ely": "checkpoint", "input": "in.jsonl",
+        "first_line": ely_transfer::sink::first_line_hash(lines[0].as_bytes()),
+        "line": 5, "chain": 0, "dead_letter_bytes": 0,
+        "updated": "2026-01-01T00:00:00.000Z",
+    });
+    w.write("cp.json", format!("{checkpoint}\n").as_bytes());
+    // Resumed, line 6 is rejected as a run from the start rejects it, and the rest is
+    // written: the run is not stuck on the target's vector length.
+    let run = w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "s.db",
+            "-i",
+            "in.jsonl",
+            "--checkpoint",
+            "cp.json",
+        ],
+        b"",
+    );
+    run.expect_code(1);
+    assert_eq!(total(run.stdout(), "rejected"), 1);
+    assert!(String::from_utf8_lossy(run.stdout()).contains("has 7 dimensions, but earlier objects"));
+    assert_eq!(embedded(&w.path("s.db")).count("Dim", None).unwrap(), 7);
+    // From the start, the same line is rejected the same way.
+    let run = w.run("ely-restore", &["--store", "t.db", "-i", "in.jsonl"], b"");
+    run.expect_code(1);
+    assert_eq!(total(run.stdout(), "rejected"), 1);
+}
+
+#[test]
+fn a_restore_stopped_by_a_check_leaves_the_target_schema_as_it_was() {
+    let w = Workdir::new();
+    let src = w.path("src.db");
+    small(&*embedded(&src), 10, 3);
+    backup_file(&w, &src, "note.jsonl");
+    // The target has Note with fewer properties and vectors of another length.
+    let dst = w.path("dst.db");
+    let target = embedded(&dst);
+    target
+        .create_class(
+            &json!({"class": "Note", "vectorizer": "none", "properties": [
+            {"name": "title", "dataType": ["text"]}]}),
+        )
+        .unwrap();
+    let mut o = obj(
+        "Note",
+        "00000000-0000-4000-8000-000000000001".into(),
+        json!({"title": "there"}),
+    );
+    o.vector = Some(vec![0.5; 4]);
+    target.upsert(&[o]).unwrap();
+    drop(target);
+    w.run(
+        "ely-restore",
+        &["--store", dst.to_str().unwrap(), "-i", "note.jsonl"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("the target's objects have 4");
+    let class = embedded(&dst).class("Note").unwrap().unwrap();
+    let names: Vec<&str> = class["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["title"],
+        "no property was added by a restore that stopped"
+    );
+    // With matching vectors the same restore adds them.
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            dst.to_str().unwrap(),
+            "-i",
+            "note.jsonl",
+            "--skip-vectors",
+        ],
+        b"",
+    )
+    .ok();
+    let class = embedded(&dst).class("Note").unwrap().unwrap();
+    assert_eq!(class["properties"].as_array().unwrap().len(), 3);
+}

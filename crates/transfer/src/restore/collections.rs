@@ -22,8 +22,6 @@ pub(super) struct Coll {
     pub fit: Option<Fit>,
     pub ref_props: HashSet<String>,
     pub multi_tenant: Option<bool>,
-    /// First vector length seen in the stream, per vector name ("" for the legacy vector).
-    pub dims: BTreeMap<String, usize>,
     /// Vector lengths of an object already in the target, read once.
     pub target_dims: Option<BTreeMap<String, usize>>,
     pub tenants_seen: HashSet<String>,
@@ -32,6 +30,26 @@ pub(super) struct Coll {
     pub sorted: bool,
     /// The store creates it from the first objects, as Weaviate's auto-schema does.
     pub auto_schema: bool,
+    /// Properties the target lacks, added before its first object is written (or when its
+    /// section ends without one).
+    pub pending_properties: Vec<Value>,
+}
+
+impl Coll {
+    /// Adds the properties still pending to the target; `added` counts them.
+    pub fn add_pending(&mut self, store: &dyn Store, added: &mut u64) -> anyhow::Result<()> {
+        for p in std::mem::take(&mut self.pending_properties) {
+            store.add_property(&self.target, &p).with_context(|| {
+                format!(
+                    "adding property {} to {}",
+                    p.get("name").and_then(Value::as_str).unwrap_or("?"),
+                    self.target
+                )
+            })?;
+            *added += 1;
+        }
+        Ok(())
+    }
 }
 
 fn ref_properties(class: &Value) -> HashSet<String> {
@@ -165,6 +183,7 @@ impl Reader<'_> {
             add_properties: Vec::new(),
             tenants: Vec::new(),
         };
+        let mut pending = Vec::new();
         let def = match (existing, &wanted) {
             (Some(existing), wanted) => {
                 report.action = "exists".into();
@@ -184,25 +203,20 @@ impl Reader<'_> {
                         .filter_map(|p| p.get("name").and_then(Value::as_str))
                         .map(str::to_owned)
                         .collect();
+                    // The properties are added once the collection's first object has passed
+                    // every check (its vectors against the target's, above all): a restore
+                    // that stops on a check leaves the target's schema as it was. Until then
+                    // conversions see them as they will be.
+                    let mut def = existing;
+                    if let Some(props) = def.get_mut("properties").and_then(Value::as_array_mut) {
+                        props.extend(missing.iter().cloned());
+                    } else if let Some(obj) = def.as_object_mut() {
+                        obj.insert("properties".into(), Value::from(missing.clone()));
+                    }
                     if !dry {
-                        for p in &missing {
-                            store.add_property(target, p).with_context(|| {
-                                format!(
-                                    "adding property {} to {target}",
-                                    p.get("name").and_then(Value::as_str).unwrap_or("?")
-                                )
-                            })?;
-                            self.totals.properties_added += 1;
-                        }
+                        pending = missing;
                     }
-                    if !missing.is_empty() && !dry {
-                        store
-                            .class(target)
-                            .with_context(|| format!("reading collection {target}"))?
-                            .unwrap_or(existing)
-                    } else {
-                        existing
-                    }
+                    def
                 } else {
                     existing
                 }
@@ -266,12 +280,12 @@ impl Reader<'_> {
                 r
             },
             multi_tenant,
-            dims: BTreeMap::new(),
             target_dims: None,
             tenants_seen: HashSet::new(),
             last_ids: HashMap::new(),
             sorted: true,
             auto_schema: def.is_null(),
+            pending_properties: pending,
         })
     }
 

@@ -180,6 +180,9 @@ pub fn restore(
     let fed = sink.feed(|feeder| {
         let mut reader = reader::Reader::new(opts, sink.resume(), display.clone(), &mut totals);
         let mut result = source.read(&mut summary, &mut |ev| reader.event(ev, feeder));
+        if result.is_ok() {
+            result = reader.add_all_pending(feeder.store());
+        }
         // What was read before a problem is still written (a truncated stream ends with
         // everything valid before the damage in the store).
         let flushed = feeder.flush();

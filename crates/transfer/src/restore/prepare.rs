@@ -30,21 +30,14 @@ impl Reader<'_> {
             return self.reject_early(number, raw, reason, chain, feeder);
         };
         obj.id = id;
-        let source = match &self.section {
-            Some((s, _)) => s.clone(),
-            None if obj.class.is_empty() && self.opts.collection.is_some() => {
-                names::class_name(self.opts.collection.as_deref().unwrap_or_default())
-            }
-            None if obj.class.is_empty() => {
-                return self.reject_early(
-                    number,
-                    raw,
-                    "object has no \"class\" and no header names its collection (give --collection NAME)".into(),
-                    chain,
-                    feeder,
-                )
-            }
-            None => names::class_name(&obj.class),
+        let Some(source) = self.source_of(&obj) else {
+            return self.reject_early(
+                number,
+                raw,
+                "object has no \"class\" and no header names its collection (give --collection NAME)".into(),
+                chain,
+                feeder,
+            );
         };
         // Partial restore: left-out objects are not results.
         let opts = self.opts;
@@ -94,17 +87,13 @@ impl Reader<'_> {
             bail!("collection {source} was not set up");
         };
         obj.class = coll.target.clone();
-        if let Some(fit) = &coll.fit {
-            if let Err(reason) = fit.apply(&mut obj.properties, opts.lossy) {
-                let item = Item::rejected(number, chain, raw.to_vec(), obj, reason);
-                return feeder.push(&coll.target, item, false);
-            }
-        }
-        // Vectors: the same length as the first object's, and as the target's.
+        // Vectors: the same length as the first selected object's in the stream (also when
+        // this run resumed after it: see `first_dims`), and as the target's.
         let dims = vector_dims(&obj);
         let mut reason = None;
+        let first_dims = self.first_dims.entry(source.clone()).or_default();
         for (name, &n) in &dims {
-            match coll.dims.get(name) {
+            match first_dims.get(name) {
                 Some(&first) if first != n => {
                     reason = Some(format!(
                         "{} has {n} dimensions, but earlier objects of {} in this stream have {first} (Weaviate would store it and corrupt its index)",
@@ -132,7 +121,14 @@ impl Reader<'_> {
                             );
                         }
                     }
-                    coll.dims.insert(name.clone(), n);
+                    first_dims.insert(name.clone(), n);
+                }
+            }
+        }
+        if reason.is_none() {
+            if let Some(fit) = &coll.fit {
+                if let Err(why) = fit.apply(&mut obj.properties, opts.lossy) {
+                    reason = Some(why);
                 }
             }
         }
@@ -147,6 +143,8 @@ impl Reader<'_> {
             let item = Item::rejected(number, chain, raw.to_vec(), obj, reason);
             return feeder.push(&coll.target, item, false);
         }
+        // Every check passed: the schema changes the collection waits for happen now.
+        coll.add_pending(store, &mut self.totals.properties_added)?;
         // Tenants seen in a plain stream are created before their objects.
         if let Some(t) = &obj.tenant {
             if coll.multi_tenant == Some(true) && !coll.tenants_seen.contains(t) {
@@ -200,7 +198,42 @@ impl Reader<'_> {
     }
 }
 
-fn vector_dims(obj: &Object) -> BTreeMap<String, usize> {
+impl Reader<'_> {
+    /// The stream's collection an object belongs to: its section's, else `--collection`'s
+    /// for an object without a class, else its class; `None` when nothing names it.
+    pub(super) fn source_of(&self, obj: &Object) -> Option<String> {
+        match &self.section {
+            Some((s, _)) => Some(s.clone()),
+            None if obj.class.is_empty() => self.opts.collection.as_deref().map(names::class_name),
+            None => Some(names::class_name(&obj.class)),
+        }
+    }
+
+    /// An object a resumed run skips (the checkpoint vouches for it) still sets the vector
+    /// lengths later objects are held to, as it did in the run that wrote it: what is
+    /// rejected does not depend on where a run resumed.
+    pub(super) fn note_skipped(&mut self, mut obj: Object) {
+        if self.opts.skip_vectors {
+            return;
+        }
+        let Some(id) = canonical_id(&obj.id) else {
+            return;
+        };
+        obj.id = id;
+        let Some(source) = self.source_of(&obj) else {
+            return;
+        };
+        if !self.opts.selection.selects(&obj) {
+            return;
+        }
+        let first = self.first_dims.entry(source).or_default();
+        for (name, n) in vector_dims(&obj) {
+            first.entry(name).or_insert(n);
+        }
+    }
+}
+
+pub(super) fn vector_dims(obj: &Object) -> BTreeMap<String, usize> {
     let mut d = BTreeMap::new();
     if let Some(v) = &obj.vector {
         d.insert(String::new(), v.len());

@@ -2,7 +2,7 @@
 //! input against its checkpoint (skipping what it vouches for), opens each collection's
 //! section, and hands objects on to be prepared, and bad lines to be rejected in order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::bail;
 use ely_store::Object;
@@ -38,6 +38,9 @@ pub(super) struct Reader<'r> {
     pub warnings: Vec<String>,
     /// Collections whose objects have no tenant although `--tenant` was given (told once).
     pub tenantless: HashSet<String>,
+    /// Per collection of the stream, the vector lengths of its first selected object with
+    /// each vector ("" for the legacy vector): later objects must have the same.
+    pub first_dims: HashMap<String, BTreeMap<String, usize>>,
 }
 
 /// What is left once the input is read.
@@ -75,12 +78,22 @@ impl<'r> Reader<'r> {
             renames: opts.renames.clone(),
             warnings: Vec::new(),
             tenantless: HashSet::new(),
+            first_dims: HashMap::new(),
         }
     }
 
     /// The last line read.
     pub fn last_line(&self) -> u64 {
         self.last_line
+    }
+
+    /// Adds the properties still pending (collections whose input ended before an object
+    /// was written).
+    pub fn add_all_pending(&mut self, store: &dyn ely_store::Store) -> anyhow::Result<()> {
+        for coll in self.colls.values_mut() {
+            coll.add_pending(store, &mut self.totals.properties_added)?;
+        }
+        Ok(())
     }
 
     /// What is left to do once the input is read.
@@ -160,7 +173,12 @@ impl<'r> Reader<'r> {
                 self.object(line, object, number, feeder)
             }
             Event::SectionEnd { .. } => {
-                self.section = None;
+                // A section without objects to write still gets the properties it asks for.
+                if let Some((source, _)) = self.section.take() {
+                    if let Some(coll) = self.colls.get_mut(&source) {
+                        coll.add_pending(feeder.store(), &mut self.totals.properties_added)?;
+                    }
+                }
                 self.header = None;
                 Ok(())
             }
@@ -232,6 +250,9 @@ impl<'r> Reader<'r> {
         self.totals.read += 1;
         if number <= self.resume_line {
             self.totals.resumed += 1;
+            if let Ok(read) = object {
+                self.note_skipped(read.object);
+            }
             return Ok(());
         }
         let chain = self.chain;
