@@ -1844,3 +1844,39 @@ fn a_restore_stopped_by_a_check_leaves_the_target_schema_as_it_was() {
     let class = embedded(&dst).class("Note").unwrap().unwrap();
     assert_eq!(class["properties"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn a_multi_tenancy_mismatch_stops_a_plain_stream_before_anything_is_written() {
+    let w = Workdir::new();
+    let server = Server::start(Config::default()).expect("server");
+    let url = server.url();
+    let remote = client(&server);
+    remote
+        .create_class(&json!({"class": "Flat", "vectorizer": "none"}))
+        .unwrap();
+    let lines: String = (0..3)
+        .map(|i| {
+            format!(
+                "{{\"class\":\"Flat\",\"id\":\"00000000-0000-4000-8000-00000000000{i}\",\"tenant\":\"acme\",\"properties\":{{\"n\":{i}}}}}\n"
+            )
+        })
+        .collect();
+    let run = w.run("ely-restore", &["--store", &url], lines.as_bytes());
+    run.expect_code(2)
+        .expect_stderr("collection Flat is not multi-tenant in the target, but the object at line 1 has tenant acme");
+    assert_eq!(server.requests(Route::Batch), 0, "nothing was sent");
+    // The other way round: objects without a tenant for a multi-tenant collection.
+    remote
+        .create_class(&json!({"class": "Many", "vectorizer": "none",
+            "multiTenancyConfig": {"enabled": true}}))
+        .unwrap();
+    let plain = lines
+        .replace(",\"tenant\":\"acme\"", "")
+        .replace("Flat", "Many");
+    w.run("ely-restore", &["--store", &url], plain.as_bytes())
+        .expect_code(2)
+        .expect_stderr(
+            "collection Many is multi-tenant in the target, but the object at line 1 has no tenant",
+        );
+    assert_eq!(server.requests(Route::Batch), 0, "nothing was sent");
+}

@@ -87,6 +87,20 @@ impl Reader<'_> {
             bail!("collection {source} was not set up");
         };
         obj.class = coll.target.clone();
+        // A multi-tenancy mismatch stops the run before the collection's first write, for
+        // plain object streams as for streams with a header (whose class is checked in
+        // `setup`).
+        match (coll.multi_tenant, &obj.tenant) {
+            (Some(false), Some(t)) => bail!(
+                "collection {} is not multi-tenant in the target, but the object at line {number} has tenant {t}; restore into another collection (--collection, --rename)",
+                coll.target
+            ),
+            (Some(true), None) => bail!(
+                "collection {} is multi-tenant in the target, but the object at line {number} has no tenant; give every object its tenant, or restore into another collection (--collection, --rename)",
+                coll.target
+            ),
+            _ => {}
+        }
         // Vectors: the same length as the first selected object's in the stream (also when
         // this run resumed after it: see `first_dims`), and as the target's.
         let dims = vector_dims(&obj);
