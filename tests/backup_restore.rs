@@ -1880,3 +1880,74 @@ fn a_multi_tenancy_mismatch_stops_a_plain_stream_before_anything_is_written() {
         );
     assert_eq!(server.requests(Route::Batch), 0, "nothing was sent");
 }
+
+#[test]
+fn failures_are_quick_and_visible() {
+    let w = Workdir::new();
+    let server = Server::start(Config::default()).expect("server");
+    let url = server.url();
+    let line =
+        r#"{"class":"Quick","id":"00000000-0000-4000-8000-000000000001","properties":{"n":1}}"#;
+    // Each retry says so on stderr, unless --quiet.
+    server.fail_next(Route::Batch, 2, Fault::Status(503));
+    let run = w.run("ely-restore", &["--store", &url], line.as_bytes());
+    run.ok();
+    let said = run.stderr();
+    assert_eq!(
+        said.matches("retrying POST /v1/batch/objects in").count(),
+        2,
+        "{said}"
+    );
+    assert!(
+        said.contains("after 503 Service Unavailable (attempt 2 of 9)"),
+        "{said}"
+    );
+    server.fail_next(Route::Batch, 1, Fault::Status(503));
+    let run = w.run(
+        "ely-restore",
+        &["--store", &url, "--quiet"],
+        line.as_bytes(),
+    );
+    run.ok();
+    assert!(!run.stderr().contains("retrying"), "{}", run.stderr());
+    // Nobody listening, or no such host: exit 3 at once, not after minutes of retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    for store in [
+        format!("http://127.0.0.1:{port}"),
+        "http://no-such-host.invalid:8080".to_owned(),
+    ] {
+        let started = std::time::Instant::now();
+        w.run("ely-backup", &["--store", &store, "--all"], b"")
+            .expect_code(3)
+            .expect_stderr("cannot be reached");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{store}: {:?}",
+            started.elapsed()
+        );
+    }
+    // A server that stops answering: each attempt times out, and retrying stops at
+    // --retry-for.
+    server.delay(Route::Schema, std::time::Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    w.run(
+        "ely-backup",
+        &[
+            "--store",
+            &url,
+            "--all",
+            "--timeout",
+            "1s",
+            "--retry-for",
+            "3s",
+        ],
+        b"",
+    )
+    .expect_code(3)
+    .expect_stderr("(--retry-for)");
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    server.delay(Route::Schema, std::time::Duration::ZERO);
+}

@@ -114,7 +114,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         selection,
         page_size: args.page_size as usize,
     };
-    let store = args.store.open_existing()?;
+    let store = args.store.open_existing(NAME, args.report.quiet)?;
     let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());

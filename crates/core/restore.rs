@@ -173,7 +173,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         opts.collections = verify_first(Box::new(first))
             .map_err(|e| e.context("verifying the input before writing anything"))?;
     }
-    let store = args.store.open()?;
+    let store = args.store.open(NAME, args.report.quiet)?;
     let counters = Arc::new(Counters::default());
     let source = Jsonl::objects(args.input.open(NAME)?, opts.read.clone(), counters.clone());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());

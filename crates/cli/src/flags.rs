@@ -190,14 +190,21 @@ pub struct StoreArgs {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
-    /// Time allowed for one request and its answer.
+    /// Time allowed for each part of a request: sending it, waiting for the answer to begin,
+    /// receiving the answer (a long answer that keeps coming is not cut off).
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// Retries of a request that failed with 429, 408, 5xx or a network error (with
-    /// exponential backoff and jitter, honouring Retry-After).
+    /// exponential backoff and jitter, honouring Retry-After). Each retry says so on stderr
+    /// unless --quiet. A host that does not resolve or refuses connections before it ever
+    /// answered is not retried: the run stops at once (exit 3).
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub retries: u32,
+
+    /// How long one request may be retried in all; no retry starts after that (exit 3).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration)]
+    pub retry_for: Duration,
 
     /// Requests the Weaviate client sends at once for one call: a write of more than 100
     /// objects is sent as requests of 100, an existence check as queries of 100 ids.
@@ -218,19 +225,37 @@ impl StoreArgs {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             retries: self.retries,
+            retry_for: self.retry_for,
             in_flight: self.in_flight as usize,
             ..OpenOptions::from_env()
         }
     }
 
-    /// Opens the store, creating an embedded store that does not exist yet.
-    pub fn open(&self) -> ely_store::Result<Box<dyn Store>> {
-        ely_store::open(&self.location()?, &self.options())
+    /// Opens the store, creating an embedded store that does not exist yet. Binary `name`
+    /// tells of each retry on stderr, unless `quiet`.
+    pub fn open(&self, name: &'static str, quiet: bool) -> ely_store::Result<Box<dyn Store>> {
+        ely_store::open(&self.location()?, &self.telling(name, quiet))
     }
 
     /// Opens a store that must exist already (for commands that only read it).
-    pub fn open_existing(&self) -> ely_store::Result<Box<dyn Store>> {
-        ely_store::open_existing(&self.location()?, &self.options())
+    pub fn open_existing(
+        &self,
+        name: &'static str,
+        quiet: bool,
+    ) -> ely_store::Result<Box<dyn Store>> {
+        ely_store::open_existing(&self.location()?, &self.telling(name, quiet))
+    }
+
+    fn telling(&self, name: &'static str, quiet: bool) -> OpenOptions {
+        let on_retry: Option<ely_store::RetryReporter> = if quiet {
+            None
+        } else {
+            Some(std::sync::Arc::new(move |m: &str| crate::warn(name, m)))
+        };
+        OpenOptions {
+            on_retry,
+            ..self.options()
+        }
     }
 }
 

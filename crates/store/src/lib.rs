@@ -20,7 +20,7 @@ pub use ely_vocab::id::canonical_id;
 pub use ely_vocab::{parse_vector, Object, Vector};
 pub use error::{ErrorKind, StoreError};
 pub use filter::Filter;
-pub use location::{open, open_existing, resolve, shown, Location, OpenOptions};
+pub use location::{open, open_existing, resolve, shown, Location, OpenOptions, RetryReporter};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

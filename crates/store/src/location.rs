@@ -65,7 +65,8 @@ pub struct OpenOptions {
     /// From `WEAVIATE_API_KEY`; sent as a bearer token, never printed.
     pub api_key: Option<String>,
     pub connect_timeout: Duration,
-    /// For one whole request and its answer.
+    /// For each part of a request: sending it, waiting for the answer to begin, receiving
+    /// the answer's body (not for the whole request with its retries).
     pub timeout: Duration,
     /// Attempts after the first, for answers worth retrying (429, 408, 5xx, transport errors).
     pub retries: u32,
@@ -74,7 +75,15 @@ pub struct OpenOptions {
     pub max_backoff: Duration,
     /// Batches that may be in flight at once.
     pub in_flight: usize,
+    /// How long one request may be retried in all, from its first attempt: no retry starts
+    /// after that.
+    pub retry_for: Duration,
+    /// Told of every retry before its wait (`retrying in 4s after 503 ...`).
+    pub on_retry: Option<RetryReporter>,
 }
+
+/// What is told of each retry (a binary prints it on stderr).
+pub type RetryReporter = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 impl Default for OpenOptions {
     fn default() -> Self {
@@ -86,6 +95,8 @@ impl Default for OpenOptions {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
             in_flight: 4,
+            retry_for: Duration::from_secs(120),
+            on_retry: None,
         }
     }
 }
@@ -97,6 +108,7 @@ impl std::fmt::Debug for OpenOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("retry_for", &self.retry_for)
             .field("in_flight", &self.in_flight)
             .finish()
     }

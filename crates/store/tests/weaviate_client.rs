@@ -22,6 +22,7 @@ fn fast() -> OpenOptions {
         backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(20),
         in_flight: 4,
+        ..OpenOptions::default()
     }
 }
 
@@ -347,7 +348,8 @@ fn dropped_and_refused_connections() {
     assert_eq!(read_all(&w, "Article", None, 100).len(), 10);
     assert_eq!(server.requests(Route::Objects), 3);
 
-    // Nobody listening: retried, then Unavailable (exit 3), naming the request.
+    // Nobody listening, and nothing ever answered: Unavailable (exit 3) at once, naming the
+    // request, not retried for minutes.
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -361,7 +363,8 @@ fn dropped_and_refused_connections() {
     assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
     assert_eq!(err.exit_code(), 3);
     assert!(err.message.contains("GET /v1/schema"), "{}", err.message);
-    assert!(err.message.contains("3 attempts"), "{}", err.message);
+    assert!(err.message.contains("cannot be reached"), "{}", err.message);
+    assert_eq!(w.retries_made(), 0);
 }
 
 #[test]

@@ -41,6 +41,12 @@ pub struct Weaviate {
     pub(super) timeout: Duration,
     /// Requests sent again after a retryable failure, over the client's life.
     pub(super) retried: AtomicU64,
+    /// How long one request may be retried in all.
+    pub(super) retry_for: Duration,
+    /// Told of each retry.
+    pub(super) on_retry: Option<crate::RetryReporter>,
+    /// Some answer came back: the server exists, so failing to reach it is worth retrying.
+    pub(super) reached: AtomicBool,
 }
 
 impl fmt::Debug for Weaviate {
@@ -112,7 +118,12 @@ impl Weaviate {
             // Statuses are judged here, not turned into errors by ureq.
             .http_status_as_error(false)
             .timeout_connect(nonzero(opts.connect_timeout))
-            .timeout_global(nonzero(opts.timeout))
+            // Each part of a request has the timeout, not the whole of it: a large answer
+            // that keeps coming is not cut off, a server that stops answering is.
+            .timeout_send_request(nonzero(opts.timeout))
+            .timeout_send_body(nonzero(opts.timeout))
+            .timeout_recv_response(nonzero(opts.timeout))
+            .timeout_recv_body(nonzero(opts.timeout))
             .max_idle_connections_per_host(in_flight * 2 + 2)
             .user_agent(concat!("ely/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -127,6 +138,9 @@ impl Weaviate {
             in_flight,
             timeout: opts.timeout,
             retried: AtomicU64::new(0),
+            retry_for: opts.retry_for,
+            on_retry: opts.on_retry.clone(),
+            reached: AtomicBool::new(false),
         })
     }
 
@@ -145,10 +159,15 @@ impl Weaviate {
     /// schema or tenant creation are idempotent or checked by their callers, reads are reads.
     pub(super) fn send(&self, method: Method, path: &str, body: Option<&[u8]>) -> Result<Reply> {
         let url = format!("{}/v1{path}", self.root);
+        let started = std::time::Instant::now();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let failure = match self.attempt(&method, &url, body) {
+            let answer = self.attempt(&method, &url, body);
+            if answer.is_ok() {
+                self.reached.store(true, Ordering::Relaxed);
+            }
+            let failure = match answer {
                 Ok((status, _, body)) if status == 401 || status == 403 => {
                     return Err(self.auth_error(&method, path, status, &body))
                 }
@@ -162,10 +181,28 @@ impl Weaviate {
                         attempts,
                     })
                 }
+                // A host that does not resolve or refuses connections, before the server has
+                // ever answered, is a wrong URL or a stopped server: said at once.
+                Err(e) if unreachable(&e) && !self.reached.load(Ordering::Relaxed) => {
+                    return Err(StoreError::new(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "Weaviate at {} cannot be reached ({method} /v1{path}): {} (check the URL and that Weaviate is running)",
+                            self.root,
+                            self.scrub(&e.to_string())
+                        ),
+                    ));
+                }
                 Err(e) if retryable_transport(&e) => Failure::Transport(e),
                 Err(e) => return Err(self.transport_error(&method, path, &e)),
             };
-            if attempts > self.retries {
+            let hint = match &failure {
+                Failure::Status(_, _, retry_after) => *retry_after,
+                Failure::Transport(_) => None,
+            };
+            let wait = self.delay(attempts - 1, hint);
+            let out_of_time = started.elapsed() + wait > self.retry_for;
+            if attempts > self.retries || out_of_time {
                 let last = match &failure {
                     Failure::Status(s, m, _) => format!("{s} {}: {m}", http_reason(*s)),
                     Failure::Transport(ureq::Error::Timeout(t)) => {
@@ -176,17 +213,32 @@ impl Weaviate {
                 return Err(StoreError::new(
                     ErrorKind::Unavailable,
                     format!(
-                        "Weaviate at {} did not answer {method} /v1{path} after {attempts} attempt{}; last: {last}",
+                        "Weaviate at {} did not answer {method} /v1{path} after {attempts} attempt{}{}; last: {last}",
                         self.root,
-                        if attempts == 1 { "" } else { "s" }
+                        if attempts == 1 { "" } else { "s" },
+                        if out_of_time && attempts <= self.retries {
+                            format!(" in {:?} (--retry-for)", started.elapsed())
+                        } else {
+                            String::new()
+                        }
                     ),
                 ));
             }
-            let hint = match failure {
-                Failure::Status(_, _, retry_after) => retry_after,
-                Failure::Transport(_) => None,
-            };
-            std::thread::sleep(self.delay(attempts - 1, hint));
+            if let Some(tell) = &self.on_retry {
+                let after = match &failure {
+                    Failure::Status(s, _, _) => format!("{s} {}", http_reason(*s)),
+                    Failure::Transport(ureq::Error::Timeout(_)) => "a timeout".to_owned(),
+                    Failure::Transport(e) => self.scrub(&e.to_string()),
+                };
+                tell(&format!(
+                    "retrying {method} /v1{} in {:.1}s after {after} (attempt {} of {})",
+                    path.split('?').next().unwrap_or(path),
+                    wait.as_secs_f64(),
+                    attempts + 1,
+                    self.retries + 1
+                ));
+            }
+            std::thread::sleep(wait);
             self.retried.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -595,6 +647,31 @@ fn retryable_status(status: u16) -> bool {
 }
 
 /// Errors of the connection rather than of the request: refused, reset, dropped, timed out.
+/// A host that does not resolve, or refuses connections.
+fn unreachable(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => {
+            use std::io::ErrorKind as K;
+            matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::NotFound
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::AddrNotAvailable
+            ) || {
+                // A name that does not resolve comes as an I/O error of no particular kind.
+                let text = io.to_string();
+                text.contains("failed to lookup address")
+                    || text.contains("Name or service not known")
+                    || text.contains("No address associated")
+            }
+        }
+        _ => false,
+    }
+}
+
 fn retryable_transport(e: &ureq::Error) -> bool {
     matches!(
         e,
