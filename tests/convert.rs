@@ -35,6 +35,9 @@ struct CheckedCollection {
     collection: Option<String>,
     objects: u64,
     verified: bool,
+    /// `header and objects` (format version 2) or `objects` (version 1), when verified.
+    #[serde(default)]
+    proof: Option<String>,
 }
 
 /// The trailer line, pinned.
@@ -1020,4 +1023,55 @@ fn check_counts_a_collections_objects_as_it_counts_them_all() {
         assert_eq!(in_sections, r.objects, "{}", String::from_utf8_lossy(line));
         assert_eq!(r.objects, 0);
     }
+}
+
+#[test]
+fn the_header_is_covered_by_the_trailer_from_format_version_2() {
+    let w = Workdir::new();
+    // A stream of the current format, as ely writes it: a flipped bit in the header fails
+    // the trailer's check, as one in an object line does.
+    let header = format!(
+        r#"{{"ely":"header","version":{},"collection":"Code","class":{{"class":"Code","vectorizer":"none","properties":[{{"name":"lines","dataType":["int"]}}]}}}}"#,
+        ely_stream::FORMAT_VERSION
+    );
+    let mut rng = Rng(9);
+    let lines = objects(&mut rng, "Code", 5, 4);
+    let mut hash =
+        ely_stream::SectionHash::for_header(ely_stream::FORMAT_VERSION, header.as_bytes());
+    for l in &lines {
+        hash.add(l.as_bytes());
+    }
+    let trailer = String::from_utf8(ely_stream::format::control_line(
+        "trailer",
+        &hash.trailer(Some("Code")),
+    ))
+    .unwrap();
+    let stream = format!("{header}\n{}\n{trailer}\n", lines.join("\n"));
+    let (ok, _) = check(&w, &[], stream.as_bytes());
+    assert!(ok.verified);
+    assert_eq!(
+        ok.collections[0].proof.as_deref(),
+        Some("header and objects")
+    );
+    let flipped = stream.replacen("\"int\"", "\"mnt\"", 1);
+    assert_ne!(flipped, stream);
+    let (bad, run) = check(&w, &[], flipped.as_bytes());
+    run.expect_code(4);
+    assert!(!bad.verified);
+    // A version 1 stream still verifies, and says its proof covers the objects only.
+    let old = sample(5, &[("Code", 3)]);
+    let (v1, _) = check(&w, &[], &old);
+    assert!(v1.verified);
+    assert_eq!(v1.collections[0].proof.as_deref(), Some("objects"));
+    // A header whose fields have the wrong types is a damaged header: exit 4.
+    let text = String::from_utf8(old).unwrap();
+    let wrong = text.replacen(
+        "\"class\":{\"class\":\"Code\",\"vectorizer\":\"none\"}",
+        "\"class\":5",
+        1,
+    );
+    assert_ne!(wrong, text);
+    let (_, run) = check(&w, &[], wrong.as_bytes());
+    run.expect_code(4)
+        .expect_stderr("bad header: \"class\" must be an object");
 }

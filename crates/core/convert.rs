@@ -119,9 +119,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         let mut summary = Summary::default();
         let result = Box::new(source).read(&mut summary, &mut |event| {
             match event {
-                Event::Header { header, line, .. } => {
-                    writer.header_line(line, &header.collection)?
-                }
+                Event::Header { header, line, .. } => writer.header_line(line, header)?,
                 Event::Object {
                     line, normalized, ..
                 } => writer.object(normalized.or(line).unwrap_or_default())?,

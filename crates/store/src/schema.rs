@@ -14,6 +14,9 @@ pub fn normalize_class(def: &Value) -> Result<Value, String> {
     };
     let name = class_name(obj.get("class").and_then(Value::as_str).unwrap_or(""));
     check_class_name(&name)?;
+    if let Some(problem) = vectorizer_problem(obj) {
+        return Err(format!("class {name}: {problem}"));
+    }
     obj.insert("class".into(), Value::String(name.clone()));
     if let Some(props) = obj.get_mut("properties").and_then(Value::as_array_mut) {
         let mut seen = std::collections::HashSet::new();
@@ -47,8 +50,96 @@ pub fn normalize_property(p: &mut Value) -> Result<(), String> {
     };
     let name = property_name(obj.get("name").and_then(Value::as_str).unwrap_or(""));
     check_property_name(&name)?;
+    // Weaviate refuses a data type it does not know; so does the embedded store (a damaged
+    // definition must not become a collection).
+    if let Some(types) = obj.get("dataType") {
+        let names: Option<Vec<&str>> = types
+            .as_array()
+            .and_then(|t| t.iter().map(Value::as_str).collect());
+        let known = names.as_ref().is_some_and(|names| {
+            !names.is_empty()
+                && names
+                    .iter()
+                    .all(|t| PRIMITIVE_TYPES.contains(t) || check_class_name(t).is_ok())
+        });
+        if !known {
+            return Err(format!(
+                "property '{name}': invalid dataType: {}: given value-DataType does not exist.",
+                match names {
+                    Some(n) => format!("[{}]", n.join(" ")),
+                    None => types.to_string(),
+                }
+            ));
+        }
+    }
     obj.insert("name".into(), Value::String(name));
     Ok(())
+}
+
+/// The data types Weaviate knows besides references to classes (`entities/schema`).
+const PRIMITIVE_TYPES: [&str; 20] = [
+    "text",
+    "text[]",
+    "int",
+    "int[]",
+    "number",
+    "number[]",
+    "boolean",
+    "boolean[]",
+    "date",
+    "date[]",
+    "uuid",
+    "uuid[]",
+    "geoCoordinates",
+    "phoneNumber",
+    "blob",
+    "blobHash",
+    "object",
+    "object[]",
+    "string",
+    "string[]",
+];
+
+/// Whether `name` can be a vectorizer module's: `none`, or a module family's prefix and a
+/// name (`text2vec-openai`, `multi2vec-clip`, `img2vec-neural`, `ref2vec-centroid`, ...).
+fn is_vectorizer_name(name: &str) -> bool {
+    const FAMILIES: [&str; 7] = [
+        "text2vec-",
+        "multi2vec-",
+        "img2vec-",
+        "ref2vec-",
+        "text2multivec-",
+        "multi2multivec-",
+        "text2colbert-",
+    ];
+    name == "none"
+        || FAMILIES.iter().any(|f| {
+            name.strip_prefix(f).is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            })
+        })
+}
+
+/// Every vectorizer a class definition names (the legacy one, and each named vector's).
+fn vectorizer_problem(obj: &Map<String, Value>) -> Option<String> {
+    let mut names: Vec<String> = Vec::new();
+    if let Some(v) = obj.get("vectorizer").and_then(Value::as_str) {
+        names.push(v.to_owned());
+    }
+    if let Some(configs) = obj.get("vectorConfig").and_then(Value::as_object) {
+        for cfg in configs.values() {
+            if let Some(modules) = cfg.get("vectorizer").and_then(Value::as_object) {
+                names.extend(modules.keys().cloned());
+            }
+        }
+    }
+    names
+        .into_iter()
+        .find(|n| !is_vectorizer_name(n))
+        .map(|n| format!("vectorizer: no module with name {n:?} present"))
 }
 
 pub fn is_multi_tenant(def: &Value) -> bool {
@@ -179,6 +270,34 @@ fn infer_type(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_data_types_and_vectorizers_are_refused() {
+        let prop = |t: Value| normalize_property(&mut json!({"name": "p", "dataType": t}));
+        assert!(prop(json!(["int"])).is_ok());
+        assert!(prop(json!(["Author", "Book"])).is_ok());
+        assert!(prop(json!(["geoCoordinates"])).is_ok());
+        let e = prop(json!(["mnt"])).unwrap_err();
+        assert_eq!(
+            e,
+            "property 'p': invalid dataType: [mnt]: given value-DataType does not exist."
+        );
+        assert!(prop(json!([])).is_err());
+        assert!(prop(json!("int")).is_err());
+        let class = |v: Value| normalize_class(&v);
+        assert!(class(json!({"class": "A", "vectorizer": "none"})).is_ok());
+        assert!(class(json!({"class": "A", "vectorizer": "text2vec-openai"})).is_ok());
+        assert!(class(
+            json!({"class": "A", "vectorConfig": {"v": {"vectorizer": {"multi2vec-clip": {}}}}})
+        )
+        .is_ok());
+        let e = class(json!({"class": "A", "vectorizer": "nonf"})).unwrap_err();
+        assert!(e.contains("no module with name \"nonf\" present"), "{e}");
+        assert!(class(
+            json!({"class": "A", "vectorConfig": {"v": {"vectorizer": {"text2vec-Open AI": {}}}}})
+        )
+        .is_err());
+    }
 
     #[test]
     fn inference_follows_auto_schema() {

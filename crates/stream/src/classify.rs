@@ -236,12 +236,56 @@ fn control(line: &[u8]) -> Kind {
             "header has format version {}, newer than this ely reads ({FORMAT_VERSION}); upgrade ely",
             h.version
         )),
+        Ok(Control::Header(h)) => match header_problem(&h) {
+            Some(p) => Kind::Bad(format!("bad header: {p}")),
+            None => Kind::Control(Box::new(Control::Header(h))),
+        },
         Ok(c) => Kind::Control(Box::new(c)),
         Err(e) => Kind::Bad(format!(
             "bad control line (a line with an \"ely\" key): {}",
             e.to_string().replace(" at line 1 column", " at column")
         )),
     }
+}
+
+/// What is wrong with the types of a header's fields, which restores rely on: the class an
+/// object, its name a string, its properties objects with a string `name` and a `dataType`
+/// of strings, tenants objects with a string `name`.
+fn header_problem(h: &crate::format::Header) -> Option<String> {
+    use serde_json::Value;
+    if let Some(class) = &h.class {
+        let Some(c) = class.as_object() else {
+            return Some("\"class\" must be an object".into());
+        };
+        for key in ["class", "vectorizer", "description"] {
+            if c.get(key).is_some_and(|v| !v.is_string()) {
+                return Some(format!("\"class\".{key} must be a string"));
+            }
+        }
+        if let Some(props) = c.get("properties") {
+            let Some(props) = props.as_array() else {
+                return Some("\"class\".properties must be an array".into());
+            };
+            for (i, p) in props.iter().enumerate() {
+                let name_ok = p.get("name").is_some_and(Value::is_string);
+                let types_ok = p
+                    .get("dataType")
+                    .and_then(Value::as_array)
+                    .is_some_and(|t| !t.is_empty() && t.iter().all(Value::is_string));
+                if !name_ok || !types_ok {
+                    return Some(format!(
+                        "property {i} of \"class\" needs a string \"name\" and a \"dataType\" of strings"
+                    ));
+                }
+            }
+        }
+    }
+    for (i, t) in h.tenants.iter().flatten().enumerate() {
+        if !t.get("name").is_some_and(Value::is_string) {
+            return Some(format!("tenant {i} needs a string \"name\""));
+        }
+    }
+    None
 }
 
 /// `null`, or an array of numbers that fit float32.

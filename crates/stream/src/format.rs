@@ -7,8 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use xxhash_rust::xxh3::Xxh3;
 
-/// The version of the stream format this code writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the stream format this code writes, and the newest it reads. Version 2
+/// covers each section's header line by its trailer's hash; version 1 (still read) covers
+/// the object lines only.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The first format version whose trailer hash covers the header line.
+pub const HEADER_HASHED_SINCE: u32 = 2;
 
 /// The only hash algorithm writers use today; readers refuse to verify against any other.
 pub const HASH_ALGORITHM: &str = "xxh3-128";
@@ -74,6 +79,18 @@ impl Default for SectionHash {
 }
 
 impl SectionHash {
+    /// The hash of a section opened by header `line` of format `version`: from version 2 on
+    /// it starts with the header's bytes (and a `\n`), so that a damaged header fails the
+    /// trailer's check like a damaged object line; the count stays that of object lines.
+    pub fn for_header(version: u32, line: &[u8]) -> SectionHash {
+        let mut h = SectionHash::default();
+        if version >= HEADER_HASHED_SINCE {
+            h.state.update(line);
+            h.state.update(b"\n");
+        }
+        h
+    }
+
     /// Adds one object line (without its line ending).
     pub fn add(&mut self, line: &[u8]) {
         self.state.update(line);

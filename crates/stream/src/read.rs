@@ -88,6 +88,8 @@ pub struct SectionSummary {
     pub objects: u64,
     /// A trailer closed the section and its count and hash matched.
     pub verified: bool,
+    /// The trailer's hash covered the header line too (format version 2 and later).
+    pub header_hashed: bool,
 }
 
 impl Summary {
@@ -385,6 +387,7 @@ where
                 collection: open.collection,
                 objects: open.objects,
                 verified: false,
+                header_hashed: open.header_hashed,
             });
         }
     }
@@ -660,6 +663,8 @@ struct Open {
     objects: u64,
     /// The bad line that opened this section, when one did (a header damaged past reading).
     opened_by_bad: Option<u64>,
+    /// The hash started with the header line.
+    header_hashed: bool,
 }
 
 /// The sequential half: stream structure, counts and hashes, events.
@@ -679,6 +684,7 @@ impl Structure<'_> {
             hash: SectionHash::default(),
             objects: 0,
             opened_by_bad: None,
+            header_hashed: false,
         })
     }
 
@@ -766,9 +772,10 @@ impl Structure<'_> {
         self.section = Some(Open {
             collection: Some(h.collection.clone()),
             header_line: number,
-            hash: SectionHash::default(),
+            hash: SectionHash::for_header(h.version, raw),
             objects: 0,
             opened_by_bad: None,
+            header_hashed: h.version >= crate::format::HEADER_HASHED_SINCE,
         });
         on_event(Event::Header {
             header: h,
@@ -888,6 +895,7 @@ impl Structure<'_> {
                 collection: open.collection,
                 objects: open.objects,
                 verified: trailer.is_some_and(|t| t.1),
+                header_hashed: open.header_hashed,
             });
             on_event(Event::SectionEnd {
                 trailer: trailer.map(|t| t.0),

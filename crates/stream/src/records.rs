@@ -214,6 +214,10 @@ pub struct VerifiedCollection {
     pub collection: Option<String>,
     pub objects: u64,
     pub verified: bool,
+    /// What the verification proved, when it passed: `header and objects` (format version
+    /// 2: the trailer's hash covers the header line too) or `objects` (version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// A line that could not be used, and why: one record of the dead-letter file, which

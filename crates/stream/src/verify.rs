@@ -56,6 +56,14 @@ pub fn verify(
                 collection: s.collection.clone(),
                 objects: s.objects,
                 verified: s.verified,
+                proof: s.verified.then(|| {
+                    if s.header_hashed {
+                        "header and objects"
+                    } else {
+                        "objects"
+                    }
+                    .to_owned()
+                }),
             })
             .collect(),
         objects: summary.objects,

@@ -110,10 +110,13 @@ impl StreamWriter {
     }
 
     /// Starts a collection's section with a header line given as bytes (passed through as
-    /// they are), closing any open section first.
-    pub fn header_line(&mut self, line: &[u8], collection: &str) -> io::Result<()> {
+    /// they are; `header` is what it says), closing any open section first.
+    pub fn header_line(&mut self, line: &[u8], header: &Header) -> io::Result<()> {
         self.end_section()?;
-        self.section = Some((Some(collection.to_owned()), SectionHash::default()));
+        self.section = Some((
+            Some(header.collection.clone()),
+            SectionHash::for_header(header.version, line),
+        ));
         if !self.plain {
             self.out.write_all(line)?;
             self.out.write_all(b"\n")?;
@@ -123,7 +126,7 @@ impl StreamWriter {
 
     /// Starts a collection's section with a header.
     pub fn header(&mut self, header: &Header) -> io::Result<()> {
-        self.header_line(&control_line("header", header), &header.collection)
+        self.header_line(&control_line("header", header), header)
     }
 
     /// Writes one object line (without its line ending). Outside a section, opens a
