@@ -7,7 +7,7 @@
 #   4. verify the backup, restore it under another name, and check both collections hold the
 #      same objects bit for bit,
 #   5. convert the backup to gzip and lz4 and check each decompresses to the same stream,
-#   6. show that a damaged backup is caught (exit 4).
+#   6. show that a damaged backup is caught (exit 4), and that restoring it writes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,11 +63,27 @@ set +e
 "$bin/ely-convert" --check -i "$OUT/backup.cut.zst" > /dev/null
 code=$?
 set -e
-rm -f "$OUT/backup.cut.zst"
 if [ "$code" -ne 4 ]; then
   echo "expected exit 4 for a truncated file, got $code" >&2
   exit 1
 fi
 echo "   exit $code, as expected"
+
+echo "== restoring the damaged backup writes nothing (it is verified first; exit 4 expected)"
+set +e
+"$bin/ely-restore" --store "$store" -i "$OUT/backup.cut.zst" --collection Damaged --quiet \
+  > /dev/null
+code=$?
+set -e
+rm -f "$OUT/backup.cut.zst"
+if [ "$code" -ne 4 ]; then
+  echo "expected exit 4 for a truncated file, got $code" >&2
+  exit 1
+fi
+if "$bin/ely-backup" --store "$store" -c Damaged --quiet > /dev/null 2>&1; then
+  echo "collection Damaged exists: something of the damaged backup was written" >&2
+  exit 1
+fi
+echo "   exit $code, and no collection Damaged in $store"
 ls -l "$OUT"
 echo "== done: the store and the backups are in $OUT"
