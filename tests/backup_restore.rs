@@ -829,6 +829,18 @@ fn nothing_of_a_damaged_backup_file_reaches_the_store() {
             "{file}"
         );
     }
+    // A damaged first header no longer reads as a header: the file looks like plain object
+    // lines until its trailer, and is still verified whole first.
+    w.write(
+        "key.jsonl",
+        text.replacen("{\"ely\":\"header\"", "{\"elz\":\"header\"", 1)
+            .as_bytes(),
+    );
+    w.run("ely-restore", &["--store", "a.db", "-i", "key.jsonl"], b"")
+        .expect_code(4)
+        .expect_stderr("verifying the input before writing anything")
+        .expect_stderr("whose header (line 1) is damaged");
+    assert!(embedded(&w.path("a.db")).collections().unwrap().is_empty());
     // --no-verify-first writes what comes before the damage, as on stdin.
     w.run(
         "ely-restore",
@@ -837,6 +849,39 @@ fn nothing_of_a_damaged_backup_file_reaches_the_store() {
     )
     .expect_code(4);
     assert_eq!(embedded(&w.path("b.db")).count("Note", None).unwrap(), 200);
+    // A pipe given as -i (/dev/stdin, a FIFO) cannot be read twice: it is restored as it is
+    // read, every object of a good stream written.
+    for (store, how) in [("c.db", "/dev/stdin"), ("d.db", "fifo")] {
+        let input = if how == "fifo" {
+            let fifo = w.path("note.fifo");
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.is_ok_and(|s| s.success()), "mkfifo makes a FIFO");
+            let text = text.clone();
+            std::thread::spawn(move || std::fs::write(fifo, text));
+            "note.fifo"
+        } else {
+            how
+        };
+        let mut child = w
+            .command("ely-restore")
+            .args(["--store", store, "-i", input])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        if how == "/dev/stdin" {
+            use std::io::Write;
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        assert!(child.wait().unwrap().success(), "{how}");
+        assert_eq!(
+            embedded(&w.path(store)).count("Note", None).unwrap(),
+            250,
+            "{how}"
+        );
+    }
 }
 
 #[test]
@@ -1881,6 +1926,29 @@ fn a_multi_tenancy_mismatch_stops_a_plain_stream_before_anything_is_written() {
             "collection Many is multi-tenant in the target, but the object at line 1 has no tenant",
         );
     assert_eq!(server.requests(Route::Batch), 0, "nothing was sent");
+    // Once objects of the collection were written, a later misfit is rejected, not fatal:
+    // what was written is not left half-explained by an error.
+    let mixed = format!(
+        "{}{}",
+        lines
+            .replace(",\"tenant\":\"acme\"", "")
+            .lines()
+            .next()
+            .unwrap(),
+        "\n"
+    ) + lines.lines().nth(1).unwrap()
+        + "\n";
+    w.write("mixed.jsonl", mixed.as_bytes());
+    w.run("ely-restore", &["--store", &url, "-i", "mixed.jsonl"], b"")
+        .expect_code(1);
+    assert_eq!(remote.count("Flat", None).unwrap(), 1);
+    let rejected = String::from_utf8(w.read("mixed.jsonl.rejected.jsonl")).unwrap();
+    assert!(
+        rejected.contains(
+            "is not multi-tenant in the target, but the object at line 2 has tenant acme"
+        ),
+        "{rejected}"
+    );
 }
 
 #[test]
@@ -1933,25 +2001,39 @@ fn failures_are_quick_and_visible() {
     }
     // A server that stops answering: each attempt times out, and retrying stops at
     // --retry-for.
+    let backup_within_1s = |more: &[&str]| {
+        let args = [
+            &["--store", url.as_str(), "--all", "--timeout", "1s"][..],
+            more,
+        ]
+        .concat();
+        w.run("ely-backup", &args, b"")
+    };
     server.delay(Route::Schema, std::time::Duration::from_secs(60));
     let started = std::time::Instant::now();
-    w.run(
-        "ely-backup",
-        &[
-            "--store",
-            &url,
-            "--all",
-            "--timeout",
-            "1s",
-            "--retry-for",
-            "3s",
-        ],
-        b"",
-    )
-    .expect_code(3)
-    .expect_stderr("(--retry-for)");
+    backup_within_1s(&["--retry-for", "3s"])
+        .expect_code(3)
+        .expect_stderr("(--retry-for)");
     assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     server.delay(Route::Schema, std::time::Duration::ZERO);
+    // An answer that keeps coming is not cut off by --timeout, however long it takes in all.
+    server.fail_next(
+        Route::Schema,
+        1,
+        Fault::Trickle {
+            pieces: 4,
+            gap: std::time::Duration::from_millis(600),
+        },
+    );
+    let schema_before = server.requests(Route::Schema);
+    let started = std::time::Instant::now();
+    backup_within_1s(&["--schema-only", "--retries", "0", "-o", "slow.jsonl"]).ok();
+    assert!(
+        started.elapsed().as_millis() >= 2400,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.requests(Route::Schema), schema_before + 1);
 }
 
 #[test]
@@ -1984,11 +2066,24 @@ fn the_embedded_store_refuses_data_types_and_vectorizers_weaviate_does_not_know(
             .expect_stderr(says);
         assert_eq!(embedded(&w.path("s.db")).class("Typed").unwrap(), None);
     }
-    // ely-backup writes the current format version, whose trailer covers the header.
-    let run = w.run(
-        "ely-backup",
-        &["--store", "s.db", "--all", "--schema-only"],
-        b"",
-    );
+    // What the store made of a plain object (by auto-schema) it backs up in the current
+    // format version, whose trailer covers the header, and restores from it.
+    w.run(
+        "ely-restore",
+        &["--store", "s.db"],
+        format!("{line}\n").as_bytes(),
+    )
+    .ok();
+    let run = w.run("ely-backup", &["--store", "s.db", "--all"], b"");
     run.ok();
+    let backup = String::from_utf8(run.stdout().to_vec()).unwrap();
+    let header: Value = serde_json::from_str(backup.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], ely_stream::FORMAT_VERSION);
+    assert_eq!(header["collection"], "Typed");
+    w.run("ely-restore", &["--store", "copy.db"], backup.as_bytes())
+        .ok();
+    assert_eq!(
+        embedded(&w.path("copy.db")).count("Typed", None).unwrap(),
+        1
+    );
 }

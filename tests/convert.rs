@@ -1056,7 +1056,8 @@ fn the_header_is_covered_by_the_trailer_from_format_version_2() {
     let flipped = stream.replacen("\"int\"", "\"mnt\"", 1);
     assert_ne!(flipped, stream);
     let (bad, run) = check(&w, &[], flipped.as_bytes());
-    run.expect_code(4);
+    run.expect_code(4)
+        .expect_stderr("the header and object lines do not match the hash in the trailer");
     assert!(!bad.verified);
     // A version 1 stream still verifies, and says its proof covers the objects only.
     let old = sample(5, &[("Code", 3)]);
@@ -1074,4 +1075,9 @@ fn the_header_is_covered_by_the_trailer_from_format_version_2() {
     let (_, run) = check(&w, &[], wrong.as_bytes());
     run.expect_code(4)
         .expect_stderr("bad header: \"class\" must be an object");
+    // A header longer than --max-line-bytes is no damage: the limit is too small (exit 2).
+    let (_, run) = check(&w, &["--max-line-bytes", "100"], stream.as_bytes());
+    run.expect_code(2)
+        .expect_stderr("line 1: a header line is ")
+        .expect_stderr("give a larger --max-line-bytes");
 }

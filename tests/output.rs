@@ -100,18 +100,17 @@ fn output_onto_links_fifos_and_devices_keeps_what_they_are() {
     // A FIFO is written into, and stays a FIFO.
     let fifo = w.path("pipe");
     let status = std::process::Command::new("mkfifo").arg(&fifo).status();
-    if status.is_ok_and(|s| s.success()) {
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap_or_default())
-        };
-        w.run("ely-convert", &["-i", "in.jsonl", "-o", "pipe"], b"")
-            .ok();
-        let got = reader.join().unwrap();
-        assert!(String::from_utf8_lossy(&got).starts_with(LINE));
-        let meta = std::fs::symlink_metadata(&fifo).unwrap();
-        assert!(meta.file_type().is_fifo(), "the FIFO is still a FIFO");
-    }
+    assert!(status.is_ok_and(|s| s.success()), "mkfifo makes a FIFO");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap_or_default())
+    };
+    w.run("ely-convert", &["-i", "in.jsonl", "-o", "pipe"], b"")
+        .ok();
+    let got = reader.join().unwrap();
+    assert!(String::from_utf8_lossy(&got).starts_with(LINE));
+    let meta = std::fs::symlink_metadata(&fifo).unwrap();
+    assert!(meta.file_type().is_fifo(), "the FIFO is still a FIFO");
     // A character device (a null device of the test's own) is written into and stays one.
     let null = w.path("null");
     let made = std::process::Command::new("mknod")
@@ -129,4 +128,34 @@ fn output_onto_links_fifos_and_devices_keeps_what_they_are() {
     } else {
         eprintln!("skipped the device: mknod needs privileges");
     }
+}
+
+#[test]
+fn dash_o_dev_stdout_appends_to_a_log_that_stdout_appends_to() {
+    let w = Workdir::new();
+    input(&w);
+    let log = w.write("log.jsonl", b"earlier\n");
+    // As `ely-convert -i in.jsonl -o /dev/stdout >> log.jsonl` runs it.
+    let out = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let status = w
+        .command("ely-convert")
+        .args(["-i", "in.jsonl", "-o", "/dev/stdout"])
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got = String::from_utf8(w.read("log.jsonl")).unwrap();
+    assert!(
+        got.starts_with("earlier\n"),
+        "the log keeps what it had: {got}"
+    );
+    assert!(got.contains(LINE), "and gets the output: {got}");
+    let meta = std::fs::symlink_metadata(&log).unwrap();
+    assert!(meta.file_type().is_file());
+    assert!(
+        !w.files().iter().any(|f| f.contains("ely-tmp")),
+        "no temporary file is left: {:?}",
+        w.files()
+    );
 }

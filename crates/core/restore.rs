@@ -108,10 +108,10 @@ struct Args {
     #[arg(long, value_name = "N")]
     replication_factor: Option<u64>,
 
-    /// Do not read an input file through first. By default a file that starts with a header
-    /// is read to its end and verified before anything is written, so nothing of a truncated
-    /// or corrupt backup reaches the store (stdin cannot be read twice: what comes before
-    /// the damage is written).
+    /// Do not read an input file through first. By default a regular file is read to its
+    /// end and verified before anything is written, so nothing of a truncated or corrupt
+    /// backup reaches the store (stdin or another pipe cannot be read twice: what comes
+    /// before the damage is written).
     #[arg(long)]
     no_verify_first: bool,
 
@@ -164,7 +164,18 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         },
     };
     let mut opts = opts;
-    if let (Some(file), false) = (args.input.file(), args.no_verify_first) {
+    // A --store that cannot be right fails before the input is read.
+    args.store.location()?;
+    // Only a regular file can be read twice: a pipe (`-i /dev/stdin`, `-i <(...)`) is
+    // restored as it is read, verifying each section as it ends.
+    let verify = match args.input.file() {
+        Some(file) if !args.no_verify_first => std::fs::metadata(file)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            .is_file()
+            .then_some(file),
+        _ => None,
+    };
+    if let Some(file) = verify {
         let first = Jsonl::lines(
             ely_stream::Input::open(Some(file))?,
             opts.read.clone(),

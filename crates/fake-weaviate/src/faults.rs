@@ -2,7 +2,7 @@
 //!
 //! Tests arm faults through [`crate::Server`]; the connection threads consult this table once
 //! per request, after reading it and before handling it, so a faulted request is counted but
-//! (except for [`Fault::DropConnection`] and [`Fault::Delay`]) never reaches the data.
+//! (except for [`Fault::DropConnection`], [`Fault::Delay`] and [`Fault::Trickle`]) never reaches the data.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,6 +76,9 @@ pub enum Fault {
     Hangup,
     /// Wait this long, then handle and answer normally (for client timeouts).
     Delay(Duration),
+    /// Handle the request, then send the answer's head, and its body in `pieces` parts with
+    /// `gap` before each (an answer that takes long to arrive but never stops coming).
+    Trickle { pieces: usize, gap: Duration },
 }
 
 struct Rule {

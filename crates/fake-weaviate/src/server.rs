@@ -39,6 +39,8 @@ enum Outcome {
     Answer(Response),
     /// Send part of this response, then close.
     Truncate(Response),
+    /// Send this response's head, then its body in parts, with a pause before each.
+    Trickle(Response, usize, Duration),
     /// Close without answering.
     Hangup,
 }
@@ -86,6 +88,9 @@ impl Running {
             ),
             Some(Fault::DropConnection) => Outcome::Truncate(self.handle(req)),
             Some(Fault::Hangup) => Outcome::Hangup,
+            Some(Fault::Trickle { pieces, gap }) => {
+                Outcome::Trickle(self.handle(req), pieces.max(1), gap)
+            }
             Some(Fault::Delay(d)) => {
                 self.sleep(d);
                 if self.stopping() {
@@ -331,6 +336,27 @@ fn converse(running: &Running, reader: &mut BufReader<TcpStream>, writer: &mut T
                     head_len / 2
                 };
                 let _ = writer.write_all(&bytes[..cut]);
+                return;
+            }
+            Outcome::Trickle(resp, pieces, gap) => {
+                // The head at once, then the body in parts.
+                let bytes = resp.to_bytes(head, false);
+                let body = if head { 0 } else { resp.body.len() };
+                let (head_bytes, body_bytes) = bytes.split_at(bytes.len() - body);
+                if writer.write_all(head_bytes).is_err() {
+                    return;
+                }
+                let size = body.div_ceil(pieces).max(1);
+                for piece in body_bytes.chunks(size) {
+                    std::thread::sleep(gap);
+                    if writer
+                        .write_all(piece)
+                        .and_then(|()| writer.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
                 return;
             }
             Outcome::Hangup => return,

@@ -896,7 +896,10 @@ impl Batch<'_, '_> {
                 }
                 None if self.auto_schema => {
                     crate::names::check_property_name(&k).map_err(StoreError::invalid)?;
-                    push_property(def, inferred_property(&k, &v));
+                    push_property(
+                        def,
+                        inferred_property(&k, &v).map_err(StoreError::invalid)?,
+                    );
                     if !self.changed.iter().any(|c| c == class) {
                         self.changed.push(class.to_owned());
                     }

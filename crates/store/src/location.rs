@@ -43,6 +43,19 @@ pub fn shown(url: &str) -> String {
     }
 }
 
+/// `host:port` (or `host:port/...`): an address missing its `http://`, which is returned
+/// with it.
+fn host_and_port(s: &str) -> Option<String> {
+    let (host, rest) = s.split_once(':')?;
+    let port = rest.split('/').next().unwrap_or("");
+    let is_host = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    let is_port = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    (is_host && is_port).then(|| format!("http://{s}"))
+}
+
 /// Whether `s` starts as a URL does (`scheme:/...`), or names the http scheme without `//`.
 fn looks_like_url(s: &str) -> bool {
     let Some(colon) = s.find(':') else {
@@ -137,6 +150,13 @@ pub fn resolve(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Resu
         let lower = s.to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
             return Ok(Location::Weaviate(s));
+        }
+        if let Some(url) = host_and_port(&s) {
+            return Err(StoreError::invalid(format!(
+                "store {} looks like a Weaviate address without its scheme: use {url} (or ./{} for an embedded store of that name)",
+                shown(&s),
+                shown(&s)
+            )));
         }
         if looks_like_url(&s) {
             return Err(StoreError::invalid(format!(
@@ -249,7 +269,22 @@ mod tests {
             assert!(e.contains("is not a store ely knows"), "{bad}: {e}");
             assert!(!e.contains("hunter2"), "{e}");
         }
-        for path in ["s.db", "./a:b.db", "/tmp/x:/s.db", "c:store.db"] {
+        // An address without its scheme says which URL was meant.
+        for (bad, meant) in [
+            ("localhost:8080", "http://localhost:8080"),
+            ("10.0.0.5:8080/", "http://10.0.0.5:8080/"),
+            ("weaviate-0.svc:80", "http://weaviate-0.svc:80"),
+        ] {
+            let e = resolve(Some(bad), none).unwrap_err().to_string();
+            assert!(e.contains(&format!("use {meant} (")), "{bad}: {e}");
+        }
+        for path in [
+            "s.db",
+            "./a:b.db",
+            "/tmp/x:/s.db",
+            "c:store.db",
+            "./localhost:8080",
+        ] {
             assert_eq!(
                 resolve(Some(path), none).unwrap(),
                 Location::Embedded(path.into()),

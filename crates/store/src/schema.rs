@@ -215,36 +215,37 @@ pub fn strip_property(p: &mut Value) {
     }
 }
 
-/// The property auto-schema adds for a value never seen before (CONTRACT.md 6.2).
-pub fn inferred_property(name: &str, value: &Value) -> Value {
-    let data_type = infer_type(value);
+/// The property auto-schema adds for a value never seen before (CONTRACT.md 6.2), or why
+/// there is none: an array of arrays has no Weaviate data type (as Weaviate says).
+pub fn inferred_property(name: &str, value: &Value) -> Result<Value, String> {
+    let data_type = infer_type(value)?;
     let mut p = json!({"name": name, "dataType": [data_type]});
-    if let Some(nested) = nested_properties(value) {
+    if let Some(nested) = nested_properties(value)? {
         p["nestedProperties"] = nested;
     }
-    p
+    Ok(p)
 }
 
-fn nested_properties(value: &Value) -> Option<Value> {
+fn nested_properties(value: &Value) -> Result<Option<Value>, String> {
     let obj = match value {
         Value::Object(o) if !is_geo(o) && !o.contains_key("input") => o,
         Value::Array(a) => match a.first() {
             Some(Value::Object(o)) if !o.contains_key("beacon") => o,
-            _ => return None,
+            _ => return Ok(None),
         },
-        _ => return None,
+        _ => return Ok(None),
     };
-    Some(Value::Array(
-        obj.iter().map(|(k, v)| inferred_property(k, v)).collect(),
-    ))
+    let props: Result<Vec<Value>, String> =
+        obj.iter().map(|(k, v)| inferred_property(k, v)).collect();
+    Ok(Some(Value::Array(props?)))
 }
 
 fn is_geo(o: &Map<String, Value>) -> bool {
     o.len() == 2 && o.contains_key("latitude") && o.contains_key("longitude")
 }
 
-fn infer_type(value: &Value) -> String {
-    match value {
+fn infer_type(value: &Value) -> Result<String, String> {
+    Ok(match value {
         Value::String(s) if ely_vocab::date::is_date(s) => "date".into(),
         Value::String(s) if crate::canonical_id(s).is_some() && s.len() == 36 => "uuid".into(),
         Value::String(_) | Value::Null => "text".into(),
@@ -262,9 +263,15 @@ fn infer_type(value: &Value) -> String {
                 .filter(|c| crate::canonical_id(c).is_none())
                 .map(str::to_owned)
                 .unwrap_or_else(|| "text[]".into()),
-            Some(first) => format!("{}[]", infer_type(first)),
+            // Weaviate has arrays of scalars and of objects only: objects in an array are
+            // `object[]` (a geo-coordinates or phone-number look included).
+            Some(Value::Object(_)) => "object[]".into(),
+            Some(Value::Array(_)) => {
+                return Err("auto-schema: nested arrays are not supported".into())
+            }
+            Some(first) => format!("{}[]", infer_type(first)?),
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -301,7 +308,7 @@ mod tests {
 
     #[test]
     fn inference_follows_auto_schema() {
-        let t = |v: Value| inferred_property("p", &v)["dataType"][0].clone();
+        let t = |v: Value| inferred_property("p", &v).unwrap()["dataType"][0].clone();
         assert_eq!(t(json!("hi")), "text");
         assert_eq!(t(json!("2024-01-02T03:04:05.5+01:00")), "date");
         assert_eq!(t(json!("6b29fc40-ca47-1067-b31d-00dd010662da")), "uuid");
@@ -314,7 +321,22 @@ mod tests {
             ),
             "Author"
         );
-        let nested = inferred_property("p", &json!({"a": {"b": 1}}));
+        // Every inferred type is one Weaviate (and the store, restoring its own backup) takes.
+        for v in [
+            json!([[1, 2]]),
+            json!([{"latitude": 1, "longitude": 2}]),
+            json!([{"input": "+1 555"}]),
+            json!([1.5]),
+            json!([null]),
+        ] {
+            match inferred_property("p", &v) {
+                Ok(mut p) => normalize_property(&mut p).unwrap(),
+                Err(e) => assert!(e.contains("nested arrays are not supported"), "{e}"),
+            }
+        }
+        assert_eq!(t(json!([{"latitude": 1, "longitude": 2}])), "object[]");
+        assert!(inferred_property("p", &json!([[1, 2]])).is_err());
+        let nested = inferred_property("p", &json!({"a": {"b": 1}})).unwrap();
         assert_eq!(
             nested["nestedProperties"][0]["nestedProperties"][0]["name"],
             "b"

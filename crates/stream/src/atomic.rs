@@ -4,7 +4,9 @@
 //!
 //! What the path already is decides the details: a symbolic link is followed and its target
 //! replaced (the link stays); an existing file's permissions are kept; a FIFO, a device or a
-//! socket (`/dev/null`, a named pipe) is written straight into, since it cannot be replaced.
+//! socket (`/dev/null`, a named pipe) is written straight into, since it cannot be replaced,
+//! and so is a path under `/dev` or `/proc` (`/dev/stdout`: whatever stdout is, a log file
+//! opened with `>>` included, is appended to, never replaced).
 //! Every error names the file.
 
 use std::fs::{self, File, OpenOptions};
@@ -67,14 +69,18 @@ impl AtomicFile {
             _ => path.to_owned(),
         };
         let existing = fs::metadata(&target).ok();
-        if existing
-            .as_ref()
-            .is_some_and(|m| !m.is_file() && !m.is_dir())
+        // `/dev/stdout`, `/dev/fd/N`, `/proc/self/fd/N` name a descriptor this process holds
+        // (the file behind it may be a log opened with `>>`): written into, at its end.
+        let descriptor = path.starts_with("/dev") || path.starts_with("/proc");
+        if descriptor
+            || existing
+                .as_ref()
+                .is_some_and(|m| !m.is_file() && !m.is_dir())
         {
             // A FIFO, a device or a socket cannot be replaced: it is written into.
             let file = OpenOptions::new()
-                .write(true)
-                .open(&target)
+                .append(true)
+                .open(if descriptor { path } else { &target })
                 .map_err(|e| named(path, e))?;
             return Ok(AtomicFile {
                 path: path.to_owned(),

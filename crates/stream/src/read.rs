@@ -646,12 +646,16 @@ fn decode(classifier: &mut Classifier, line: &[u8]) -> (Kind, Option<Result<Obje
 /// Whether a line that is not a good line was a header: it begins as ely writes headers
 /// (`{"ely":"header"`), and is not merely of a newer format version than this ely reads.
 fn damaged_header(raw: &[u8], reason: &str) -> bool {
+    starts_as_header(raw) && !reason.starts_with("header has format version")
+}
+
+/// Whether a line begins as ely writes headers (`{"ely":"header"`).
+fn starts_as_header(raw: &[u8]) -> bool {
     let start = raw
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
         .unwrap_or(raw.len());
     raw[start..].starts_with(br#"{"ely":"header""#)
-        && !reason.starts_with("header has format version")
 }
 
 struct Open {
@@ -722,6 +726,17 @@ impl Structure<'_> {
                     })?;
                 }
                 Kind::Bad(reason) => {
+                    if starts_as_header(raw) && reason.contains("longer than --max-line-bytes") {
+                        // Not damage: the limit is too small for this stream's header.
+                        return Err(StreamError::unsupported(
+                            self.input,
+                            format!(
+                                "line {}: a header {reason}: give a larger --max-line-bytes",
+                                line.number
+                            ),
+                        )
+                        .into());
+                    }
                     if self.opts.verify && damaged_header(raw, reason) {
                         return Err(StreamError::verification(
                             self.input,
@@ -866,7 +881,14 @@ impl Structure<'_> {
             if t.hash != open.hash.hex() {
                 return Err(StreamError::verification(
                     self.input,
-                    format!("{name}: the object lines do not match the hash in the trailer at line {number}: the stream is corrupt"),
+                    format!(
+                        "{name}: the {} do not match the hash in the trailer at line {number}: the stream is corrupt",
+                        if open.header_hashed {
+                            "header and object lines"
+                        } else {
+                            "object lines"
+                        }
+                    ),
                 )
                 .into());
             }

@@ -118,12 +118,13 @@ impl Weaviate {
             // Statuses are judged here, not turned into errors by ureq.
             .http_status_as_error(false)
             .timeout_connect(nonzero(opts.connect_timeout))
-            // Each part of a request has the timeout, not the whole of it: a large answer
-            // that keeps coming is not cut off, a server that stops answering is.
+            // Each part of a request has the timeout, not the whole of it: sending the
+            // request, waiting for the answer to begin, and each read or write of a body. A
+            // large answer that keeps coming is not cut off; a server that stops is.
             .timeout_send_request(nonzero(opts.timeout))
-            .timeout_send_body(nonzero(opts.timeout))
             .timeout_recv_response(nonzero(opts.timeout))
-            .timeout_recv_body(nonzero(opts.timeout))
+            .timeout_per_write(nonzero(opts.timeout))
+            .timeout_per_read(nonzero(opts.timeout))
             .max_idle_connections_per_host(in_flight * 2 + 2)
             .user_agent(concat!("ely/", env!("CARGO_PKG_VERSION")))
             .build();

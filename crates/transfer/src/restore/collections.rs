@@ -33,6 +33,8 @@ pub(super) struct Coll {
     /// Properties the target lacks, added before its first object is written (or when its
     /// section ends without one).
     pub pending_properties: Vec<Value>,
+    /// An object of the stream was fed to the sink for it (not rejected).
+    pub fed: bool,
 }
 
 impl Coll {
@@ -286,6 +288,7 @@ impl Reader<'_> {
             sorted: true,
             auto_schema: def.is_null(),
             pending_properties: pending,
+            fed: false,
         })
     }
 

@@ -106,23 +106,12 @@ pub struct Finished {
 /// Reads a stream to its end before it is restored, verifying every section (count and hash
 /// in its trailer), so that nothing of a truncated or corrupt backup is written: the error is
 /// the verification's (exit 4). Bad lines are not errors here (the restore rejects them).
-/// Returns the stream's collections, or `None` for a stream that does not start with a
-/// header (plain object lines, which have no trailer to verify), which is not read further.
+/// The whole input is read even when it does not start with a header: a first line that is
+/// not a header may be a damaged one, which only the trailer after it shows. Returns the
+/// stream's collections, or `None` for a stream without any header (plain object lines).
 pub fn verify_first(source: Box<dyn Source>) -> anyhow::Result<Option<Vec<String>>> {
     let mut summary = Summary::default();
-    let mut plain = false;
-    let mut first = true;
-    let read = source.read(&mut summary, &mut |ev| {
-        if std::mem::take(&mut first) && !matches!(ev, ely_stream::Event::Header { .. }) {
-            plain = true;
-            anyhow::bail!("a plain stream");
-        }
-        Ok(())
-    });
-    if plain {
-        return Ok(None);
-    }
-    read?;
+    source.read(&mut summary, &mut |_| Ok(()))?;
     let mut names: Vec<String> = Vec::new();
     for c in summary.sections.into_iter().filter_map(|s| s.collection) {
         if !names
@@ -132,7 +121,7 @@ pub fn verify_first(source: Box<dyn Source>) -> anyhow::Result<Option<Vec<String
             names.push(c);
         }
     }
-    Ok(Some(names))
+    Ok((!names.is_empty()).then_some(names))
 }
 
 /// `--collection` and `--rename` against the stream's collections, before anything is

@@ -87,19 +87,31 @@ impl Reader<'_> {
             bail!("collection {source} was not set up");
         };
         obj.class = coll.target.clone();
-        // A multi-tenancy mismatch stops the run before the collection's first write, for
-        // plain object streams as for streams with a header (whose class is checked in
-        // `setup`).
-        match (coll.multi_tenant, &obj.tenant) {
-            (Some(false), Some(t)) => bail!(
-                "collection {} is not multi-tenant in the target, but the object at line {number} has tenant {t}; restore into another collection (--collection, --rename)",
+        // A multi-tenancy mismatch stops the run while nothing of the collection was written
+        // (for plain object streams as for streams with a header, whose class is checked in
+        // `setup`); after that, the object is rejected like any other that does not fit.
+        let mismatch = match (coll.multi_tenant, &obj.tenant) {
+            (Some(false), Some(t)) => Some(format!(
+                "collection {} is not multi-tenant in the target, but the object at line {number} has tenant {t}",
                 coll.target
-            ),
-            (Some(true), None) => bail!(
-                "collection {} is multi-tenant in the target, but the object at line {number} has no tenant; give every object its tenant, or restore into another collection (--collection, --rename)",
+            )),
+            (Some(true), None) => Some(format!(
+                "collection {} is multi-tenant in the target, but the object at line {number} has no tenant",
                 coll.target
-            ),
-            _ => {}
+            )),
+            _ => None,
+        };
+        if let Some(why) = mismatch {
+            if !coll.fed {
+                let fix = if obj.tenant.is_some() {
+                    "restore into another collection (--collection, --rename)"
+                } else {
+                    "give every object its tenant, or restore into another collection (--collection, --rename)"
+                };
+                bail!("{why}; {fix}");
+            }
+            let item = Item::rejected(number, chain, raw.to_vec(), obj, why);
+            return feeder.push(&coll.target, item, false);
         }
         // Vectors: the same length as the first selected object's in the stream (also when
         // this run resumed after it: see `first_dims`), and as the target's.
@@ -208,6 +220,7 @@ impl Reader<'_> {
             vector_text: read.vector_text.filter(|_| keep_text),
             vectors_text: read.vectors_text.filter(|_| keep_text),
         };
+        coll.fed = true;
         feeder.push(&coll.target, item, coll.sorted)
     }
 }

@@ -41,6 +41,9 @@ pub(super) struct Reader<'r> {
     /// Per collection of the stream, the vector lengths of its first selected object with
     /// each vector ("" for the legacy vector): later objects must have the same.
     pub first_dims: HashMap<String, BTreeMap<String, usize>>,
+    /// The stream's collections as read, before any selection or resumed skip: what an
+    /// unmatched `--rename` is checked against.
+    pub seen: HashSet<String>,
 }
 
 /// What is left once the input is read.
@@ -79,6 +82,7 @@ impl<'r> Reader<'r> {
             warnings: Vec::new(),
             tenantless: HashSet::new(),
             first_dims: HashMap::new(),
+            seen: HashSet::new(),
         }
     }
 
@@ -98,7 +102,7 @@ impl<'r> Reader<'r> {
 
     /// What is left to do once the input is read.
     pub fn into_rest(self) -> Rest {
-        let sources = self.colls.keys().cloned().collect();
+        let sources = self.seen.into_iter().collect();
         let auto_schema = self
             .colls
             .into_values()
@@ -229,6 +233,7 @@ impl<'r> Reader<'r> {
     fn header(&mut self, h: &Header, feeder: &mut Feeder<'_, '_>) -> anyhow::Result<()> {
         feeder.flush()?;
         let source = ely_store::names::class_name(&h.collection);
+        self.seen.insert(source.clone());
         let target = self.target_name(&source)?;
         self.note_rename(&source, &target);
         self.section = Some((source.clone(), target.clone()));
@@ -248,6 +253,14 @@ impl<'r> Reader<'r> {
         feeder: &mut Feeder<'_, '_>,
     ) -> anyhow::Result<()> {
         self.totals.read += 1;
+        let names_checked = !self.opts.renames.is_empty() || self.opts.collection.is_some();
+        if let (Ok(read), None, true) = (&object, &self.section, names_checked) {
+            if let Some(source) = self.source_of(&read.object) {
+                if !self.seen.contains(&source) {
+                    self.seen.insert(source);
+                }
+            }
+        }
         if number <= self.resume_line {
             self.totals.resumed += 1;
             if let Ok(read) = object {
