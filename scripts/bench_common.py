@@ -41,10 +41,8 @@ def count(client, cls):
     return groups[0]["meta"]["count"] if groups else 0
 
 
-def batch_import(client, cls, objects, batch_size, workers):
-    """Time client.batch (fixed batches of batch_size, num_workers=workers) adding every
-    object to cls, then check that no item failed and that the server counts them all.
-    Returns the timed section's wall and CPU seconds."""
+def batch_errors():
+    """A list of the failed items' errors, and the client.batch callback that fills it."""
     errors = []
 
     def callback(results):
@@ -54,6 +52,14 @@ def batch_import(client, cls, objects, batch_size, workers):
             if err:
                 errors.append(err)
 
+    return errors, callback
+
+
+def batch_import(client, cls, objects, batch_size, workers):
+    """Time client.batch (fixed batches of batch_size, num_workers=workers) adding every
+    object to cls, then check that no item failed and that the server counts them all.
+    Returns the timed section's wall and CPU seconds."""
+    errors, callback = batch_errors()
     client.batch.configure(
         batch_size=batch_size,
         num_workers=workers,

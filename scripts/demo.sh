@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The README's first command: builds ely and runs the main job end to end on the embedded
 # store (one SQLite file, no server needed):
-#   1. generate a sample dataset (objects with text properties and 384-dimension vectors),
-#   2. restore it into an embedded store with ely-restore,
-#   3. back the collection up with ely-backup to a zstd file (printing its manifest),
-#   4. verify the backup, restore it under another name, and check both collections hold the
+#   1. ely-ingest: put a git repository (a copy of ely's own source) into a collection, one
+#      object per chunk of each file; commit a change, a rename and a delete, and ingest
+#      only what was committed; a repeated run writes nothing; with the real mgit installed
+#      (../shared/mgit/install.sh), its `mgit diff --embed-content` records are ingested too,
+#   2. generate a sample dataset (objects with text properties and 384-dimension vectors),
+#   3. restore it into an embedded store with ely-restore,
+#   4. back the collection up with ely-backup to a zstd file (printing its manifest),
+#   5. verify the backup, restore it under another name, and check both collections hold the
 #      same objects bit for bit,
-#   5. convert the backup to gzip and lz4 and check each decompresses to the same stream,
-#   6. show that a damaged backup is caught (exit 4), and that restoring it writes nothing.
+#   6. convert the backup to gzip and lz4 and check each decompresses to the same stream,
+#   7. show that a damaged backup is caught (exit 4), and that restoring it writes nothing.
+# Needs git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +25,49 @@ echo "== building ely (release)"
 cargo build --release --workspace
 bin=target/release
 mkdir -p "$OUT"
-rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db*
+rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db* "$OUT"/ingest.*
 store="$OUT/store.db"
+
+# --- ely-ingest --------------------------------------------------------------------------------
+ws="$OUT/ws"
+rm -rf "$ws" "$OUT/ingest.db"
+mkdir -p "$ws/ely"
+cp -r crates README.md "$ws/ely/"
+git() { command git -c user.name=ely-demo -c user.email=demo@example.com "$@"; }
+git -C "$ws/ely" init -q -b main
+git -C "$ws/ely" add -A
+git -C "$ws/ely" commit -q -m "ely's source"
+files=$(git -C "$ws/ely" ls-files | wc -l)
+ingest() { "$bin/ely-ingest" --store "$store" --state "$OUT/ingest.db" -c Source "$@"; }
+
+echo "== ely-ingest --git: $files files of a git repository -> collection Source (first run: every file)"
+ingest --git "$ws" --quiet --stats < /dev/null > "$OUT/ingest.results"
+echo "   $(grep -c '"action":"upserted"' "$OUT/ingest.results") files upserted, $(grep -c '"action":"skipped"' "$OUT/ingest.results") skipped"
+
+echo "== a commit changes a file, renames one and deletes one; ely-ingest takes only that"
+echo "// changed by the demo" >> "$ws/ely/crates/core/ingest.rs"
+git -C "$ws/ely" mv crates/core/convert.rs crates/core/convert_renamed.rs
+git -C "$ws/ely" rm -q crates/core/backup.rs
+git -C "$ws/ely" commit -q -am "a change, a rename, a delete"
+ingest --git "$ws" --quiet < /dev/null | tee "$OUT/ingest.results"
+grep -q '"path":"crates/core/convert_renamed.rs","op":"modify","from":"crates/core/convert.rs","action":"upserted"' "$OUT/ingest.results"
+grep -q '"path":"crates/core/backup.rs","op":"delete","action":"deleted"' "$OUT/ingest.results"
+
+echo "== a repeated run writes nothing (only the changeset line)"
+ingest --git "$ws" --quiet < /dev/null | tee "$OUT/ingest.results"
+if grep -q '"path"' "$OUT/ingest.results"; then
+  echo "a repeated run ingested files again" >&2
+  exit 1
+fi
+
+mgit=${ELY_MGIT:-$HOME/.cache/ely-mgit/bin/mgit}
+if [ -x "$mgit" ]; then
+  echo "== mgit diff --embed-content | ely-ingest: uncommitted changes, summaries replaced by the files"
+  printf '%s\n' "# notes, not committed" > "$ws/ely/NOTES.txt"
+  "$mgit" diff "$ws" --embed-content 2>/dev/null | ingest --root "$ws" --quiet
+else
+  echo "== (mgit is not installed: ../shared/mgit/install.sh installs it for the mgit step)"
+fi
 
 echo "== generating a sample dataset: $OBJECTS objects with $DIMS-dimension vectors"
 "$bin/ely-gen" --objects "$OBJECTS" --dims "$DIMS" -o "$OUT/sample.jsonl"

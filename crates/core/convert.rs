@@ -9,7 +9,6 @@ use std::sync::Arc;
 use clap::Parser;
 use ely_cli::{usage, Exit, InputArgs, Progress, Stats};
 use ely_stream::{Counters, DeadLetter, Event, Jsonl, ReadOptions, Source, StreamWriter, Summary};
-use serde_json::Map;
 
 const NAME: &str = "ely-convert";
 
@@ -155,7 +154,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     };
 
     if args.report.stats {
-        let mut fields = Map::new();
+        let mut fields = ely_cli::counts(&(), &counters);
         fields.insert("objects".into(), summary.objects.into());
         fields.insert(
             "collections".into(),
@@ -168,13 +167,6 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         );
         fields.insert("lines".into(), summary.lines.into());
         fields.insert("bad_lines".into(), summary.bad_lines.into());
-        fields.insert(
-            "bytes_in".into(),
-            counters
-                .bytes_in
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .into(),
-        );
         fields.insert("bytes_out".into(), bytes_out.into());
         stats.print(NAME, fields);
     }

@@ -12,7 +12,6 @@ use ely_cli::{usage, Exit, InputArgs, Progress, SelectArgs, SinkArgs, Stats, Sto
 use ely_stream::{Counters, Jsonl, ReadOptions};
 use ely_transfer::restore::{restore, verify_first, RestoreOptions};
 use ely_transfer::selection::{parse_ids, read_id_file};
-use serde_json::{Map, Value};
 
 const NAME: &str = "ely-restore";
 
@@ -204,46 +203,23 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         ely_cli::warn(NAME, w);
     }
     if args.report.stats {
-        let mut fields = match serde_json::to_value(t) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
+        let mut fields = ely_cli::counts(t, &counters);
         fields.insert(
             "objects".into(),
             (t.sink.written + t.sink.unchanged + t.sink.skipped).into(),
         );
-        fields.insert(
-            "bytes_in".into(),
-            counters
-                .bytes_in
-                .load(std::sync::atomic::Ordering::Relaxed)
-                .into(),
-        );
-        fields.insert("dry_run".into(), args.sink.dry_run.into());
+        fields.insert("dry_run".into(), args.sink.write.dry_run.into());
         stats.print(NAME, fields);
     }
     if t.sink.rejected > 0 {
-        match &finished.dead_letter {
-            Some(p) => ely_cli::warn(
-                NAME,
-                format!(
-                    "{} object(s) rejected; their lines and reasons are in {}",
-                    t.sink.rejected,
-                    p.display()
-                ),
-            ),
-            None if args.sink.dry_run => ely_cli::warn(
-                NAME,
-                format!("{} object(s) would be rejected (see the result lines)", t.sink.rejected),
-            ),
-            None => ely_cli::warn(
-                NAME,
-                format!(
-                    "{} object(s) rejected; the result lines name them (\"rejects\"); use --dead-letter FILE to keep their lines",
-                    t.sink.rejected
-                ),
-            ),
-        }
+        ely_cli::tell_rejected(
+            NAME,
+            t.sink.rejected,
+            "object(s)",
+            finished.dead_letter.as_deref(),
+            args.sink.write.dry_run,
+            "the result lines name them (\"rejects\")",
+        );
     }
     if let Some(e) = finished.error {
         // A damaged input cannot be "read anyway" here: what came before it is written.

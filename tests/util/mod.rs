@@ -56,6 +56,7 @@ impl Workdir {
             "ely-convert" => env!("CARGO_BIN_EXE_ely-convert"),
             "ely-backup" => env!("CARGO_BIN_EXE_ely-backup"),
             "ely-restore" => env!("CARGO_BIN_EXE_ely-restore"),
+            "ely-ingest" => env!("CARGO_BIN_EXE_ely-ingest"),
             other => panic!("unknown binary {other}"),
         };
         let mut cmd = Command::new(exe);

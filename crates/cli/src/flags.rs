@@ -106,19 +106,10 @@ fn parse_where(text: &str) -> Result<Expr, String> {
     Expr::parse(text)
 }
 
-/// How objects are written into a store.
+/// How objects are written into a store, for every binary that writes: workers, batches,
+/// dead letters, checkpoints, dry runs.
 #[derive(Debug, Clone, clap::Args)]
-pub struct SinkArgs {
-    /// What to do with objects that exist already: overwrite, skip (keep them), merge
-    /// (update the properties and vectors present in the input) or fail (stop before
-    /// touching one).
-    #[arg(long, value_name = "MODE", default_value = "overwrite")]
-    pub on_conflict: Conflict,
-
-    /// Write only objects whose properties or vectors differ from the target's.
-    #[arg(long)]
-    pub only_changed: bool,
-
+pub struct WriteArgs {
     /// Batches in flight at once, each one store call. A call to Weaviate is sent as
     /// requests of 100 objects, --in-flight of them at once: at most
     /// workers x in-flight requests are in flight.
@@ -133,7 +124,7 @@ pub struct SinkArgs {
     #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
     pub batch_bytes: usize,
 
-    /// Where rejected objects go [default: INPUT.rejected.jsonl beside -i; on stdin, only
+    /// Where rejected records go [default: INPUT.rejected.jsonl beside -i; on stdin, only
     /// the result lines and a summary on stderr name them].
     #[arg(long, value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
@@ -146,15 +137,11 @@ pub struct SinkArgs {
     /// Check everything and report what would happen; write nothing.
     #[arg(long)]
     pub dry_run: bool,
-
-    /// Result lines: one per batch, or one per object.
-    #[arg(long, value_name = "batches|objects", default_value = "batches", value_parser = ["batches", "objects"])]
-    pub results: String,
 }
 
-impl SinkArgs {
-    /// The sink's options, with the dead-letter file beside `input` unless given; an error
-    /// when it would be the input itself.
+impl WriteArgs {
+    /// The sink's options (overwriting, batch result lines), with the dead-letter file
+    /// beside `input` unless given; an error when it would be the input itself.
     pub fn options(&self, input: Option<&Path>) -> anyhow::Result<SinkOptions> {
         let dead_letter = crate::dead_letter_path(self.dead_letter.as_deref(), input);
         if let (Some(d), Some(i)) = (&dead_letter, input) {
@@ -165,15 +152,47 @@ impl SinkArgs {
             }
         }
         Ok(SinkOptions {
-            on_conflict: self.on_conflict,
-            only_changed: self.only_changed,
             workers: self.workers as usize,
             batch_size: self.batch_size as usize,
             batch_bytes: self.batch_bytes,
             dry_run: self.dry_run,
-            per_object_results: self.results == "objects",
             checkpoint: self.checkpoint.clone(),
             dead_letter,
+            ..SinkOptions::default()
+        })
+    }
+}
+
+/// How ely-restore writes objects: [`WriteArgs`], and conflicts and result lines.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SinkArgs {
+    /// What to do with objects that exist already: overwrite, skip (keep them), merge
+    /// (update the properties and vectors present in the input) or fail (stop before
+    /// touching one).
+    #[arg(long, value_name = "MODE", default_value = "overwrite")]
+    pub on_conflict: Conflict,
+
+    /// Write only objects whose properties or vectors differ from the target's.
+    #[arg(long)]
+    pub only_changed: bool,
+
+    #[command(flatten)]
+    pub write: WriteArgs,
+
+    /// Result lines: one per batch, or one per object.
+    #[arg(long, value_name = "batches|objects", default_value = "batches", value_parser = ["batches", "objects"])]
+    pub results: String,
+}
+
+impl SinkArgs {
+    /// The sink's options, with the dead-letter file beside `input` unless given; an error
+    /// when it would be the input itself.
+    pub fn options(&self, input: Option<&Path>) -> anyhow::Result<SinkOptions> {
+        Ok(SinkOptions {
+            on_conflict: self.on_conflict,
+            only_changed: self.only_changed,
+            per_object_results: self.results == "objects",
+            ..self.write.options(input)?
         })
     }
 }

@@ -16,7 +16,7 @@ use ely_stream::{ErrorKind, StreamError};
 mod flags;
 pub use flags::{
     output_compression, parse_duration, parse_size, threads, CompressArgs, InputArgs, ReportArgs,
-    SelectArgs, SinkArgs, StoreArgs,
+    SelectArgs, SinkArgs, StoreArgs, WriteArgs,
 };
 
 /// The exit codes, the same for every ely binary.
@@ -280,6 +280,46 @@ fn progress_line(counters: &ely_stream::Counters, secs: f64) -> String {
             objects as f64 / secs.max(0.001)
         )
     }
+}
+
+/// `--stats` fields from a record of counts (any type that serializes to a JSON object),
+/// with `bytes_in` read from `counters`.
+pub fn counts(
+    totals: &impl serde::Serialize,
+    counters: &ely_stream::Counters,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = match serde_json::to_value(totals) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    fields.insert(
+        "bytes_in".into(),
+        counters.bytes_in.load(Ordering::Relaxed).into(),
+    );
+    fields
+}
+
+/// Says on stderr that `n` records (`noun`: "object(s)", "change(s)") were rejected, and where
+/// they are: the dead-letter file, or the result lines (`without_file` says how they name them).
+pub fn tell_rejected(
+    name: &str,
+    n: u64,
+    noun: &str,
+    dead_letter: Option<&std::path::Path>,
+    dry_run: bool,
+    without_file: &str,
+) {
+    let msg = match dead_letter {
+        Some(p) => format!(
+            "{n} {noun} rejected; their lines and reasons are in {}",
+            p.display()
+        ),
+        None if dry_run => format!("{n} {noun} would be rejected (see the result lines)"),
+        None => format!(
+            "{n} {noun} rejected; {without_file}; use --dead-letter FILE to keep their lines"
+        ),
+    };
+    warn(name, msg);
 }
 
 /// The `--stats` line: one JSON object on stderr.

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Map, Value};
@@ -60,9 +59,6 @@ const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;",
 ];
 
-/// How long a writer waits for another process's transaction to finish.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
 pub struct Embedded {
     path: PathBuf,
     conn: Mutex<Connection>,
@@ -72,38 +68,14 @@ pub struct Embedded {
 impl Embedded {
     /// Opens the store at `path`, creating the file (and its folder) when missing.
     pub fn open(path: &Path) -> Result<Embedded> {
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::other(format!("embedded store {}: {what}: {e}", path.display()))
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| fail("creating its folder", &e))?;
-        }
-        create_private(path).map_err(|e| fail("creating the file", &e))?;
-        let mut conn = Connection::open(path).map_err(|e| fail("opening", &e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| fail("setting it up", &e))?;
-        // Switching a new file to WAL takes a lock the busy timeout does not wait for, so a
-        // store that several processes open at once is retried here.
-        let started = std::time::Instant::now();
-        loop {
-            let setup = conn
-                .pragma_update(None, "journal_mode", "WAL")
-                .and_then(|_| conn.pragma_update(None, "synchronous", "FULL"))
-                // The WAL is copied into the database every 10,000 pages (40 MB) rather than
-                // SQLite's 1,000: fewer, larger checkpoints (each ends with an fsync of the
-                // database) made a 20,000-object restore of 1536-dimension vectors about 12%
-                // faster, for at most 40 MB more disk while a write is under way.
-                .and_then(|_| conn.pragma_update(None, "wal_autocheckpoint", 10_000))
-                .map_err(StoreError::from)
-                .and_then(|_| migrate(&mut conn));
-            match setup {
-                Ok(()) => break,
-                Err(e) if e.kind == ErrorKind::Unavailable && started.elapsed() < BUSY_TIMEOUT => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(fail("setting it up", &e)),
-            }
-        }
+        let conn = crate::sqlite::open(path, "embedded store", MIGRATIONS, |conn| {
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            // The WAL is copied into the database every 10,000 pages (40 MB) rather than
+            // SQLite's 1,000: fewer, larger checkpoints (each ends with an fsync of the
+            // database) made a 20,000-object restore of 1536-dimension vectors about 12%
+            // faster, for at most 40 MB more disk while a write is under way.
+            conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+        })?;
         Ok(Embedded {
             path: path.to_owned(),
             conn: Mutex::new(conn),
@@ -130,36 +102,6 @@ impl Embedded {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// Creates the file with mode 0600 if it does not exist, so no other user can read it.
-fn create_private(path: &Path) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    match opts.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if !(0..=known).contains(&version) {
-        return Err(StoreError::other(format!(
-            "it has schema version {version}, newer than this ely knows ({known}); upgrade ely"
-        )));
-    }
-    for sql in &MIGRATIONS[version as usize..] {
-        tx.execute_batch(sql)?;
-    }
-    tx.pragma_update(None, "user_version", known)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn now_ms() -> i64 {

@@ -13,6 +13,7 @@ mod filter;
 mod location;
 pub mod names;
 pub mod schema;
+pub mod sqlite;
 pub mod weaviate;
 
 pub use ely_vocab::float::is_json_number;
@@ -20,10 +21,12 @@ pub use ely_vocab::id::canonical_id;
 pub use ely_vocab::{parse_vector, Object, Vector};
 pub use error::{ErrorKind, StoreError};
 pub use filter::Filter;
-pub use location::{open, open_existing, resolve, shown, Location, OpenOptions, RetryReporter};
+pub use location::{
+    ely_home, open, open_existing, resolve, shown, Location, OpenOptions, RetryReporter,
+};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -119,6 +122,25 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Object>>;
     /// For each id, whether an object with it exists.
     fn exists(&self, class: &str, tenant: Option<&str>, ids: &[String]) -> Result<Vec<bool>>;
+    /// For each id, the object's values of `properties` (those it has), or `None` when there
+    /// is no such object: what a source needs to know of many objects, in few requests.
+    fn fields(
+        &self,
+        class: &str,
+        tenant: Option<&str>,
+        ids: &[String],
+        properties: &[&str],
+    ) -> Result<Vec<Option<Map<String, Value>>>> {
+        ids.iter()
+            .map(|id| {
+                Ok(self.get(class, tenant, id, false)?.map(|o| {
+                    let mut props = o.properties;
+                    props.retain(|k, _| properties.contains(&k.as_str()));
+                    props
+                }))
+            })
+            .collect()
+    }
     /// Up to `limit` objects with ids greater than `after` (from the start when `None`), in
     /// ascending UUID order. An empty page means the end.
     fn scan(

@@ -166,18 +166,21 @@ pub fn resolve(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Resu
         }
         return Ok(Location::Embedded(PathBuf::from(s)));
     }
-    let home = match non_empty(env("ELY_HOME")) {
-        Some(h) => PathBuf::from(h),
-        None => match non_empty(env("HOME")) {
-            Some(h) => PathBuf::from(h).join(".local/share/ely"),
-            None => {
-                return Err(StoreError::invalid(
-                    "no store given: use --store, ELY_STORE, WEAVIATE_URL or ELY_HOME",
-                ))
-            }
-        },
-    };
-    Ok(Location::Embedded(home.join("store.db")))
+    match ely_home(env) {
+        Some(home) => Ok(Location::Embedded(home.join("store.db"))),
+        None => Err(StoreError::invalid(
+            "no store given: use --store, ELY_STORE, WEAVIATE_URL or ELY_HOME",
+        )),
+    }
+}
+
+/// Where ely keeps its files: `ELY_HOME`, else `~/.local/share/ely`; `None` when neither
+/// `ELY_HOME` nor `HOME` is set.
+pub fn ely_home(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    match non_empty(env("ELY_HOME")) {
+        Some(h) => Some(PathBuf::from(h)),
+        None => non_empty(env("HOME")).map(|h| PathBuf::from(h).join(".local/share/ely")),
+    }
 }
 
 /// Opens the store at `location`, creating an embedded store that does not exist yet.

@@ -230,6 +230,53 @@ fn rejected_objects_are_not_written(b: &Backend) {
     );
 }
 
+fn chosen_fields_of_many_objects(b: &Backend) {
+    let c = plain(b, "Fields");
+    let mut rng = Rng(12);
+    let ids = ids(&mut rng, 250);
+    let objects: Vec<Object> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            object(
+                &c.name,
+                id.clone(),
+                json!({"title": format!("t{i}"), "n": i, "body": "long"}),
+            )
+        })
+        .collect();
+    upsert_all(&*b.store, &objects[..200]);
+    // More than one request's worth, in any order, with repeats and missing ones.
+    let mut asked: Vec<String> = ids.iter().rev().cloned().collect();
+    asked.push(ids[3].to_uppercase());
+    let got = b
+        .store
+        .fields(&c.name, None, &asked, &["title", "n"])
+        .expect("fields");
+    assert_eq!(got.len(), asked.len());
+    for (id, values) in asked.iter().zip(&got) {
+        let i = ids
+            .iter()
+            .position(|x| x.eq_ignore_ascii_case(id))
+            .expect("asked for one of them");
+        if i < 200 {
+            let values = values.as_ref().expect("present");
+            assert_eq!(values["title"], format!("t{i}"));
+            assert_eq!(values["n"], json!(i));
+            assert!(!values.contains_key("body"), "only what was asked");
+        } else {
+            assert_eq!(values, &None, "{id} was never written");
+        }
+    }
+    let missing = unique("Missing");
+    assert_eq!(
+        b.store
+            .fields(&missing, None, &ids[..2], &["title"])
+            .expect("fields of a missing collection"),
+        vec![None, None]
+    );
+}
+
 fn delete_by_id_and_by_filter(b: &Backend) {
     let c = plain(b, "Del");
     let mut rng = Rng(3);
@@ -877,6 +924,7 @@ conformance!(
     weaviate_rules_hold_in_every_store,
     upsert_then_overwrite,
     rejected_objects_are_not_written,
+    chosen_fields_of_many_objects,
     delete_by_id_and_by_filter,
     cursor_order_and_exclusive_after,
     tenants_and_counts,

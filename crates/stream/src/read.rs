@@ -184,6 +184,41 @@ impl Input {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The input decompressed (the compression detected from its first bytes), counting the
+    /// bytes read into `counters`.
+    pub fn decoded(
+        self,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<(Compression, Box<dyn Read + Send>)> {
+        let name = self.display_name().to_owned();
+        let mut raw = Counting {
+            inner: self.raw,
+            counters,
+        };
+        let mut magic = [0u8; 4];
+        let mut n = 0;
+        while n < magic.len() {
+            match raw.read(&mut magic[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+            }
+        }
+        let compression = match compression::detect(&magic[..n]) {
+            Detected::Stream(c) => c,
+            Detected::Foreign(what) => {
+                return Err(StreamError::unsupported(
+                    &name,
+                    format!("this is {what}; ely reads JSONL streams, plain or compressed with zstd, gzip or lz4"),
+                )
+                .into())
+            }
+        };
+        let source = io::Cursor::new(magic[..n].to_vec()).chain(raw);
+        Ok((compression, compression::decoder(compression, source)?))
+    }
 }
 
 struct Counting<R> {
@@ -259,33 +294,8 @@ where
     F: FnMut(Event<'_>) -> anyhow::Result<()>,
 {
     let name = input.display_name().to_owned();
-    let mut raw = Counting {
-        inner: input.raw,
-        counters: counters.clone(),
-    };
-    let mut magic = [0u8; 4];
-    let mut n = 0;
-    while n < magic.len() {
-        match raw.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
-        }
-    }
-    let compression = match compression::detect(&magic[..n]) {
-        Detected::Stream(c) => c,
-        Detected::Foreign(what) => {
-            return Err(StreamError::unsupported(
-                &name,
-                format!("this is {what}; ely reads JSONL streams, plain or compressed with zstd, gzip or lz4"),
-            )
-            .into())
-        }
-    };
+    let (compression, decoded) = input.decoded(counters.clone())?;
     summary.compression = Some(compression);
-    let source = io::Cursor::new(magic[..n].to_vec()).chain(raw);
-    let decoded = compression::decoder(compression, source)?;
 
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()

@@ -24,6 +24,20 @@ pub fn base64(data: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(data)
 }
 
+/// The bytes of base64 text (standard alphabet, padded or not, whitespace between lines
+/// allowed), or why it is not base64.
+pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine as _;
+    let compact: String = text.split_ascii_whitespace().collect();
+    base64::engine::general_purpose::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+    .decode(compact)
+    .map_err(|e| format!("not base64: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -36,6 +50,9 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(super::base64(i.as_bytes()), o);
+            assert_eq!(super::base64_decode(o).unwrap(), i.as_bytes());
         }
+        assert_eq!(super::base64_decode("Zm9v\nYmE").unwrap(), b"fooba");
+        assert!(super::base64_decode("Zm9v!").is_err());
     }
 }

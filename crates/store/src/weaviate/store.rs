@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use ureq::http::Method;
 
 use super::client::{enc, Query, Weaviate};
@@ -14,7 +14,7 @@ use super::wire::{
     read_batch_answer, read_object, read_object_list, write_batch, BatchItem, BatchResult,
     DeleteAnswer, Wire,
 };
-use crate::names::{check_class_name, check_tenant_name, class_name};
+use crate::names::{check_class_name, check_property_name, check_tenant_name, class_name};
 use crate::schema::strip_server_fields;
 use crate::{
     canonical_id, ErrorKind, Filter, Object, Outcome, Result, Store, StoreError, Tenant, Vector,
@@ -114,10 +114,17 @@ impl Weaviate {
             .collect())
     }
 
-    /// Which of `ids` (canonical, at most [`EXISTS_CHUNK`], no repeats) exist: one GraphQL
-    /// `Get` filtered on them (CONTRACT.md 7). A collection that does not exist holds none;
-    /// other GraphQL errors (HTTP 200 with `errors`) are errors.
-    fn existing(&self, name: &str, tenant: Option<&str>, ids: &[&str]) -> Result<Vec<String>> {
+    /// The objects among `ids` (canonical, at most [`EXISTS_CHUNK`], no repeats) that exist,
+    /// with their values of `properties` (checked names): one GraphQL `Get` filtered on them
+    /// (CONTRACT.md 7). A collection that does not exist holds none; other GraphQL errors
+    /// (HTTP 200 with `errors`) are errors.
+    fn lookup(
+        &self,
+        name: &str,
+        tenant: Option<&str>,
+        ids: &[&str],
+        properties: &[&str],
+    ) -> Result<Vec<(String, Map<String, Value>)>> {
         let tenant_arg = tenant
             .map(|t| format!("tenant: \"{t}\", "))
             .unwrap_or_default();
@@ -127,8 +134,9 @@ impl Weaviate {
             .collect::<Vec<_>>()
             .join(", ");
         let query = format!(
-            "{{ Get {{ {name}({tenant_arg}limit: {}, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ _additional {{ id }} }} }} }}",
-            ids.len()
+            "{{ Get {{ {name}({tenant_arg}limit: {}, where: {{path: [\"id\"], operator: ContainsAny, valueTextArray: [{list}]}}) {{ {} _additional {{ id }} }} }} }}",
+            ids.len(),
+            properties.join(" ")
         );
         #[derive(Deserialize)]
         struct Answer {
@@ -152,12 +160,58 @@ impl Weaviate {
             .ok_or_else(|| self.unexpected(&what, format!("no data.Get.{name}")))?;
         rows.iter()
             .map(|row| {
-                row.pointer("/_additional/id")
+                let id = row
+                    .pointer("/_additional/id")
                     .and_then(Value::as_str)
                     .and_then(canonical_id)
-                    .ok_or_else(|| self.unexpected(&what, "a row without _additional.id"))
+                    .ok_or_else(|| self.unexpected(&what, "a row without _additional.id"))?;
+                let values = properties
+                    .iter()
+                    .filter_map(|p| {
+                        row.get(*p)
+                            .filter(|v| !v.is_null())
+                            .map(|v| ((*p).to_owned(), v.clone()))
+                    })
+                    .collect();
+                Ok((id, values))
             })
             .collect()
+    }
+
+    /// `ids` canonical, checked names: the objects that exist, with `properties`.
+    fn lookup_all(
+        &self,
+        class: &str,
+        tenant: Option<&str>,
+        ids: &[String],
+        properties: &[&str],
+    ) -> Result<Option<HashMap<String, Map<String, Value>>>> {
+        let name = class_name(class);
+        // A name Weaviate would refuse cannot name a collection, which then holds nothing;
+        // checked names are also all that can reach the GraphQL text.
+        if check_class_name(&name).is_err() {
+            return Ok(None);
+        }
+        for p in properties {
+            check_property_name(p).map_err(StoreError::invalid)?;
+        }
+        // An empty tenant is no tenant, as in a query string.
+        let tenant = tenant.filter(|t| !t.is_empty());
+        if let Some(t) = tenant {
+            check_tenant_name(t).map_err(StoreError::invalid)?;
+        }
+        let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let chunks: Vec<&[&str]> = unique.chunks(EXISTS_CHUNK).collect();
+        let found = self
+            .parallel(&chunks, self.in_flight, |chunk| {
+                self.lookup(&name, tenant, chunk, properties)
+            })?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(Some(found))
     }
 
     /// `DELETE /v1/batch/objects` for one filter, repeated while Weaviate's per-call cap
@@ -484,38 +538,31 @@ impl Store for Weaviate {
     }
 
     fn exists(&self, class: &str, tenant: Option<&str>, ids: &[String]) -> Result<Vec<bool>> {
-        let name = class_name(class);
-        let ids = ids
-            .iter()
-            .map(|id| {
-                canonical_id(id).ok_or_else(|| StoreError::invalid(format!("{id:?} is not a UUID")))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let ids = canonical_ids(ids)?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        // A name Weaviate would refuse cannot name a collection, which then holds nothing;
-        // checked names are also all that can reach the GraphQL text.
-        if check_class_name(&name).is_err() {
+        let Some(found) = self.lookup_all(class, tenant, &ids, &[])? else {
             return Ok(vec![false; ids.len()]);
+        };
+        Ok(ids.iter().map(|id| found.contains_key(id)).collect())
+    }
+
+    fn fields(
+        &self,
+        class: &str,
+        tenant: Option<&str>,
+        ids: &[String],
+        properties: &[&str],
+    ) -> Result<Vec<Option<Map<String, Value>>>> {
+        let ids = canonical_ids(ids)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        // An empty tenant is no tenant, as in a query string.
-        let tenant = tenant.filter(|t| !t.is_empty());
-        if let Some(t) = tenant {
-            check_tenant_name(t).map_err(StoreError::invalid)?;
-        }
-        let mut unique: Vec<&str> = ids.iter().map(String::as_str).collect();
-        unique.sort_unstable();
-        unique.dedup();
-        let chunks: Vec<&[&str]> = unique.chunks(EXISTS_CHUNK).collect();
-        let found: HashSet<String> = self
-            .parallel(&chunks, self.in_flight, |chunk| {
-                self.existing(&name, tenant, chunk)
-            })?
-            .into_iter()
-            .flatten()
-            .collect();
-        Ok(ids.iter().map(|id| found.contains(id)).collect())
+        let Some(found) = self.lookup_all(class, tenant, &ids, properties)? else {
+            return Ok(vec![None; ids.len()]);
+        };
+        Ok(ids.iter().map(|id| found.get(id).cloned()).collect())
     }
 
     fn scan(
@@ -606,4 +653,13 @@ fn class_of(def: &Value) -> Result<String> {
 
 fn missing_collection(name: &str) -> StoreError {
     StoreError::not_found(format!("collection {name} does not exist"))
+}
+
+/// Ids in canonical form, or an error naming the first that is not a UUID.
+fn canonical_ids(ids: &[String]) -> Result<Vec<String>> {
+    ids.iter()
+        .map(|id| {
+            canonical_id(id).ok_or_else(|| StoreError::invalid(format!("{id:?} is not a UUID")))
+        })
+        .collect()
 }

@@ -211,14 +211,10 @@ impl Reader<'_> {
         // Vectors go to the store as the line has them, unless they were dropped.
         let keep_text = !opts.skip_vectors;
         let item = Item {
-            line: number,
-            chain,
-            raw: raw.to_vec(),
-            obj,
-            rejected: None,
             refs,
             vector_text: read.vector_text.filter(|_| keep_text),
             vectors_text: read.vectors_text.filter(|_| keep_text),
+            ..Item::new(number, chain, raw.to_vec(), obj)
         };
         coll.fed = true;
         feeder.push(&coll.target, item, coll.sorted)

@@ -11,19 +11,37 @@ use std::ops::Range;
 use ely_store::{Object, VectorText};
 use serde_json::{Map, Value};
 
+use super::settle::Status;
 use super::Shared;
+
+/// What the store is asked to do with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Op {
+    /// Insert or replace the object (under the conflict mode).
+    #[default]
+    Upsert,
+    /// Delete the object with the item's id (gone already is fine).
+    Delete,
+}
 
 /// One object on its way, with where it came from.
 pub struct Item {
-    /// Its line in the input (1-based).
+    /// Its line in the input (1-based). Several items may share one line (a source that
+    /// makes several objects of one record); results and dead letters keep them together.
     pub line: u64,
     /// The source's chain hash after this line: what a checkpoint after it records.
     pub chain: u64,
     /// The original line, for the dead-letter file.
     pub raw: Vec<u8>,
     pub obj: Object,
-    /// Rejected before reaching the store, and why.
-    pub rejected: Option<String>,
+    pub op: Op,
+    /// Settled before reaching the store, and how: rejected early, or decided by the source
+    /// (unchanged, skipped). It still travels in a batch, so results keep input order.
+    pub settled: Option<Status>,
+    /// More items of the same line follow: a checkpoint may not vouch for the line yet.
+    pub more: bool,
+    /// What the source wants to find again in the item's result (custom results).
+    pub tag: Option<Box<Value>>,
     /// Reference properties held back until every object is in (written by the references
     /// pass).
     pub refs: Option<Map<String, Value>>,
@@ -34,18 +52,29 @@ pub struct Item {
 }
 
 impl Item {
-    /// An item rejected before reaching the store; it still travels in a batch, so that
-    /// results and the dead-letter file keep input order.
-    pub fn rejected(line: u64, chain: u64, raw: Vec<u8>, obj: Object, reason: String) -> Item {
+    /// An object to upsert, from line `line` (`raw`).
+    pub fn new(line: u64, chain: u64, raw: Vec<u8>, obj: Object) -> Item {
         Item {
             line,
             chain,
             raw,
             obj,
-            rejected: Some(reason),
+            op: Op::Upsert,
+            settled: None,
+            more: false,
+            tag: None,
             refs: None,
             vector_text: None,
             vectors_text: None,
+        }
+    }
+
+    /// An item rejected before reaching the store; it still travels in a batch, so that
+    /// results and the dead-letter file keep input order.
+    pub fn rejected(line: u64, chain: u64, raw: Vec<u8>, obj: Object, reason: String) -> Item {
+        Item {
+            settled: Some(Status::Rejected(reason)),
+            ..Item::new(line, chain, raw, obj)
         }
     }
 
@@ -66,6 +95,8 @@ pub(crate) struct Batch {
     /// Its number in its pass, for the result lines.
     pub number: u64,
     pub class: String,
+    /// Every item of a batch has this op.
+    pub op: Op,
     pub items: Vec<Item>,
     /// Ids ascend within each tenant and follow the previous batch's: the target's cursor
     /// can be merged with it.
@@ -118,7 +149,7 @@ impl InFlight {
         let keys: Vec<u64> = batch
             .items
             .iter()
-            .filter(|i| i.rejected.is_none())
+            .filter(|i| i.settled.is_none())
             .map(|i| Self::key(&batch.class, &i.obj))
             .collect();
         loop {

@@ -15,7 +15,7 @@ use ely_stream::{BatchResult, Checkpoint, DeadLetter, ObjectResult, Reject};
 
 use super::settle::{Done, Report, Status};
 use super::spool::Spool;
-use super::{checkpoint, Shared, Written};
+use super::{checkpoint, Results, Shared, Written};
 
 pub(crate) struct Collector<'a> {
     pub out: &'a mut (dyn Write + Send),
@@ -41,6 +41,10 @@ pub(crate) struct Collector<'a> {
     pub dry_run: bool,
     pub per_object: bool,
     pub input: String,
+    /// Result lines of the source's own shape, when it gave one.
+    pub results: Option<Box<dyn Results + 'a>>,
+    /// The line of the last dead letter: a line of several items is set aside once.
+    pub last_dead: Option<u64>,
 }
 
 impl Collector<'_> {
@@ -108,7 +112,14 @@ impl Collector<'_> {
     fn report(&mut self, r: Report, shared: &Shared<'_>) -> anyhow::Result<()> {
         match r {
             Report::Batch(d) => self.done(d, shared),
-            Report::Line(line) if self.error.is_none() => self.line(&line),
+            Report::Line(line) if self.error.is_none() => match self.results.as_mut() {
+                Some(results) => {
+                    let mut lines = Vec::new();
+                    results.line(line, &mut lines)?;
+                    lines.iter().try_for_each(|l| self.line(l))
+                }
+                None => self.line(&line),
+            },
             Report::Line(_) => Ok(()),
             Report::Identity(hash) => {
                 self.identity = Some(hash);
@@ -127,38 +138,41 @@ impl Collector<'_> {
         if self.error.is_some() {
             return Ok(());
         }
-        let (mut w, mut u, mut s, mut r) = (0u64, 0u64, 0u64, 0u64);
+        let (mut w, mut u, mut s, mut r, mut x) = (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut rejects = Vec::new();
         let pass = d.references.then(|| "references".to_owned());
-        for (line, id, tenant, status, raw) in &d.items {
-            match status {
+        let custom = self.results.is_some();
+        for item in &d.items {
+            match &item.status {
                 Status::Written => w += 1,
                 Status::Unchanged => u += 1,
                 Status::Skipped => s += 1,
+                Status::Deleted => x += 1,
                 Status::Rejected(reason) => {
                     r += 1;
-                    if let Some(dl) = self.dead.as_mut() {
-                        if !self.dry_run {
-                            dl.reject(*line, reason, raw, None)?;
-                        }
+                    // Once per line, however many of its items were refused.
+                    let first = self.last_dead != Some(item.line);
+                    if let (Some(dl), true, false) = (self.dead.as_mut(), first, self.dry_run) {
+                        dl.reject(item.line, reason, &item.raw, None)?;
+                        self.last_dead = Some(item.line);
                     }
-                    if !self.per_object {
+                    if !self.per_object && !custom {
                         rejects.push(Reject {
-                            line: *line,
-                            id: id.clone(),
+                            line: item.line,
+                            id: item.id.clone(),
                             reason: reason.clone(),
                         });
                     }
                 }
             }
-            if self.per_object {
+            if self.per_object && !custom {
                 self.record(&ObjectResult {
                     collection: d.class.clone(),
-                    line: *line,
-                    id: id.clone(),
-                    tenant: tenant.clone(),
-                    status: status.name().to_owned(),
-                    reason: match status {
+                    line: item.line,
+                    id: item.id.clone(),
+                    tenant: item.tenant.clone(),
+                    status: item.status.name().to_owned(),
+                    reason: match &item.status {
                         Status::Rejected(reason) => Some(reason.clone()),
                         _ => None,
                     },
@@ -167,12 +181,18 @@ impl Collector<'_> {
                 })?;
             }
         }
-        if !self.per_object {
+        if let Some(results) = self.results.as_mut() {
+            let mut lines = Vec::new();
+            results.items(&d.items, &mut lines)?;
+            for l in lines {
+                self.line(&l)?;
+            }
+        } else if !self.per_object {
             self.record(&BatchResult {
                 collection: d.class.clone(),
                 batch: d.number,
-                first_line: d.items.first().map(|i| i.0),
-                last_line: d.items.last().map(|i| i.0),
+                first_line: d.items.first().map(|i| i.line),
+                last_line: d.items.last().map(|i| i.line),
                 objects: d.items.len() as u64,
                 written: w,
                 unchanged: u,
@@ -188,6 +208,7 @@ impl Collector<'_> {
             self.totals.rejected += r;
         } else {
             self.totals.written += w;
+            self.totals.deleted += x;
             self.totals.unchanged += u;
             self.totals.skipped += s;
             self.totals.rejected += r;

@@ -34,12 +34,29 @@ use ely_store::Store;
 use ely_stream::{Checkpoint, Counters, DeadLetter};
 use serde::Serialize;
 
-pub use batch::Item;
+pub use batch::{Item, Op};
 pub use checkpoint::first_line_hash;
+pub use settle::{ItemResult, Status};
 
 use batch::{Batch, InFlight};
 use collector::{collect, Collector};
 use settle::{worker, Report};
+
+/// Result lines of a source's own shape, in place of the sink's batch or object lines (for a
+/// source whose records are not one object each). The collector calls it in input order,
+/// only with what the store acknowledged (or refused).
+pub trait Results: Send {
+    /// The results of one settled batch, in input order; lines to print go to `out`.
+    fn items(&mut self, items: &[ItemResult], out: &mut Vec<Vec<u8>>) -> anyhow::Result<()>;
+    /// A line the source reported between items (see [`Feeder::report`]): `Some` to print it.
+    fn line(&mut self, line: Vec<u8>, out: &mut Vec<Vec<u8>>) -> anyhow::Result<()> {
+        out.push(line);
+        Ok(())
+    }
+    /// The run ends; `complete` when the whole input was written. Lines still to print go to
+    /// `out`.
+    fn finish(&mut self, complete: bool, out: &mut Vec<Vec<u8>>) -> anyhow::Result<()>;
+}
 
 /// What to do with an object whose id already exists in the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +133,15 @@ pub struct Written {
     pub unchanged: u64,
     pub skipped: u64,
     pub rejected: u64,
+    /// Objects deleted (items with [`Op::Delete`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub deleted: u64,
     /// Objects written a second time with their cross-references.
     pub references: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The end of a sink's work.
@@ -192,9 +216,17 @@ impl<'a> Sink<'a> {
                 dry_run: opts.dry_run,
                 per_object: opts.per_object_results,
                 input: input.to_owned(),
+                results: None,
+                last_dead: None,
             }),
             resume,
         })
+    }
+
+    /// Result lines of the source's own shape from now on (see [`Results`]).
+    pub fn set_results(&self, results: Box<dyn Results + 'a>) -> anyhow::Result<()> {
+        self.lock()?.results = Some(results);
+        Ok(())
     }
 
     /// The checkpoint this run resumes from: the source skips the lines it vouches for, and
@@ -234,17 +266,7 @@ impl<'a> Sink<'a> {
                     break;
                 };
                 let class = obj.class.clone();
-                let item = Item {
-                    line,
-                    chain: 0,
-                    raw,
-                    obj,
-                    rejected: None,
-                    refs: None,
-                    vector_text: None,
-                    vectors_text: None,
-                };
-                feeder.push(&class, item, false)?;
+                feeder.push(&class, Item::new(line, 0, raw, obj), false)?;
             }
             feeder.flush()
         })?;
@@ -274,6 +296,13 @@ impl<'a> Sink<'a> {
             .collector
             .into_inner()
             .map_err(|_| anyhow!("the result collector stopped unexpectedly"))?;
+        if let Some(mut results) = st.results.take() {
+            let mut lines = Vec::new();
+            results.finish(complete, &mut lines)?;
+            for l in lines {
+                st.line(&l)?;
+            }
+        }
         if complete && !self.shared.opts.dry_run {
             if let Some(d) = st.dead.as_mut() {
                 d.sync()?;
@@ -379,6 +408,7 @@ impl Feeder<'_, '_> {
         };
         let switch = self.batch.as_ref().is_some_and(|b| {
             (b.class != class && !class.is_empty())
+                || (b.op != item.op && item.settled.is_none())
                 || b.items.len() >= opts.batch_size
                 || b.bytes.saturating_add(item.raw.len()) > byte_limit
         });
@@ -390,6 +420,7 @@ impl Feeder<'_, '_> {
                 seq: self.seq,
                 number: self.number,
                 class: class.to_owned(),
+                op: item.op,
                 items: Vec::new(),
                 sorted: true,
                 references: self.references,
@@ -399,7 +430,7 @@ impl Feeder<'_, '_> {
             self.number += 1;
         }
         if let Some(b) = self.batch.as_mut() {
-            b.sorted &= sorted || item.rejected.is_some();
+            b.sorted &= sorted || item.settled.is_some();
             b.bytes += item.raw.len();
             b.items.push(item);
         }
@@ -457,7 +488,7 @@ mod tests {
         let raw = serde_json::to_vec(&obj).unwrap_or_default();
         let mut item = Item::rejected(n, n, raw, obj, "refused early".into());
         if !rejected {
-            item.rejected = None;
+            item.settled = None;
         }
         item
     }

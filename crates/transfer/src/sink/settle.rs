@@ -10,15 +10,17 @@ use crossbeam_channel::{Receiver, Sender};
 use ely_store::{Object, Outcome, StoreError, Vector};
 use serde_json::{Map, Value};
 
-use super::batch::Batch;
+use super::batch::{Batch, Op};
 use super::{Conflict, Shared};
 
 /// What became of one object.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Status {
+pub enum Status {
     Written,
     Unchanged,
     Skipped,
+    /// Deleted (or gone already).
+    Deleted,
     Rejected(String),
 }
 
@@ -28,13 +30,24 @@ impl Status {
             Status::Written => "written",
             Status::Unchanged => "unchanged",
             Status::Skipped => "skipped",
+            Status::Deleted => "deleted",
             Status::Rejected(_) => "rejected",
         }
     }
 }
 
-/// One item's result: line, id, tenant, status, and the raw line (kept for rejections only).
-pub(crate) type ItemResult = (u64, String, Option<String>, Status, Vec<u8>);
+/// One item's result, in input order.
+#[derive(Debug, Clone)]
+pub struct ItemResult {
+    pub line: u64,
+    pub id: String,
+    pub tenant: Option<String>,
+    pub status: Status,
+    /// The item's line, kept for rejections only.
+    pub raw: Vec<u8>,
+    /// What the source attached to the item.
+    pub tag: Option<Box<Value>>,
+}
 
 /// A settled batch, on its way to the collector.
 pub(crate) struct Done {
@@ -42,7 +55,8 @@ pub(crate) struct Done {
     pub number: u64,
     pub class: String,
     pub references: bool,
-    /// The batch's last line and the source's chain hash after it.
+    /// The batch's last line whose every item is in it, and the source's chain hash after
+    /// it: how far a checkpoint may vouch.
     pub last: Option<(u64, u64)>,
     pub items: Vec<ItemResult>,
     /// Objects written without their references: the line and the object as written, with
@@ -212,21 +226,12 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
     let only_changed = opts.only_changed && !batch.references;
     let content = mode == Conflict::Merge || only_changed;
     let check = mode != Conflict::Overwrite || only_changed;
-    let mut statuses: Vec<Option<Status>> = batch
-        .items
-        .iter()
-        .map(|i| i.rejected.clone().map(Status::Rejected))
-        .collect();
-    // Per tenant: which objects exist already.
-    let mut by_tenant: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-    for (i, item) in batch.items.iter().enumerate() {
-        if item.rejected.is_none() {
-            by_tenant
-                .entry(item.obj.tenant.clone())
-                .or_default()
-                .push(i);
-        }
+    let mut statuses: Vec<Option<Status>> = batch.items.iter().map(|i| i.settled.clone()).collect();
+    if batch.op == Op::Delete {
+        return delete(shared, batch, statuses);
     }
+    // Per tenant: which objects exist already.
+    let by_tenant = by_tenant(&batch.items);
     let mut to_write: Vec<(usize, Object)> = Vec::with_capacity(batch.items.len());
     // Ids and tenants for the results: the objects themselves move into the write.
     let keys: Vec<(String, Option<String>)> = batch
@@ -370,7 +375,71 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
             });
         }
     }
-    let last = batch.items.last().map(|i| (i.line, i.chain));
+    Ok(done(batch, statuses, keys, pending_refs))
+}
+
+/// The items still to settle, by tenant.
+fn by_tenant(items: &[super::Item]) -> BTreeMap<Option<String>, Vec<usize>> {
+    let mut by: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+    for (i, item) in items.iter().enumerate() {
+        if item.settled.is_none() {
+            by.entry(item.obj.tenant.clone()).or_default().push(i);
+        }
+    }
+    by
+}
+
+/// A batch of deletes: one store call per tenant.
+fn delete(
+    shared: &Shared<'_>,
+    mut batch: Batch,
+    mut statuses: Vec<Option<Status>>,
+) -> anyhow::Result<Done> {
+    let by_tenant = by_tenant(&batch.items);
+    for (tenant, idx) in by_tenant {
+        if !shared.opts.dry_run {
+            let ids: Vec<String> = idx.iter().map(|&i| batch.items[i].obj.id.clone()).collect();
+            match shared
+                .store
+                .delete(&batch.class, tenant.as_deref(), &ids)
+                .with_context(|| format!("deleting from {}", batch.class))
+            {
+                Ok(_) => {}
+                Err(e) if refused(&e) => {
+                    let reason = format!("{e:#}");
+                    for &i in &idx {
+                        statuses[i] = Some(Status::Rejected(reason.clone()));
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for &i in &idx {
+            statuses[i] = Some(Status::Deleted);
+        }
+    }
+    let keys = batch
+        .items
+        .iter_mut()
+        .map(|it| (std::mem::take(&mut it.obj.id), it.obj.tenant.take()))
+        .collect();
+    Ok(done(batch, statuses, keys, Vec::new()))
+}
+
+/// The settled batch, with each item's result.
+fn done(
+    batch: Batch,
+    statuses: Vec<Option<Status>>,
+    keys: Vec<(String, Option<String>)>,
+    pending_refs: Vec<(u64, Object)>,
+) -> Done {
+    let last = batch
+        .items
+        .iter()
+        .rev()
+        .find(|i| !i.more)
+        .map(|i| (i.line, i.chain));
     let items = batch
         .items
         .into_iter()
@@ -378,17 +447,24 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         .zip(keys)
         .map(|((item, st), (id, tenant))| {
             // Every object written has an outcome; one without is not counted as written.
-            let st =
+            let status =
                 st.unwrap_or_else(|| Status::Rejected("the store gave no result for it".into()));
-            let raw = if matches!(st, Status::Rejected(_)) {
+            let raw = if matches!(status, Status::Rejected(_)) {
                 item.raw
             } else {
                 Vec::new()
             };
-            (item.line, id, tenant, st, raw)
+            ItemResult {
+                line: item.line,
+                id,
+                tenant,
+                status,
+                raw,
+                tag: item.tag,
+            }
         })
         .collect();
-    Ok(Done {
+    Done {
         number: batch.number,
         class: batch.class,
         references: batch.references,
@@ -396,5 +472,5 @@ fn settle(shared: &Shared<'_>, mut batch: Batch) -> anyhow::Result<Done> {
         items,
         pending_refs,
         error: None,
-    })
+    }
 }
