@@ -7,7 +7,8 @@
 #                ely-ingest --store URL --collection CodeA --git REPO --state state-srv.db --quiet
 #                vs  bench_ingest.py index (git ls-files, read, skip, chunk as ely-ingest does,
 #                    client.batch with batch_size=100, num_workers=4, into CodePy)
-#   re-run       the embedded command again right away: every file "unchanged", nothing written
+#   re-run       the embedded command again right away: HEAD has not moved, so no file is read
+#                (no file lines, only the repository's changeset line) and nothing is written
 #   incremental  CHANGED files changed and committed, then the embedded command again (the
 #                state file remembers the last commit: only the diff is ingested), whole process
 #   memory       peak RSS (GNU time %M) of the embedded full index of FILES and of FILES_BIG files
@@ -22,12 +23,17 @@
 # are whole processes; Python's "best s" is its timed section only (starting the interpreter,
 # connecting and deleting the class are left out), its whole process is shown as well.
 #
-# Correctness (a failure is fatal, exit 1): after each full index, ely's result lines count
-# every file upserted and the chunks an ingest must write (bench_ingest.py scan, the same
+# Correctness (a failure is fatal, exit 1): every ely-ingest run prints one file line per file
+# it handled and then, per repository, one changeset line (op "changeset", action
+# "remembered", the commit it ingested). After each full index, ely's file lines count every
+# file upserted and the chunks an ingest must write (bench_ingest.py scan, the same
 # chunking), and the stores hold exactly that many objects: the embedded store as ely-backup
 # reads it, the server classes as the Python client counts them (the same count for ely and
-# Python); the re-run reports every file "unchanged"; the incremental run reports the CHANGED
-# files upserted and leaves the store with the chunks of the new commit. In the last run, every
+# Python); the re-run prints no file line, only the changeset line remembering the same
+# commit, and leaves the embedded store holding exactly the same objects (ely-backup's object
+# lines hashed before and after, indexedAt included); the incremental run prints exactly the
+# CHANGED files (the paths git diff names) upserted, then its changeset line with the new
+# commit, and leaves the store with the chunks of the new commit. In the last run, every
 # object of CodeA and CodePy (at the generated commit) and of the embedded store (after the
 # incremental run) is compared with what an ingest must write: ids, content, lines, hashes,
 # file properties. Missing a goal is reported, not fatal.
@@ -44,6 +50,8 @@
 #   BENCH_DIR=target/bench-ingest    work directory (relative to the repository root)
 #   ELY_BIN_DIR=                     use ely-ingest, ely-backup and fake-weaviate from here
 #                                    (else: cargo build --release)
+#   ELY_COMMIT=                      the commit ELY_BIN_DIR's binaries were built from, for the
+#                                    report (else: this tree's commit)
 #   VENV=~/.cache/ely-bench/venv-weaviate-client-3.26.7   the Python client's venv
 #                                    (created with python3 -m venv and pip when missing)
 # Needs bash 5, coreutils, findutils, awk, git, python3 (with venv and pip), GNU time.
@@ -123,7 +131,7 @@ OUTF=$(mktemp "$WORK/.out.XXXXXX")
 BASE=""
 remove_outputs() {
     rm -f "$WORK"/*.db "$WORK"/*.db-wal "$WORK"/*.db-shm "$WORK"/*.db-journal "$WORK"/results-*.jsonl \
-        "$WORK"/emb-backup.jsonl
+        "$WORK"/emb-backup.jsonl "$WORK"/changed-paths.txt
 }
 cleanup() {
     stop_server
@@ -180,7 +188,7 @@ say "  an ingest writes $EXP_CHUNKS chunks of $EXP_FILES files ($EXP_BYTES bytes
 if ((FILES_BIG > 0)); then
     gen_repo "$REPO_BIG" "$FILES_BIG"
     scan_repo "$REPO_BIG"
-    BIG_FILES=$SCAN_FILES BIG_BYTES=$SCAN_BYTES BIG_CHUNKS=$SCAN_CHUNKS
+    BIG_FILES=$SCAN_FILES BIG_BYTES=$SCAN_BYTES BIG_CHUNKS=$SCAN_CHUNKS BIG_COMMIT=$GEN_COMMIT
     ((BIG_FILES == FILES_BIG)) || die "an ingest of $REPO_BIG would index $BIG_FILES files, not $FILES_BIG"
     say "  an ingest writes $BIG_CHUNKS chunks of $BIG_FILES files ($BIG_BYTES bytes)"
 fi
@@ -236,33 +244,46 @@ run_once() { # OUT CMD...
     say "  $SECS s (process $WALL s), peak RSS $((RSS / 1024)) MiB"
 }
 
-# ely-ingest's result lines in FILE, summed up by action. Sets R_LINES, R_UPSERTED,
-# R_UNCHANGED, R_DELETED, R_SKIPPED, R_REJECTED, R_OTHER and R_CHUNKS (over upserted files).
-results() { # FILE
-    python3 "$PYBENCH" results "$1" >"$OUTF" || die "reading ely-ingest's result lines in $1 failed"
+# ely-ingest's result lines in FILE: the file lines summed up by action, the changeset lines
+# (op "changeset") apart. Sets R_LINES (file lines), R_UPSERTED, R_UNCHANGED, R_DELETED,
+# R_SKIPPED, R_REJECTED, R_OTHER, R_CHUNKS (over upserted files), R_REMOVED (stale chunks
+# deleted), R_CHANGESETS, R_REMEMBERED, R_KEPT, R_COMMIT (the last changeset line's) and, with
+# PATHS (a file of paths, one a line), R_PATHS_MATCH (true when the file lines name exactly them).
+results() { # FILE [PATHS]
+    python3 "$PYBENCH" results "$1" ${2:+--paths "$2"} >"$OUTF" ||
+        die "reading ely-ingest's result lines in $1 failed"
     R_LINES=$(num lines) R_UPSERTED=$(num upserted) R_UNCHANGED=$(num unchanged)
     R_DELETED=$(num deleted) R_SKIPPED=$(num skipped) R_REJECTED=$(num rejected)
-    R_OTHER=$(num other) R_CHUNKS=$(num chunks)
+    R_OTHER=$(num other) R_CHUNKS=$(num chunks) R_REMOVED=$(num removed)
+    R_CHANGESETS=$(num changesets) R_REMEMBERED=$(num remembered) R_KEPT=$(num kept)
+    R_COMMIT=$(str commit)
+    R_PATHS_MATCH=$(sed -n 's/.*"paths_match": *\([a-z]*\).*/\1/p' "$OUTF")
 }
 results_text() {
-    echo "$R_LINES lines: $R_UPSERTED upserted ($R_CHUNKS chunks), $R_UNCHANGED unchanged, $R_DELETED deleted, $R_SKIPPED skipped, $R_REJECTED rejected, $R_OTHER other actions"
+    echo "$R_LINES file lines: $R_UPSERTED upserted ($R_CHUNKS chunks, $R_REMOVED stale removed), $R_UNCHANGED unchanged, $R_DELETED deleted, $R_SKIPPED skipped, $R_REJECTED rejected, $R_OTHER other actions; $R_CHANGESETS changeset lines ($R_REMEMBERED remembered, $R_KEPT kept, commit ${R_COMMIT:-none})"
 }
-# A full index: every file upserted, with CHUNKS chunks in all, and nothing else.
-full_ok() { # WHAT FILE FILES CHUNKS
+# Exactly one changeset line, remembering COMMIT.
+changeset_ok() { # COMMIT
+    ((R_CHANGESETS == 1 && R_REMEMBERED == 1)) && [[ $R_COMMIT == "$1" ]]
+}
+# A full index: every file upserted, with CHUNKS chunks in all, and nothing else; then one
+# changeset line remembering COMMIT.
+full_ok() { # WHAT FILE FILES CHUNKS COMMIT
     results "$2"
-    ((R_LINES == $3 && R_UPSERTED == $3 && R_CHUNKS == $4)) ||
-        die "$1: $(results_text); expected $3 files upserted with $4 chunks"
+    if ! { ((R_LINES == $3 && R_UPSERTED == $3 && R_CHUNKS == $4 && R_REMOVED == 0)) && changeset_ok "$5"; }; then
+        die "$1: $(results_text); expected $3 files upserted with $4 chunks and one changeset line remembering ${5:0:12}"
+    fi
 }
 
-# The objects in the embedded store's collection, as ely-backup reads them (its trailer).
-emb_count() { # DB COLLECTION
-    "$BACKUP" --store "$1" --collection "$2" --quiet | tail -n 1 |
-        sed -n 's/.*"ely":"trailer".*"objects":\([0-9]*\).*/\1/p'
-}
+# The objects in the embedded store's collection, as ely-backup reads them: its object lines
+# counted (and the trailer's count, which must agree) and hashed. Sets EMB_DIGEST.
 emb_count_ok() { # WHAT DB COLLECTION CHUNKS
-    local n
-    n=$(emb_count "$2" "$3") || die "$1: ely-backup of $2 failed"
-    [[ $n == "$4" ]] || die "$1: ely-backup of $2 counts ${n:-no} objects in $3, expected $4"
+    local n t
+    "$BACKUP" --store "$2" --collection "$3" --quiet | python3 "$PYBENCH" digest >"$OUTF" ||
+        die "$1: ely-backup of $2 failed"
+    n=$(num objects) t=$(num trailer_objects) EMB_DIGEST=$(str sha256)
+    [[ $n == "$4" && $t == "$4" ]] ||
+        die "$1: ely-backup of $2 holds ${n:-no} objects in $3 (trailer: ${t:-none}), expected $4"
 }
 # The objects in a class on the server, as the Python client counts them.
 server_count_ok() { # WHAT CLASS CHUNKS
@@ -293,17 +314,22 @@ for ((r = 1; r <= RUNS; r++)); do
         run_once "$WORK/results-emb.jsonl" "$INGEST" --store "$WORK/emb.db" --collection Code \
             --git "$REPO" --state "$WORK/state.db" --quiet
         keep ely-emb
-        full_ok "ely-ingest into emb.db" "$WORK/results-emb.jsonl" "$EXP_FILES" "$EXP_CHUNKS"
+        full_ok "ely-ingest into emb.db" "$WORK/results-emb.jsonl" "$EXP_FILES" "$EXP_CHUNKS" "$BASE"
         emb_count_ok "ely-ingest into emb.db" "$WORK/emb.db" Code "$EXP_CHUNKS"
+        digest=$EMB_DIGEST
 
         say "run $r/$RUNS: ely-ingest again, nothing changed"
         run_once "$WORK/results-noop.jsonl" "$INGEST" --store "$WORK/emb.db" --collection Code \
             --git "$REPO" --state "$WORK/state.db" --quiet
         keep ely-noop
         results "$WORK/results-noop.jsonl"
-        ((R_LINES == EXP_FILES && R_UNCHANGED == EXP_FILES)) ||
-            die "ely-ingest again into emb.db: $(results_text); expected all $EXP_FILES files unchanged"
+        if ! { ((R_LINES == 0)) && changeset_ok "$BASE"; }; then
+            die "ely-ingest again into emb.db: $(results_text); expected no file line and one changeset line remembering ${BASE:0:12}"
+        fi
+        NOOP_LINES=$(grep -c . "$WORK/results-noop.jsonl" || true)
         emb_count_ok "ely-ingest again into emb.db" "$WORK/emb.db" Code "$EXP_CHUNKS"
+        [[ $EMB_DIGEST == "$digest" ]] ||
+            die "ely-ingest again into emb.db: the store holds $EXP_CHUNKS objects, but not the same ones (their lines differ)"
 
         drop CodeA
         fresh_store "$WORK/state-srv.db"
@@ -311,7 +337,7 @@ for ((r = 1; r <= RUNS; r++)); do
         run_once "$WORK/results-srv.jsonl" "$INGEST" --store "$URL" --collection CodeA \
             --git "$REPO" --state "$WORK/state-srv.db" --quiet
         keep ely-srv
-        full_ok "ely-ingest into CodeA" "$WORK/results-srv.jsonl" "$EXP_FILES" "$EXP_CHUNKS"
+        full_ok "ely-ingest into CodeA" "$WORK/results-srv.jsonl" "$EXP_FILES" "$EXP_CHUNKS" "$BASE"
         server_count_ok "ely-ingest into CodeA" CodeA "$EXP_CHUNKS"
     fi
 
@@ -339,7 +365,8 @@ for ((r = 1; r <= RUNS; r++)); do
     python3 "$PYBENCH" modify --dir "$REPO" --count "$CHANGED" --seed "$SEED" >"$OUTF" ||
         die "changing $CHANGED files of $REPO failed"
     commit=$(str commit)
-    n=$(git -C "$REPO" diff --name-only "$BASE" "$commit" | wc -l)
+    git -C "$REPO" diff --name-only "$BASE" "$commit" >"$WORK/changed-paths.txt"
+    n=$(wc -l <"$WORK/changed-paths.txt")
     ((n == CHANGED)) || die "the change touched $n files, expected $CHANGED"
     if [[ -z $MOD_COMMIT ]]; then
         MOD_COMMIT=$commit
@@ -355,12 +382,13 @@ for ((r = 1; r <= RUNS; r++)); do
         run_once "$WORK/results-inc.jsonl" "$INGEST" --store "$WORK/emb.db" --collection Code \
             --git "$REPO" --state "$WORK/state.db" --quiet
         keep ely-inc
-        results "$WORK/results-inc.jsonl"
-        ((R_UPSERTED == CHANGED && R_REJECTED == 0 && R_DELETED == 0 && R_SKIPPED == 0 && R_OTHER == 0 &&
-            R_LINES == R_UPSERTED + R_UNCHANGED)) ||
-            die "ely-ingest after the change: $(results_text); expected $CHANGED upserted and nothing else"
+        results "$WORK/results-inc.jsonl" "$WORK/changed-paths.txt"
+        if ! { ((R_LINES == CHANGED && R_UPSERTED == CHANGED)) && [[ $R_PATHS_MATCH == true ]] &&
+            changeset_ok "$MOD_COMMIT"; }; then
+            die "ely-ingest after the change: $(results_text); the same paths as git diff: ${R_PATHS_MATCH:-?}; expected exactly the $CHANGED changed files upserted and one changeset line remembering ${MOD_COMMIT:0:12}"
+        fi
+        INC_CHUNKS=$R_CHUNKS INC_LINES=$R_LINES INC_REMOVED=$R_REMOVED
         emb_count_ok "ely-ingest after the change" "$WORK/emb.db" Code "$MOD_CHUNKS"
-        INC_CHUNKS=$R_CHUNKS INC_LINES=$R_LINES
         if ((r == RUNS)); then
             say "checking every object of emb.db against the changed repository"
             "$BACKUP" --store "$WORK/emb.db" --collection Code -o "$WORK/emb-backup.jsonl" --quiet >/dev/null ||
@@ -387,7 +415,7 @@ if ((FILES_BIG > 0)); then
     run_once "$WORK/results-big.jsonl" "$INGEST" --store "$WORK/emb-big.db" --collection Code \
         --git "$REPO_BIG" --state "$WORK/state-big.db" --quiet
     BIG_SECS=$SECS BIG_RSS=$RSS BIG_CPU=$CCPU
-    full_ok "ely-ingest of $FILES_BIG files" "$WORK/results-big.jsonl" "$BIG_FILES" "$BIG_CHUNKS"
+    full_ok "ely-ingest of $FILES_BIG files" "$WORK/results-big.jsonl" "$BIG_FILES" "$BIG_CHUNKS" "$BIG_COMMIT"
     emb_count_ok "ely-ingest of $FILES_BIG files" "$WORK/emb-big.db" Code "$BIG_CHUNKS"
     BIG_DB_BYTES=$(stat -c %s "$WORK/emb-big.db")
     fresh_store "$WORK/emb-big.db" "$WORK/state-big.db"
@@ -401,7 +429,7 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; }
 per_s() { awk -v x="$1" -v s="$2" 'BEGIN { printf "%.0f", (s > 0 ? x / s : 0) }'; }
 mb_s() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", (s > 0 ? b / 1e6 / s : 0) }'; }
 
-commit=$(tree_commit)
+commit=${ELY_COMMIT:-$(tree_commit)}
 report_head "ely ingest benchmark" "$LOAD_BEFORE" "$LOAD_AFTER"
 echo "python:   $("$PY" --version 2>&1), $PY_CLIENT (v3 API, REST) in $VENV"
 if ((ELY)); then
@@ -456,9 +484,11 @@ fi
 echo
 echo "server: $(awk -v a="$SERVER_CPU_START" -v b="$SERVER_CPU_END" 'BEGIN { printf "%.1f", b - a }') s CPU over the server runs, peak RSS $(mib "$SERVER_RSS") MiB"
 if ((ELY)); then
-    echo "re-run: the same embedded command right after the full index (every file unchanged)"
-    echo "incremental: the same embedded command after the change commit: $INC_LINES result lines,"
-    echo "          $CHANGED files upserted with $INC_CHUNKS chunks"
+    echo "re-run: the same embedded command right after the full index: HEAD had not moved, so it"
+    echo "          printed $NOOP_LINES line (the changeset line, no file line) and wrote nothing"
+    echo "incremental: the same embedded command after the change commit: $INC_LINES file lines, the"
+    echo "          $CHANGED changed files upserted with $INC_CHUNKS chunks ($INC_REMOVED stale chunks"
+    echo "          removed), and the changeset line"
 fi
 echo
 if ((FILES_BIG > 0)); then
@@ -499,11 +529,14 @@ if ((ELY)); then
 fi
 if ((ELY)); then
     echo "correctness: every full index counted $EXP_FILES files and $EXP_CHUNKS objects (the chunks that"
-    echo "bench_ingest.py scan computes, with the same chunking): ely's result lines (all upserted, their"
-    echo "chunks summed), ely-backup's count of emb.db, the server's count of CodeA and of Python's CodePy;"
-    echo "the re-run reported all $EXP_FILES files unchanged, the incremental run $CHANGED upserted, leaving"
-    echo "$MOD_CHUNKS objects in emb.db. In the last run every object of CodeA and CodePy, and of emb.db"
-    echo "after the change, matched what an ingest must write (ids and properties)"
+    echo "bench_ingest.py scan computes, with the same chunking): ely's file lines (all upserted, their"
+    echo "chunks summed, then one changeset line remembering the commit), ely-backup's count of emb.db,"
+    echo "the server's count of CodeA and of Python's CodePy; the re-run printed no file line, only the"
+    echo "changeset line, and emb.db held the very same objects after it (their lines hashed); the"
+    echo "incremental run printed exactly the $CHANGED changed files, upserted, and the new commit's"
+    echo "changeset line, leaving $MOD_CHUNKS objects in emb.db. In the last run every object of CodeA"
+    echo "and CodePy, and of emb.db after the change, matched what an ingest must write (ids and"
+    echo "properties)"
 else
     echo "correctness: every full index counted $EXP_FILES files and $EXP_CHUNKS objects (the chunks that"
     echo "bench_ingest.py scan computes): Python's and the server's count of CodePy; in the last run every"

@@ -19,7 +19,9 @@
   check    compare the objects of classes on a server (read with the Python client's cursor)
            and of ely streams (ely-backup's output) with what an ingest of HEAD must write: the
            same ids, the same properties (indexedAt only present)
-  results  sum up ely-ingest's result lines (one JSON line per file) by action
+  results  sum up ely-ingest's result lines by action: file lines (one per file) apart from
+           changeset lines (one per repository, at the end of every run)
+  digest   count and hash the object lines of an ely stream (ely-backup's output) on stdin
   drop     delete a class
 
 index prints one JSON line on stdout ("seconds" and "cpu_seconds" cover the timed section only,
@@ -59,19 +61,24 @@ CHUNK_CHARS = 8000
 CHUNK_OVERLAP = 20
 MAX_FILE_SIZE = 1 << 20  # --max-file-size 1M
 BINARY_PROBE = 8000  # a NUL byte in the first 8000 bytes: a binary file, skipped
-EXCLUDED_DIRS = {".git", "node_modules", "vendor", "target", "dist", "build"}
+# As crates/ingest/src/filter.rs has them (DEFAULT_EXCLUDED_DIRS, DEFAULT_EXCLUDED_FILES).
+EXCLUDED_DIRS = {".git", "node_modules", "vendor", "target", "dist", "build", "__pycache__"}
 EXCLUDED_NAMES = {
     "Cargo.lock",
     "package-lock.json",
+    "npm-shrinkwrap.json",
     "yarn.lock",
     "pnpm-lock.yaml",
+    "bun.lockb",
     "poetry.lock",
     "Pipfile.lock",
-    "composer.lock",
+    "uv.lock",
     "Gemfile.lock",
+    "composer.lock",
     "go.sum",
+    "flake.lock",
 }
-EXCLUDED_SUFFIXES = (".min.js", ".min.css")
+EXCLUDED_SUFFIXES = (".min.js", ".min.css", ".map")
 
 LANGUAGES = {
     "py": "python",
@@ -365,25 +372,63 @@ ACTIONS = ("upserted", "deleted", "unchanged", "skipped", "rejected")
 
 
 def cmd_results(args):
-    sums = {"lines": 0, "chunks": 0, "other": 0}
+    """File lines (op other than "changeset") summed up by action, with their chunks and
+    removed chunks; changeset lines (one per repository at the end of every run) counted
+    apart, by action (remembered, kept), with the commit of the last one. With --paths, also
+    whether the file lines name exactly the paths of that list (one a line, as git diff
+    --name-only prints them)."""
+    sums = {"lines": 0, "chunks": 0, "removed": 0, "other": 0, "changesets": 0, "remembered": 0, "kept": 0}
     sums.update((a, 0) for a in ACTIONS)
+    commit = ""
+    paths = []
     with open(args.file, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 o = json.loads(line)
-                action = o["action"]
+                op, action = o["op"], o["action"]
             except (ValueError, KeyError, TypeError):
                 fail(f"{args.file}:{number}: not a result line: {line[:200].rstrip()}")
+            if op == "changeset":
+                sums["changesets"] += 1
+                if action in ("remembered", "kept"):
+                    sums[action] += 1
+                commit = o.get("commit") or ""
+                continue
             sums["lines"] += 1
+            paths.append(o.get("path"))
             if action in ACTIONS:
                 sums[action] += 1
             else:
                 sums["other"] += 1
             if action == "upserted":
                 sums["chunks"] += int(o.get("chunks") or 0)
+            sums["removed"] += int(o.get("removed") or 0)
+    sums["commit"] = commit
+    if args.paths:
+        with open(args.paths, encoding="utf-8") as f:
+            want = [p for p in f.read().split("\n") if p]
+        sums["paths_match"] = len(paths) == len(set(paths)) and set(paths) == set(want)
     print(json.dumps(sums))
+
+
+def cmd_digest(args):
+    """An ely stream on stdin (ely-backup's output): its object lines counted and hashed
+    (sha256 of the lines, in order), and the trailer's count. Two digests of a store are equal
+    when it holds the same objects (ids, properties with indexedAt, vectors)."""
+    h = hashlib.sha256()
+    objects = 0
+    trailer = None
+    for line in sys.stdin.buffer:
+        if line.startswith(b'{"ely":'):
+            if line.startswith(b'{"ely":"trailer"'):
+                trailer = json.loads(line).get("objects")
+            continue
+        if line.strip():
+            objects += 1
+            h.update(line)
+    print(json.dumps({"objects": objects, "trailer_objects": trailer, "sha256": h.hexdigest()}))
 
 
 # --- gen and modify ---------------------------------------------------------------------------
@@ -852,7 +897,11 @@ def main():
 
     r = sub.add_parser("results", help="sum up ely-ingest's result lines by action")
     r.add_argument("file")
+    r.add_argument("--paths", help="a list of paths the file lines must name exactly")
     r.set_defaults(run=cmd_results)
+
+    d = sub.add_parser("digest", help="count and hash the objects of an ely stream on stdin")
+    d.set_defaults(run=cmd_digest)
 
     add_drop(sub)
 

@@ -610,6 +610,69 @@ fn a_store_failing_mid_run_keeps_the_old_commit_and_the_rerun_completes() {
     assert_holds(&*store, "Code", "app", &app.committed());
 }
 
+#[test]
+fn a_checkpoint_lets_a_failed_run_continue_where_it_stopped() {
+    let w = Workdir::new();
+    let server = Server::start(Config::default()).expect("test server");
+    let url = server.url();
+    let records: String = (0..40)
+        .map(|i| {
+            json!({"repo": "r", "op": "add", "path": format!("f{i:02}.py"), "content": format!("x = {i}\n")})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    w.write("changes.jsonl", records.as_bytes());
+    let args = [
+        "--store",
+        &url,
+        "--state",
+        "st.db",
+        "-c",
+        "Code",
+        "-i",
+        "changes.jsonl",
+        "--checkpoint",
+        "cp.json",
+        "--batch-size",
+        "5",
+        "--workers",
+        "1",
+        "--retries",
+        "0",
+        "--stats",
+    ];
+    server.fail_after(Route::Batch, 3, 1000, Fault::Status(503));
+    w.run("ely-ingest", &args, b"").expect_code(3);
+    assert!(
+        w.path("cp.json").exists(),
+        "the checkpoint stays for the rerun"
+    );
+    server.clear_faults();
+    let batches = server.requests(Route::Batch);
+    let rerun = w.run("ely-ingest", &args, b"");
+    rerun.ok().expect_stderr("\"resumed\":15");
+    assert_eq!(
+        results(&rerun).len(),
+        25,
+        "only what the failed run had not done"
+    );
+    assert_eq!(server.requests(Route::Batch) - batches, 5);
+    assert!(!w.path("cp.json").exists(), "a complete run removes it");
+    let store = open(&Location::Weaviate(url.clone()), &OpenOptions::default()).unwrap();
+    assert_eq!(held(&*store, "Code").len(), 40);
+    // A checkpoint is refused for another input.
+    server.fail_after(Route::Batch, 0, 1000, Fault::Status(503));
+    w.write("other.jsonl", records.replace("x = ", "y = ").as_bytes());
+    let mut other = args.to_vec();
+    other[7] = "other.jsonl";
+    w.run("ely-ingest", &other, b"").expect_code(3);
+    server.clear_faults();
+    w.run("ely-ingest", &args, b"")
+        .expect_code(2)
+        .expect_stderr("belongs to another input");
+}
+
 // --- three-tier records, path lists, ids ------------------------------------------------------
 
 #[test]

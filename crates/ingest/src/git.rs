@@ -210,22 +210,109 @@ pub fn changes(dir: &Path, old: &str, new: &str) -> anyhow::Result<Vec<Change>> 
     Ok(changes)
 }
 
-/// Every file tracked at `commit`: (path, blob, mode).
-pub fn tracked(dir: &Path, commit: &str) -> anyhow::Result<Vec<(String, String, String)>> {
-    let out = git(dir, &["ls-tree", "-r", "-z", "--full-tree", commit])?;
-    let mut files = Vec::new();
-    for entry in out.split(|&b| b == 0).filter(|e| !e.is_empty()) {
-        // "<mode> SP <type> SP <object> TAB <path>"
-        let entry = String::from_utf8_lossy(entry);
-        let Some((meta, path)) = entry.split_once('\t') else {
-            continue;
-        };
-        let parts: Vec<&str> = meta.split(' ').collect();
-        if let [mode, "blob", blob] = parts[..] {
-            files.push((path.to_owned(), blob.to_owned(), mode.to_owned()));
+/// Every file tracked at `commit`, one at a time as `git ls-tree` lists them (a repository of
+/// any size is never held whole): (path, blob, mode).
+pub fn tracked(dir: &Path, commit: &str) -> anyhow::Result<Tracked> {
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["ls-tree", "-r", "-z", "--full-tree", commit])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow!("running git: {e} (is git installed?)"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("git ls-tree: no pipe"))?;
+    Ok(Tracked {
+        child,
+        out: BufReader::with_capacity(1 << 16, stdout),
+        entry: Vec::new(),
+        dir: dir.to_owned(),
+    })
+}
+
+/// The files `git ls-tree` lists, as it lists them.
+pub struct Tracked {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    entry: Vec<u8>,
+    dir: PathBuf,
+}
+
+impl Iterator for Tracked {
+    type Item = anyhow::Result<(String, String, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.entry.clear();
+            match self.out.read_until(0, &mut self.entry) {
+                Ok(0) => {
+                    return match self.child.wait() {
+                        Ok(st) if st.success() => None,
+                        Ok(st) => Some(Err(anyhow!(
+                            "{}: git ls-tree failed ({st})",
+                            self.dir.display()
+                        ))),
+                        Err(e) => Some(Err(anyhow!("{}: git ls-tree: {e}", self.dir.display()))),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) => return Some(Err(anyhow!("{}: git ls-tree: {e}", self.dir.display()))),
+            }
+            if self.entry.last() == Some(&0) {
+                self.entry.pop();
+            }
+            // "<mode> SP <type> SP <object> TAB <path>"
+            let entry = String::from_utf8_lossy(&self.entry);
+            let Some((meta, path)) = entry.split_once('\t') else {
+                continue;
+            };
+            let parts: Vec<&str> = meta.split(' ').collect();
+            if let [mode, "blob", blob] = parts[..] {
+                return Some(Ok((path.to_owned(), blob.to_owned(), mode.to_owned())));
+            }
         }
     }
-    Ok(files)
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The paths whose working-tree or staged content differs from HEAD: every other tracked
+/// file on disk is the committed file.
+pub fn dirty(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let out = git(
+        dir,
+        &[
+            "--no-optional-locks",
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=no",
+        ],
+    )?;
+    let mut paths = Vec::new();
+    let mut fields = out.split(|&b| b == 0).filter(|f| !f.is_empty());
+    while let Some(entry) = fields.next() {
+        let entry = String::from_utf8_lossy(entry);
+        if entry.len() < 4 {
+            continue;
+        }
+        if entry[..2].contains(['R', 'C']) {
+            if let Some(from) = fields.next() {
+                paths.push(String::from_utf8_lossy(from).into_owned());
+            }
+        }
+        paths.push(entry[3..].to_owned());
+    }
+    Ok(paths)
 }
 
 /// The working tree's changes against HEAD (untracked files included, folders listed file by

@@ -83,6 +83,9 @@ pub struct Finished {
 /// Tasks looked up and fed together: one lookup of what the store holds per window.
 const WINDOW: usize = 256;
 
+/// Text read ahead of the sink, at most (about): a window of large files is fed in parts.
+const READY_BYTES: usize = 32 << 20;
+
 /// One unit of work, with its result line.
 struct Task {
     line: u64,
@@ -111,8 +114,9 @@ enum What {
 /// Where a file's content comes from.
 enum Content {
     Record(Body),
-    /// A blob of a commit, and its mode.
-    Blob(String, String),
+    /// A blob of a commit, its mode, and whether the working tree holds the same file (then
+    /// it is read from disk, which is cheaper than inflating the blob).
+    Blob(String, String, bool),
     /// The working tree.
     Disk,
 }
@@ -129,11 +133,16 @@ enum Prepared {
     Reject(String),
 }
 
-/// What the store holds of a file: its chunk count and content hash.
-#[derive(Clone)]
+/// What the store holds of a file: its chunk count and (a hash of) its content hash. Kept for
+/// every file a run writes, so it is small.
+#[derive(Clone, Copy)]
 struct Held {
-    chunks: u64,
-    hash: Option<String>,
+    chunks: u32,
+    hash: Option<u64>,
+}
+
+fn short(hash: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(hash.as_bytes())
 }
 
 /// The file-level tallies the results writer keeps, shared with the run.
@@ -161,6 +170,12 @@ pub fn ingest(
         .unwrap_or_else(|| "--git".into());
     let sink = Sink::open(store, &opts.sink, &input_name, &counters, out)?;
     let resume = sink.resume().map(|c| c.line).unwrap_or(0);
+    let resume_from = sink.resume().map(|c| {
+        (
+            c.first_line.clone(),
+            opts.sink.checkpoint.clone().unwrap_or_default(),
+        )
+    });
     // Commits remembered before this run, read now: the state file moves to the writer.
     let mut remembered = HashMap::new();
     if let Some(st) = &state {
@@ -182,6 +197,7 @@ pub fn ingest(
         exists,
         counters: &counters,
         resume,
+        resume_from,
         held: HashMap::new(),
         heads: HashMap::new(),
         next_line: 0,
@@ -189,6 +205,7 @@ pub fn ingest(
         totals: totals.clone(),
         indexed_at: ely_vocab::date::now_rfc3339(),
         tasks: 0,
+        blobs: None,
     };
     let fed = sink.feed(|feeder| -> anyhow::Result<()> {
         let mut window: Vec<Task> = Vec::new();
@@ -211,9 +228,7 @@ pub fn ingest(
                     t.lines += 1;
                 }
                 if buf.len() > opts.max_line_bytes && !buf.ends_with(b"\n") {
-                    // Skip the rest of the line.
-                    let mut rest = Vec::new();
-                    reader.read_until(b'\n', &mut rest)?;
+                    skip_line(&mut reader).with_context(|| format!("reading {name}"))?;
                     window.push(Task {
                         line: number,
                         raw: Vec::new(),
@@ -251,12 +266,11 @@ pub fn ingest(
         run.window(std::mem::take(&mut window), feeder)?;
         feeder.flush()
     });
-    let fed = match fed {
-        Ok(r) => r,
-        Err(e) => return Err(sink.abandon(e)),
-    };
-    if let Err(e) = fed {
-        return Err(sink.abandon(e));
+    if let Err(e) = fed.and_then(|r| r) {
+        // What was acknowledged is said and the checkpoint kept; the error is the exit code.
+        let e = sink.abandon(e);
+        sink.finish(false)?;
+        return Err(e);
     }
     let delivered = sink.finish(true)?;
     let totals = totals
@@ -361,6 +375,8 @@ struct Run<'r> {
     counters: &'r Counters,
     /// Lines a checkpoint vouches for.
     resume: u64,
+    /// The checkpoint's first-line hash and file: the input must be the one it was made for.
+    resume_from: Option<(String, PathBuf)>,
     /// What this run wrote, by repository and path (its hash): later lookups in the same run
     /// may not see it yet.
     held: HashMap<u64, Held>,
@@ -372,6 +388,28 @@ struct Run<'r> {
     indexed_at: String,
     /// Tasks numbered so far (each task's items carry its number).
     tasks: u64,
+    /// The `git cat-file` of the repository whose blobs are being read.
+    blobs: Option<(String, Blobs)>,
+}
+
+/// Reads past the rest of a line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&c| c == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
 }
 
 fn key(repo: &str, path: &str) -> u64 {
@@ -515,12 +553,21 @@ impl Run<'_> {
             }
             _ => None,
         };
-        let changes = match incremental {
-            Some(changes) => changes,
+        // Tracked files whose working copy is the committed file are read from disk.
+        let dirty: HashSet<u64> = git::dirty(&g.dir)?
+            .iter()
+            .map(|p| key(&g.name, p))
+            .collect();
+        let clean = |path: &str| !dirty.contains(&key(&g.name, path));
+        let mut changes: Vec<Change> = Vec::new();
+        match incremental {
+            Some(diff) => changes = diff,
             None => {
-                let files = git::tracked(&g.dir, &head)?;
-                let tracked: HashSet<&str> = files.iter().map(|(p, _, _)| p.as_str()).collect();
                 // Objects of files that are gone (a first run, a force push, a branch switch).
+                let mut tracked = HashSet::new();
+                for f in git::tracked(&g.dir, &head)? {
+                    tracked.insert(key(&g.name, &f?.0));
+                }
                 for path in self.gone(&g.name, &tracked)? {
                     let record = json!({"repo": g.name, "op": "delete", "path": path});
                     let what = What::File {
@@ -532,40 +579,48 @@ impl Run<'_> {
                     window.push(self.synthetic(&g.name, record, what));
                     self.drain(window, feeder)?;
                 }
-                files
-                    .into_iter()
-                    .map(|(path, blob, mode)| Change::Upsert {
+                drop(tracked);
+                // Every file of HEAD, as git lists them.
+                for f in git::tracked(&g.dir, &head)? {
+                    let (path, blob, mode) = f?;
+                    let record = json!({"repo": g.name, "op": "modify", "path": path});
+                    let content = Content::Blob(blob, mode, clean(&path));
+                    let what = What::File {
+                        op: change::Op::Modify,
                         path,
-                        blob: Some(blob),
-                        mode,
-                    })
-                    .collect()
+                        from: None,
+                        content,
+                    };
+                    window.push(self.synthetic(&g.name, record, what));
+                    self.drain(window, feeder)?;
+                }
             }
-        };
-        let mut all = changes;
-        if self.opts.uncommitted {
-            all.extend(git::uncommitted(&g.dir)?);
         }
-        for c in all {
+        if self.opts.uncommitted {
+            changes.extend(git::uncommitted(&g.dir)?);
+        }
+        for c in changes {
             let (op, path, from, content) = match c {
-                Change::Upsert { path, blob, mode } => (
-                    change::Op::Modify,
-                    path,
-                    None,
-                    blob.map_or(Content::Disk, |b| Content::Blob(b, mode)),
-                ),
+                Change::Upsert { path, blob, mode } => {
+                    let content = match blob {
+                        Some(b) => Content::Blob(b, mode, clean(&path)),
+                        None => Content::Disk,
+                    };
+                    (change::Op::Modify, path, None, content)
+                }
                 Change::Delete { path } => (change::Op::Delete, path, None, Content::Disk),
                 Change::Rename {
                     from,
                     path,
                     blob,
                     mode,
-                } => (
-                    change::Op::Modify,
-                    path,
-                    Some(from),
-                    blob.map_or(Content::Disk, |b| Content::Blob(b, mode)),
-                ),
+                } => {
+                    let content = match blob {
+                        Some(b) => Content::Blob(b, mode, clean(&path)),
+                        None => Content::Disk,
+                    };
+                    (change::Op::Modify, path, Some(from), content)
+                }
             };
             let mut record = json!({"repo": g.name, "op": op.name(), "path": path});
             if let Some(f) = &from {
@@ -611,7 +666,7 @@ impl Run<'_> {
     }
 
     /// The paths of `repo`'s objects in the collection that are not in `tracked`.
-    fn gone(&self, repo: &str, tracked: &HashSet<&str>) -> anyhow::Result<Vec<String>> {
+    fn gone(&self, repo: &str, tracked: &HashSet<u64>) -> anyhow::Result<Vec<String>> {
         if !self.exists {
             return Ok(Vec::new());
         }
@@ -630,7 +685,7 @@ impl Run<'_> {
                     continue;
                 }
                 if let Some(path) = p.get("path").and_then(Value::as_str) {
-                    if !tracked.contains(path) {
+                    if !tracked.contains(&key(repo, path)) {
                         gone.insert(path.to_owned());
                     }
                 }
@@ -647,11 +702,20 @@ impl Run<'_> {
             return Ok(());
         }
         if std::mem::take(&mut self.first) {
+            if let Some((hash, path)) = &self.resume_from {
+                if *hash != ely_transfer::sink::first_line_hash(&tasks[0].raw) {
+                    bail!(
+                        "checkpoint {} belongs to another input (its first change differs); delete it to start over, or give another --checkpoint",
+                        path.display()
+                    );
+                }
+            }
             feeder.identify(&tasks[0].raw)?;
         }
-        // Content first (a folder becomes one task per file in it).
+        // Content first (a folder becomes one task per file in it), fed on whenever the text
+        // read reaches READY_BYTES, so a window of large files never holds much.
         let mut ready: Vec<(Task, Option<Prepared>)> = Vec::with_capacity(tasks.len());
-        let mut blobs: Option<(String, Blobs)> = None;
+        let mut bytes = 0;
         for task in tasks {
             if task.line <= self.resume {
                 if let Ok(mut t) = self.totals.lock() {
@@ -661,15 +725,30 @@ impl Run<'_> {
             }
             match &task.what {
                 What::File { .. } => {
-                    for (t, p) in self.prepare(task, &mut blobs)? {
+                    for (t, p) in self.prepare(task)? {
+                        if let Prepared::Upsert { text, .. } = &p {
+                            bytes += text.len();
+                        }
                         ready.push((t, Some(p)));
                     }
                 }
                 _ => ready.push((task, None)),
             }
+            if bytes >= READY_BYTES {
+                self.feed(std::mem::take(&mut ready), feeder)?;
+                bytes = 0;
+            }
         }
-        drop(blobs);
-        // What the store holds of every file in the window, in one lookup.
+        self.feed(ready, feeder)
+    }
+
+    /// Looks up what the store holds of the prepared files (one lookup), and feeds their
+    /// items to the sink. `ready` ends at a line's end.
+    fn feed(
+        &mut self,
+        ready: Vec<(Task, Option<Prepared>)>,
+        feeder: &mut Feeder<'_, '_>,
+    ) -> anyhow::Result<()> {
         let held = self.lookup(&ready)?;
         let mut items: Vec<Item> = Vec::new();
         for (task, prepared) in ready {
@@ -689,11 +768,7 @@ impl Run<'_> {
     }
 
     /// Reads a file task's content, deciding what becomes of it.
-    fn prepare(
-        &mut self,
-        task: Task,
-        blobs: &mut Option<(String, Blobs)>,
-    ) -> anyhow::Result<Vec<(Task, Prepared)>> {
+    fn prepare(&mut self, task: Task) -> anyhow::Result<Vec<(Task, Prepared)>> {
         let What::File {
             op, path, content, ..
         } = &task.what
@@ -707,7 +782,8 @@ impl Run<'_> {
             return Ok(vec![(task, Prepared::Skip(why))]);
         }
         let limit = self.opts.filters.max_size;
-        let repos = &self.opts.repos;
+        let opts = self.opts;
+        let repos = &opts.repos;
         let from_disk = |fallback: Option<&str>| -> Result<Found, String> {
             match repos.read(&task.repo, path, limit) {
                 Ok(found) => Ok(found),
@@ -719,23 +795,33 @@ impl Run<'_> {
         };
         let found: Result<Found, String> = match content {
             Content::Disk => from_disk(None),
-            Content::Blob(id, mode) => match mode.as_str() {
+            Content::Blob(id, mode, clean) => match mode.as_str() {
                 "120000" => Ok(Found::Skip("a symbolic link".into())),
                 "160000" => Ok(Found::Skip("a submodule".into())),
                 _ => {
-                    let fresh = !matches!(blobs, Some((r, _)) if *r == task.repo);
-                    if fresh {
-                        let dir = repos.dir(&task.repo).ok_or_else(|| {
-                            anyhow::anyhow!("repository {} has no folder", task.repo)
-                        })?;
-                        *blobs = Some((task.repo.clone(), Blobs::open(&dir)?));
-                    }
-                    let Some((_, b)) = blobs.as_mut() else {
-                        bail!("git cat-file is not running");
+                    let on_disk = if *clean {
+                        repos.read(&task.repo, path, limit).ok()
+                    } else {
+                        None
                     };
-                    match b.read(id, limit)? {
-                        Blob::Bytes(data) => Ok(Found::Bytes(data)),
-                        Blob::TooLarge(n) => Ok(Found::TooLarge(n)),
+                    match on_disk {
+                        Some(found @ (Found::Bytes(_) | Found::TooLarge(_))) => Ok(found),
+                        _ => {
+                            let fresh = !matches!(&self.blobs, Some((r, _)) if *r == task.repo);
+                            if fresh {
+                                let dir = repos.dir(&task.repo).ok_or_else(|| {
+                                    anyhow::anyhow!("repository {} has no folder", task.repo)
+                                })?;
+                                self.blobs = Some((task.repo.clone(), Blobs::open(&dir)?));
+                            }
+                            let Some((_, b)) = self.blobs.as_mut() else {
+                                bail!("git cat-file is not running");
+                            };
+                            match b.read(id, limit)? {
+                                Blob::Bytes(data) => Ok(Found::Bytes(data)),
+                                Blob::TooLarge(n) => Ok(Found::TooLarge(n)),
+                            }
+                        }
                     }
                 }
             },
@@ -795,7 +881,7 @@ impl Run<'_> {
                             content: Content::Disk,
                         },
                     };
-                    out.extend(self.prepare(sub, blobs)?);
+                    out.extend(self.prepare(sub)?);
                 }
                 return Ok(out);
             }
@@ -852,11 +938,11 @@ impl Run<'_> {
                 held.insert(
                     k,
                     Held {
-                        chunks: f.get("chunkCount").and_then(Value::as_u64).unwrap_or(1),
-                        hash: f
-                            .get("contentHash")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
+                        chunks: f
+                            .get("chunkCount")
+                            .and_then(Value::as_u64)
+                            .map_or(1, |n| n.min(u32::MAX as u64) as u32),
+                        hash: f.get("contentHash").and_then(Value::as_str).map(short),
                     },
                 );
             }
@@ -870,7 +956,7 @@ impl Run<'_> {
         self.held
             .get(&k)
             .or_else(|| found.get(&k))
-            .cloned()
+            .copied()
             .unwrap_or(Held {
                 chunks: 0,
                 hash: None,
@@ -943,7 +1029,7 @@ impl Run<'_> {
                     meta.insert("from".into(), json!(f));
                     // A rename: the old path's chunks go.
                     let old = self.held(found, &task.repo, f);
-                    self.delete_chunks(&task, f, 0, old.chunks, items);
+                    self.delete_chunks(&task, f, 0, old.chunks.into(), items);
                     self.held.insert(
                         key(&task.repo, f),
                         Held {
@@ -961,13 +1047,13 @@ impl Run<'_> {
                         meta.insert("reason".into(), json!(why));
                         meta.insert("kind".into(), json!("skip"));
                         // What was indexed of it before is stale now.
-                        self.delete_chunks(&task, path, 0, held.chunks, items);
+                        self.delete_chunks(&task, path, 0, held.chunks.into(), items);
                         self.forget(&task.repo, path);
                         items.push(settled(Status::Skipped, &task.raw, &self.class));
                     }
                     Prepared::Delete => {
                         meta.insert("kind".into(), json!("delete"));
-                        self.delete_chunks(&task, path, 0, held.chunks, items);
+                        self.delete_chunks(&task, path, 0, held.chunks.into(), items);
                         self.forget(&task.repo, path);
                         items.push(settled(Status::Skipped, &task.raw, &self.class));
                     }
@@ -976,7 +1062,7 @@ impl Run<'_> {
                         let n = pieces.len() as u64;
                         meta.insert("kind".into(), json!("upsert"));
                         meta.insert("chunks".into(), json!(n));
-                        let same = held.chunks == n && held.hash.as_deref() == Some(hash.as_str());
+                        let same = u64::from(held.chunks) == n && held.hash == Some(short(&hash));
                         if same && !self.opts.force {
                             items.push(settled(Status::Unchanged, &task.raw, &self.class));
                         } else {
@@ -1018,13 +1104,13 @@ impl Run<'_> {
                                 items.push(Item::new(task.line, 0, task.raw.clone(), obj));
                             }
                             // Chunks past the new end are stale.
-                            self.delete_chunks(&task, path, n, held.chunks, items);
+                            self.delete_chunks(&task, path, n, held.chunks.into(), items);
                         }
                         self.held.insert(
                             key(&task.repo, path),
                             Held {
-                                chunks: n,
-                                hash: Some(hash),
+                                chunks: n.min(u32::MAX as u64) as u32,
+                                hash: Some(short(&hash)),
                             },
                         );
                     }
@@ -1251,9 +1337,13 @@ impl Results for Writer {
         Ok(())
     }
 
-    fn finish(&mut self, _complete: bool, out: &mut Vec<Vec<u8>>) -> anyhow::Result<()> {
+    fn finish(&mut self, complete: bool, out: &mut Vec<Vec<u8>>) -> anyhow::Result<()> {
+        // A run that stopped early may have stopped inside the last task: only a changeset
+        // (one item) is known to be whole.
         if let Some(done) = self.current.take() {
-            self.emit(done, out)?;
+            if complete || done.meta.get("op").and_then(Value::as_str) == Some("changeset") {
+                self.emit(done, out)?;
+            }
         }
         Ok(())
     }

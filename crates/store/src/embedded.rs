@@ -57,6 +57,26 @@ const MIGRATIONS: &[&str] = &[
          dims INTEGER NOT NULL,
          PRIMARY KEY (class, target)
      ) WITHOUT ROWID;",
+    // 3: objects in a rowid table with a unique index on (class, tenant, id). An object's row
+    // (kilobytes of vectors and text) is far larger than SQLite's pages: in a WITHOUT ROWID
+    // table every row is also the b-tree's key, so inserting and finding one read overflow
+    // pages at each level; now only the index's small keys are searched.
+    "CREATE TABLE objects_rows (
+         class TEXT NOT NULL,
+         tenant TEXT NOT NULL,
+         id BLOB NOT NULL,
+         created INTEGER NOT NULL,
+         updated INTEGER NOT NULL,
+         properties TEXT NOT NULL,
+         vector BLOB,
+         vectors BLOB
+     );
+     INSERT INTO objects_rows (class, tenant, id, created, updated, properties, vector, vectors)
+         SELECT class, tenant, id, created, updated, properties, vector, vectors FROM objects
+         ORDER BY class, tenant, id;
+     DROP TABLE objects;
+     ALTER TABLE objects_rows RENAME TO objects;
+     CREATE UNIQUE INDEX objects_key ON objects (class, tenant, id);",
 ];
 
 pub struct Embedded {

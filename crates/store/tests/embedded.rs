@@ -47,7 +47,7 @@ fn the_file_is_private_versioned_and_kept_across_opens() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     // Reopened, the object is there, bit for bit.
     let store = Embedded::open(&path).expect("reopen");
     let got = store
@@ -62,6 +62,46 @@ fn the_file_is_private_versioned_and_kept_across_opens() {
         .expect("set version");
     let err = Embedded::open(&path).err().expect("refused");
     assert!(err.message.contains("upgrade ely"), "{err}");
+}
+
+#[test]
+fn a_store_of_schema_version_2_is_migrated_with_its_objects() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    let store = Embedded::open(&path).expect("open");
+    let v = vec![0.25f32, -1.0];
+    store
+        .upsert(&[object("Code", ID, Some(v.clone()))])
+        .expect("upsert");
+    drop(store);
+    // The file as version 2 kept objects: a WITHOUT ROWID table keyed by (class, tenant, id).
+    let conn = rusqlite::Connection::open(&path).expect("sqlite");
+    conn.execute_batch(
+        "DROP INDEX objects_key;
+         ALTER TABLE objects RENAME TO objects_v3;
+         CREATE TABLE objects (
+             class TEXT NOT NULL, tenant TEXT NOT NULL, id BLOB NOT NULL,
+             properties TEXT NOT NULL, vector BLOB, vectors BLOB,
+             created INTEGER NOT NULL, updated INTEGER NOT NULL,
+             PRIMARY KEY (class, tenant, id)
+         ) WITHOUT ROWID;
+         INSERT INTO objects SELECT class, tenant, id, properties, vector, vectors, created, updated
+             FROM objects_v3;
+         DROP TABLE objects_v3;
+         PRAGMA user_version = 2;",
+    )
+    .expect("version 2 layout");
+    drop(conn);
+    let store = Embedded::open(&path).expect("migrated");
+    let got = store
+        .get("Code", None, ID, true)
+        .expect("get")
+        .expect("kept");
+    assert_eq!(got.vector.as_deref(), Some(&v[..]));
+    assert_eq!(store.count("Code", None).expect("count"), 1);
+    // And the key is still unique: writing the object again replaces it.
+    store.upsert(&[object("Code", ID, None)]).expect("upsert");
+    assert_eq!(store.count("Code", None).expect("count"), 1);
 }
 
 #[test]
