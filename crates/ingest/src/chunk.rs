@@ -38,16 +38,21 @@ pub fn chunks(text: &str, how: Chunking) -> Vec<Chunk<'_>> {
     let max_lines = how.max_lines.max(1);
     let max_chars = how.max_chars.max(1);
     // Each line as (byte start, byte end, characters).
+    let chars = |s: &str| {
+        if s.is_ascii() {
+            s.len()
+        } else {
+            s.chars().count()
+        }
+    };
     let mut lines: Vec<(usize, usize, usize)> = Vec::new();
     let mut start = 0;
-    for (i, b) in text.bytes().enumerate() {
-        if b == b'\n' {
-            lines.push((start, i + 1, text[start..=i].chars().count()));
-            start = i + 1;
-        }
+    for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        lines.push((start, nl + 1, chars(&text[start..=nl])));
+        start = nl + 1;
     }
     if start < text.len() {
-        lines.push((start, text.len(), text[start..].chars().count()));
+        lines.push((start, text.len(), chars(&text[start..])));
     }
     if lines.is_empty() {
         return vec![Chunk {

@@ -291,7 +291,8 @@ pub fn ingest(
 }
 
 /// Creates the collection, or adds the properties it lacks, after checking its id scheme.
-/// Returns whether it exists (in a dry run it may not).
+/// Returns whether it held objects before this run could write any (a collection created
+/// now, or in a dry run not created, holds none).
 fn setup_collection(
     store: &dyn Store,
     class: &str,
@@ -320,7 +321,8 @@ fn setup_collection(
             if let Ok(mut t) = totals.lock() {
                 t.collection_created = true;
             }
-            Ok(!dry)
+            // A collection made now holds nothing yet: no lookups (this run knows what it wrote).
+            Ok(false)
         }
         Some(def) => {
             let recorded = match model::recorded_scheme(&def) {
@@ -370,7 +372,7 @@ struct Run<'r> {
     store: &'r dyn Store,
     class: String,
     opts: &'r IngestOptions,
-    /// The collection exists (lookups can find something).
+    /// The collection held objects before this run (lookups can find something).
     exists: bool,
     counters: &'r Counters,
     /// Lines a checkpoint vouches for.
