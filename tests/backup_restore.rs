@@ -1864,12 +1864,7 @@ fn a_restore_stopped_by_a_check_leaves_the_target_schema_as_it_was() {
     .expect_code(2)
     .expect_stderr("the target's objects have 4");
     let class = embedded(&dst).class("Note").unwrap().unwrap();
-    let names: Vec<&str> = class["properties"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
+    let names = util::property_names(&class);
     assert_eq!(
         names,
         ["title"],

@@ -721,16 +721,46 @@ fn content_ref_is_read_only_inside_the_allowed_roots() {
     // Rejected records went to the dead-letter file beside the input, as they came.
     let dead = String::from_utf8(w.read("records.jsonl.rejected.jsonl")).unwrap();
     assert_eq!(dead.lines().count(), 3);
-    // --allow-root widens where content_ref may read.
-    let secret =
-        json!({"repo": "A", "op": "add", "path": "s.txt", "content_ref": w.path("secret.txt")});
+    // The dead-letter file is input as it is: with --allow-root widened, its records go in.
     let root = w.path(".");
-    embedded(
+    let again = embedded(
         &w,
-        &["--allow-root", root.to_str().unwrap()],
-        format!("{secret}\n").as_bytes(),
-    )
-    .ok();
+        &[
+            "--repo",
+            "A=srv/A",
+            "--allow-root",
+            root.to_str().unwrap(),
+            "-i",
+            "records.jsonl.rejected.jsonl",
+            "--dead-letter",
+            "again.jsonl",
+        ],
+        b"",
+    );
+    again.ok();
+    let acts = actions(&again);
+    for p in ["s.txt", "l.txt", "d.txt"] {
+        assert_eq!(acts[p], "upserted", "{p}");
+    }
+}
+
+#[test]
+fn an_existing_collection_gets_the_properties_it_lacks() {
+    let w = Workdir::new();
+    let store = open(&Location::Embedded(w.path("s.db")), &OpenOptions::default()).unwrap();
+    store
+        .create_class(&json!({"class": "Code", "vectorizer": "none",
+            "properties": [{"name": "path", "dataType": ["text"]}, {"name": "notes", "dataType": ["text"]}]}))
+        .unwrap();
+    let record = json!({"repo": "r", "op": "add", "path": "a.py", "content": "a = 1\n"});
+    let run = embedded(&w, &["--stats"], format!("{record}\n").as_bytes());
+    run.ok().expect_stderr("\"properties_added\":14");
+    let class = store.class("Code").unwrap().unwrap();
+    let names = util::property_names(&class);
+    for (name, _, _) in ely_ingest::model::PROPERTIES {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    assert!(names.iter().any(|n| n == "notes"), "what it had stays");
 }
 
 #[test]

@@ -238,3 +238,16 @@ pub fn pipe_through(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
     assert!(out.status.success(), "{tool} {args:?} failed");
     out.stdout
 }
+
+/// The property names of a class definition, in its order.
+pub fn property_names(class: &serde_json::Value) -> Vec<String> {
+    class["properties"]
+        .as_array()
+        .map(|props| {
+            props
+                .iter()
+                .filter_map(|p| p["name"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -227,7 +227,8 @@ pub struct StoreArgs {
 
     /// Requests the Weaviate client sends at once for one call: a write of more than 100
     /// objects is sent as requests of 100, an existence check as queries of 100 ids.
-    /// ely-restore makes --workers such calls at once: at most workers x in-flight requests.
+    /// ely-restore and ely-ingest make --workers such calls at once: at most
+    /// workers x in-flight requests.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub in_flight: u32,
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use ely_store::{names, Object, Store};
-use ely_stream::Counters;
+use ely_stream::{Counters, Record};
 use ely_transfer::sink::{Feeder, Item, ItemResult, Op, Results, Sink, SinkOptions, Status};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -241,6 +241,15 @@ pub fn ingest(
                 } else {
                     let raw = buf.strip_suffix(b"\n").unwrap_or(&buf);
                     let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                    // A dead-letter record is read as the line it holds.
+                    let held_line;
+                    let raw = match ely_stream::Rejected::from_line(raw) {
+                        Ok(ely_stream::Rejected { raw: Some(r), .. }) => {
+                            held_line = r.into_bytes();
+                            &held_line[..]
+                        }
+                        _ => raw,
+                    };
                     match change::parse(raw, opts.path_repo.is_some()) {
                         Line::Noise => {
                             if let Ok(mut t) = totals.lock() {
