@@ -287,6 +287,27 @@ fn indexed(all: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// The arguments of a run into the test server at `url` with state `st.db`, collection Code,
+/// one worker, no retries, batches of `batch`, then `more`.
+fn server_args<'a>(url: &'a str, batch: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--store",
+        url,
+        "--state",
+        "st.db",
+        "-c",
+        "Code",
+        "--batch-size",
+        batch,
+        "--workers",
+        "1",
+        "--retries",
+        "0",
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
 /// Runs ely-ingest into the embedded store `s.db` (state `st.db`), collection Code.
 fn embedded(w: &Workdir, args: &[&str], stdin: &[u8]) -> util::Run {
     let all = [
@@ -565,22 +586,7 @@ fn a_store_failing_mid_run_keeps_the_old_commit_and_the_rerun_completes() {
     app.commit("one");
     let server = Server::start(Config::default()).expect("test server");
     let url = server.url();
-    let args = [
-        "--store",
-        &url,
-        "--state",
-        "st.db",
-        "-c",
-        "Code",
-        "--git",
-        "ws",
-        "--batch-size",
-        "5",
-        "--retries",
-        "0",
-        "--workers",
-        "1",
-    ];
+    let args = server_args(&url, "5", &["--git", "ws"]);
     w.run("ely-ingest", &args, b"").ok();
     let store = open(&Location::Weaviate(url.clone()), &OpenOptions::default()).unwrap();
     // New commits; the store fails after two batches.
@@ -611,6 +617,96 @@ fn a_store_failing_mid_run_keeps_the_old_commit_and_the_rerun_completes() {
 }
 
 #[test]
+fn a_file_written_in_part_is_written_whole_by_the_next_run() {
+    let w = Workdir::new();
+    let app = Repo::init(w.path("ws/app"));
+    app.write("big.txt", text_lines("one", 1000, 40));
+    app.write("small.py", "x = 1\n");
+    app.commit("one");
+    let server = Server::start(Config::default()).expect("test server");
+    let url = server.url();
+    let args = server_args(&url, "1", &["--git", "ws"]);
+    w.run("ely-ingest", &args, b"").ok();
+    let store = open(&Location::Weaviate(url.clone()), &OpenOptions::default()).unwrap();
+    let big = ("app".to_owned(), "big.txt".to_owned());
+    assert!(held(&*store, "Code")[&big].len() >= 5);
+    // The file shrinks, and the store fails once the new first chunk is written.
+    let two = text_lines("two", 300, 40);
+    app.write("big.txt", &two);
+    app.commit("two");
+    server.fail_after(Route::Batch, 1, 1000, Fault::Status(503));
+    w.run("ely-ingest", &args, b"").expect_code(3);
+    let part = &held(&*store, "Code")[&big];
+    assert_eq!(part[0].3, sha256(two.as_bytes()), "the first chunk is new");
+    assert!(
+        part.len() > 2,
+        "stale chunks are still there: written in part"
+    );
+    server.clear_faults();
+    // The rerun does not take the new first chunk for the whole file.
+    let rerun = w.run("ely-ingest", &args, b"");
+    rerun.ok();
+    assert_eq!(actions(&rerun)["big.txt"], "upserted");
+    assert_holds(&*store, "Code", "app", &app.committed());
+    // Once the repository was written whole, first chunks are trusted again.
+    let batches = server.requests(Route::Batch);
+    app.write("small.py", "x = 2\n");
+    app.commit("three");
+    let next = w.run("ely-ingest", &args, b"");
+    next.ok();
+    assert_eq!(actions(&next).len(), 1, "only small.py");
+    assert_eq!(server.requests(Route::Batch) - batches, 1);
+}
+
+#[test]
+fn a_resumed_run_keeps_what_was_rejected_before_and_a_moved_head_is_another_input() {
+    let w = Workdir::new();
+    let server = Server::start(Config::default()).expect("test server");
+    let url = server.url();
+    let mut records = vec![
+        json!({"repo": "r", "op": "add", "path": "bad.py", "content_ref": "/etc/hostname"})
+            .to_string(),
+    ];
+    for i in 0..30 {
+        records.push(json!({"repo": "r", "op": "add", "path": format!("f{i:02}.py"), "content": format!("x = {i}\n")}).to_string());
+    }
+    records.push(json!({"repo": "r", "new_changeset": {"commit": "c".repeat(40)}}).to_string());
+    w.write("changes.jsonl", (records.join("\n") + "\n").as_bytes());
+    let args = server_args(
+        &url,
+        "5",
+        &["-i", "changes.jsonl", "--checkpoint", "cp.json"],
+    );
+    server.fail_after(Route::Batch, 3, 1000, Fault::Status(503));
+    w.run("ely-ingest", &args, b"").expect_code(3);
+    server.clear_faults();
+    let rerun = w.run("ely-ingest", &args, b"");
+    rerun.expect_code(1).expect_stderr("keep");
+    let last = results(&rerun).pop().unwrap();
+    assert_eq!(last["action"], "kept", "{last}");
+    // Without the checkpoint the run starts over, meets the rejection again, and keeps it.
+    let again = w.run("ely-ingest", &args, b"");
+    again.expect_code(1);
+    assert_eq!(results(&again).pop().unwrap()["action"], "kept");
+
+    // With --git, a checkpoint belongs to the commits it was made for.
+    let app = Repo::init(w.path("ws/app"));
+    for i in 0..20 {
+        app.write(&format!("f{i}.py"), format!("f = {i}\n"));
+    }
+    app.commit("one");
+    let git_args = server_args(&url, "5", &["--git", "ws", "--checkpoint", "git-cp.json"]);
+    server.fail_after(Route::Batch, 1, 1000, Fault::Status(503));
+    w.run("ely-ingest", &git_args, b"").expect_code(3);
+    server.clear_faults();
+    app.write("new.py", "n = 1\n");
+    app.commit("two");
+    w.run("ely-ingest", &git_args, b"")
+        .expect_code(2)
+        .expect_stderr("belongs to another input");
+}
+
+#[test]
 fn a_checkpoint_lets_a_failed_run_continue_where_it_stopped() {
     let w = Workdir::new();
     let server = Server::start(Config::default()).expect("test server");
@@ -623,25 +719,11 @@ fn a_checkpoint_lets_a_failed_run_continue_where_it_stopped() {
         })
         .collect();
     w.write("changes.jsonl", records.as_bytes());
-    let args = [
-        "--store",
+    let args = server_args(
         &url,
-        "--state",
-        "st.db",
-        "-c",
-        "Code",
-        "-i",
-        "changes.jsonl",
-        "--checkpoint",
-        "cp.json",
-        "--batch-size",
         "5",
-        "--workers",
-        "1",
-        "--retries",
-        "0",
-        "--stats",
-    ];
+        &["-i", "changes.jsonl", "--checkpoint", "cp.json", "--stats"],
+    );
     server.fail_after(Route::Batch, 3, 1000, Fault::Status(503));
     w.run("ely-ingest", &args, b"").expect_code(3);
     assert!(
@@ -665,7 +747,9 @@ fn a_checkpoint_lets_a_failed_run_continue_where_it_stopped() {
     server.fail_after(Route::Batch, 0, 1000, Fault::Status(503));
     w.write("other.jsonl", records.replace("x = ", "y = ").as_bytes());
     let mut other = args.to_vec();
-    other[7] = "other.jsonl";
+    if let Some(at) = other.iter().position(|a| *a == "changes.jsonl") {
+        other[at] = "other.jsonl";
+    }
     w.run("ely-ingest", &other, b"").expect_code(3);
     server.clear_faults();
     w.run("ely-ingest", &args, b"")
@@ -791,10 +875,20 @@ fn path_lists_are_read_from_disk_and_a_missing_path_is_a_delete() {
     );
     run.ok();
     assert_eq!(actions(&run)["src/b.py"], "deleted");
+    // git quotes names with spaces or non-ASCII characters in its path lists too.
+    app.write("\u{fc} n.py", "u = 1\n");
+    app.commit("one");
+    app.write("\u{fc} n.py", "u = 2\n");
+    let list = app.git(&["diff", "--name-only"]);
+    assert!(list.starts_with('"'), "{list}");
+    let run = w.run("ely-ingest", &args, list.as_bytes());
+    run.ok();
+    assert_eq!(actions(&run)["\u{fc} n.py"], "upserted");
     let store = open(&Location::Embedded(w.path("s.db")), &OpenOptions::default()).unwrap();
-    let mut only_a = BTreeMap::new();
-    only_a.insert("src/a.py".to_owned(), b"a = 1\n".to_vec());
-    assert_holds(&*store, "Code", "app", &only_a);
+    let mut files = BTreeMap::new();
+    files.insert("src/a.py".to_owned(), b"a = 1\n".to_vec());
+    files.insert("\u{fc} n.py".to_owned(), b"u = 2\n".to_vec());
+    assert_holds(&*store, "Code", "app", &files);
 }
 
 #[test]
@@ -868,13 +962,120 @@ fn bad_lines_are_rejected_with_their_line_and_a_dry_run_writes_nothing() {
     );
     assert!(r[1]["reason"].as_str().unwrap().contains("\"move\""));
     assert_eq!(r[2]["line"], 4);
-    assert!(
-        !w.path("s.db").exists()
-            || open(&Location::Embedded(w.path("s.db")), &OpenOptions::default())
-                .unwrap()
-                .class("Code")
-                .unwrap()
-                .is_none(),
-        "a dry run creates nothing"
+    assert_eq!(
+        r[1]["repo"], "r",
+        "a bad record counts against its repository"
     );
+    assert!(!w.path("s.db").exists(), "a dry run creates no store");
+    assert!(!w.path("st.db").exists(), "and no state file");
+}
+
+#[test]
+fn folders_are_filtered_file_by_file_and_damaged_input_is_exit_4() {
+    let w = Workdir::new();
+    std::fs::create_dir_all(w.path("ws/app/nd/deep")).unwrap();
+    std::fs::create_dir_all(w.path("ws/app/empty")).unwrap();
+    w.write("ws/app/nd/q.py", b"q = 1\n");
+    w.write("ws/app/nd/deep/r.txt", b"r\n");
+    let records = [
+        json!({"repo": "app", "op": "add", "path": "nd/"}),
+        json!({"repo": "app", "op": "add", "path": "empty/"}),
+        json!({"repo": "app", "op": "rename", "path": "x.py"}),
+        json!({"repo": "app", "new_changeset": {"commit": "c".repeat(40)}}),
+    ];
+    let input: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let run = embedded(&w, &["--root", "ws", "--include", "*.py"], input.as_bytes());
+    run.expect_code(1);
+    let r = results(&run);
+    let by_path = |p: &str| r.iter().find(|x| x["path"] == p).unwrap().clone();
+    assert_eq!(by_path("nd/q.py")["action"], "upserted");
+    assert_eq!(by_path("nd/deep/r.txt")["action"], "skipped");
+    let empty = by_path("empty/");
+    assert_eq!(
+        (empty["action"].as_str(), empty["reason"].as_str()),
+        (Some("skipped"), Some("a folder with no files to index"))
+    );
+    assert_eq!(r[r.len() - 2]["action"], "rejected");
+    assert_eq!(r[r.len() - 2]["repo"], "app");
+    assert_eq!(
+        r[r.len() - 1]["action"],
+        "kept",
+        "a bad record keeps its repository's commit"
+    );
+    // Compressed input that ends early fails verification.
+    if util::have_tool("gzip") {
+        let many: String = (0..3000)
+            .map(|i| format!("{}\n", json!({"repo": "app", "op": "add", "path": format!("g{i}.py"), "content": format!("g = {i} # {}\n", "y".repeat(i % 97))})))
+            .collect();
+        let gz = util::pipe_through("gzip", &["-c"], many.as_bytes());
+        w.write("cut.jsonl.gz", &gz[..gz.len() / 2]);
+        embedded(&w, &["--root", "ws", "-i", "cut.jsonl.gz"], b"")
+            .expect_code(4)
+            .expect_stderr("truncated or corrupt");
+    }
+}
+
+#[test]
+fn a_repository_git_cannot_read_fails_alone() {
+    let w = Workdir::new();
+    let bad = Repo::init(w.path("ws/a-bad"));
+    bad.write("b.py", "b = 1\n");
+    bad.commit("one");
+    let good = Repo::init(w.path("ws/good"));
+    good.write("g.py", "g = 1\n");
+    good.commit("one");
+    // The tree of the bad repository's HEAD is lost.
+    let tree = bad.git(&["rev-parse", "HEAD^{tree}"]).trim().to_owned();
+    std::fs::remove_file(
+        bad.dir
+            .join(format!(".git/objects/{}/{}", &tree[..2], &tree[2..])),
+    )
+    .unwrap();
+    let run = embedded(&w, &["--git", "ws"], b"");
+    run.expect_code(1);
+    let r = results(&run);
+    let bad_line = r.iter().find(|x| x["repo"] == "a-bad").unwrap();
+    assert_eq!(bad_line["action"], "rejected", "{bad_line}");
+    let store = open(&Location::Embedded(w.path("s.db")), &OpenOptions::default()).unwrap();
+    assert_holds(&*store, "Code", "good", &good.committed());
+}
+
+#[test]
+fn what_uncommitted_indexed_goes_back_to_head_when_the_working_tree_does() {
+    let w = Workdir::new();
+    let app = Repo::init(w.path("ws/app"));
+    app.write("a.py", "a = 1\n");
+    app.commit("one");
+    let with = ["--git", "ws", "--uncommitted"];
+    embedded(&w, &with, b"").ok();
+    app.write("a.py", "a = 2\n");
+    app.write("scratch.py", "s = 1\n");
+    w.write("outside.txt", b"password=hunter2\n");
+    std::os::unix::fs::symlink(w.path("outside.txt"), app.dir.join("link.py")).unwrap();
+    let run = embedded(&w, &with, b"");
+    run.ok();
+    let acts = actions(&run);
+    assert_eq!(acts["a.py"], "upserted");
+    assert_eq!(acts["scratch.py"], "upserted");
+    assert_eq!(acts["link.py"], "skipped", "a link is not followed");
+    let store = open(&Location::Embedded(w.path("s.db")), &OpenOptions::default()).unwrap();
+    let mut now = BTreeMap::new();
+    now.insert("a.py".to_owned(), b"a = 2\n".to_vec());
+    now.insert("scratch.py".to_owned(), b"s = 1\n".to_vec());
+    assert_holds(&*store, "Code", "app", &now);
+    // The scratch file is removed, the edit undone: the collection follows.
+    std::fs::remove_file(app.dir.join("scratch.py")).unwrap();
+    std::fs::remove_file(app.dir.join("link.py")).unwrap();
+    app.git(&["checkout", "a.py"]);
+    let run = embedded(&w, &with, b"");
+    run.ok();
+    let acts = actions(&run);
+    assert_eq!(acts["scratch.py"], "deleted");
+    assert_eq!(acts["a.py"], "upserted");
+    assert_holds(&*store, "Code", "app", &app.committed());
+    // Without --uncommitted, what it indexed of an edit goes back to the commit.
+    app.write("a.py", "a = 3\n");
+    embedded(&w, &with, b"").ok();
+    embedded(&w, &["--git", "ws"], b"").ok();
+    assert_holds(&*store, "Code", "app", &app.committed());
 }

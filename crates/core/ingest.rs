@@ -236,7 +236,24 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         None
     };
-    let store = args.store.open(NAME, args.report.quiet)?;
+    // A dry run creates nothing: an embedded store that does not exist yet is stood in for
+    // by an empty one in a temporary folder, removed at the end.
+    let dry = args.write.dry_run;
+    let mut stand_in = None;
+    let store = match &location {
+        ely_store::Location::Embedded(p) if dry && !p.exists() => {
+            let dir =
+                std::env::temp_dir().join(format!("ely-ingest-dry-run-{}", std::process::id()));
+            let guard = RemoveOnDrop(dir.clone());
+            let store = ely_store::open(
+                &ely_store::Location::Embedded(dir.join("store.db")),
+                &ely_store::OpenOptions::default(),
+            )?;
+            stand_in = Some(guard);
+            store
+        }
+        _ => args.store.open(NAME, args.report.quiet)?,
+    };
     let state_path = match &args.state {
         Some(p) => p.clone(),
         None => ely_store::ely_home(|k| std::env::var(k).ok())
@@ -254,11 +271,15 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             .to_string(),
         ely_store::Location::Weaviate(_) => store.location(),
     };
-    let state = State::open(
-        &state_path,
-        &store_key,
-        &ely_store::names::class_name(&args.collection),
-    )?;
+    let state = if dry && !state_path.exists() {
+        None
+    } else {
+        Some(State::open(
+            &state_path,
+            &store_key,
+            &ely_store::names::class_name(&args.collection),
+        )?)
+    };
     let counters = Arc::new(Counters::default());
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut out = BufWriter::new(std::io::stdout());
@@ -266,12 +287,14 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         store.as_ref(),
         input,
         &opts,
-        Some(state),
+        state,
         counters.clone(),
         &mut out,
     );
     progress.finish();
     out.flush()?;
+    drop(store);
+    drop(stand_in);
     let finished = result?;
     let t = &finished.totals;
     for w in &finished.warnings {
@@ -281,6 +304,16 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         let mut fields = ely_cli::counts(t, &counters);
         fields.insert("dry_run".into(), args.write.dry_run.into());
         stats.print(NAME, fields);
+    }
+    if t.rejected == 0 && t.kept > 0 {
+        ely_cli::warn(
+            NAME,
+            format!(
+                "{} repositor(ies) keep their last commit: records of them were rejected before this run resumed (see the dead-letter file)",
+                t.kept
+            ),
+        );
+        return Ok(Exit::Rejected);
     }
     if t.rejected > 0 {
         ely_cli::tell_rejected(
@@ -294,4 +327,13 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Rejected);
     }
     Ok(Exit::Ok)
+}
+
+/// A folder removed, with what is in it, when this is dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -81,7 +81,11 @@ pub fn parse(line: &[u8], paths: bool) -> Line {
     }
     if !trimmed.trim_start().starts_with('{') {
         return if paths && !is_noise(trimmed) {
-            Line::Path(trimmed.to_owned())
+            // `git diff --name-only` quotes names as `git status` does.
+            match take_path(trimmed) {
+                Ok((path, "")) if trimmed.starts_with('"') => Line::Path(path),
+                _ => Line::Path(trimmed.to_owned()),
+            }
         } else {
             Line::Noise
         };
@@ -97,6 +101,20 @@ pub fn parse(line: &[u8], paths: bool) -> Line {
         Ok(line) => line,
         Err(why) => Line::Bad(why),
     }
+}
+
+/// The repository a line names, read leniently from a line that is not a valid record (or
+/// only the start of one, too long to keep), so that its rejection counts against it.
+pub fn repo_of(line: &[u8]) -> Option<String> {
+    if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) {
+        return map.get("repo").and_then(Value::as_str).map(str::to_owned);
+    }
+    let at = memchr::memmem::find(line, b"\"repo\"")? + 6;
+    let rest = &line[at..];
+    let colon = rest.iter().position(|c| !c.is_ascii_whitespace())?;
+    let rest = rest[colon..].strip_prefix(b":")?;
+    let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<String>();
+    values.next()?.ok()
 }
 
 /// A line of what mgit prints around its records: progress bars and summary tables.
@@ -348,7 +366,22 @@ mod tests {
             parse(b"src/main.rs\n", true),
             Line::Path("src/main.rs".into())
         );
+        assert_eq!(
+            parse(b"\"\\303\\274 n.py\"\n", true),
+            Line::Path("\u{fc} n.py".into()),
+            "git diff --name-only quotes names"
+        );
+        assert_eq!(parse(b"a b.py", true), Line::Path("a b.py".into()));
         assert_eq!(parse(b"  Worker 1: idle   0% 0:00:00", true), Line::Noise);
+        assert_eq!(
+            repo_of(br#"{"repo":"demo","op":"move","path":"x"}"#).as_deref(),
+            Some("demo")
+        );
+        assert_eq!(
+            repo_of(br#"{"repo" : "d\u00e9mo","content":"cut sh"#).as_deref(),
+            Some("d\u{e9}mo")
+        );
+        assert_eq!(repo_of(b"{\"op\":\"add\"}"), None);
         assert!(
             matches!(line(r#"{"repo":"d","op":"move","path":"x"}"#), Line::Bad(m) if m.contains("\"move\""))
         );

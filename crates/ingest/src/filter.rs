@@ -94,6 +94,23 @@ impl Filters {
         })
     }
 
+    /// Why nothing in the folder at `path` is indexed, judged by its name (`--exclude` and
+    /// the default excludes; `--include` is for the files in it); `None` when files in it
+    /// may be.
+    pub fn folder(&self, path: &str) -> Option<String> {
+        let inside = format!("{}/_", path.trim_end_matches('/'));
+        if self.exclude.is_match(&inside) {
+            return Some("excluded by --exclude".into());
+        }
+        if self.defaults.as_ref().is_some_and(|d| d.is_match(&inside)) {
+            return Some(
+                "excluded by default (dependencies, build output; --no-default-excludes indexes them)"
+                    .into(),
+            );
+        }
+        None
+    }
+
     /// Why the file at `path` (from the repository's root) is not indexed, judged by its
     /// name; `None` when it may be.
     pub fn by_name(&self, path: &str) -> Option<String> {
@@ -142,6 +159,15 @@ pub fn text(data: Vec<u8>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folders_are_judged_by_excludes_not_includes() {
+        let f = Filters::new(&["*.py".into()], &["docs/**".into()], true, 1 << 20).unwrap();
+        assert_eq!(f.folder("nd/"), None);
+        assert!(f.by_name("nd/").is_some(), "a folder is no *.py file");
+        assert!(f.folder("web/node_modules/").is_some());
+        assert!(f.folder("docs/").is_some());
+    }
 
     #[test]
     fn globs_default_excludes_and_sizes() {

@@ -107,7 +107,13 @@ impl Repos {
         {
             return Err(format!("path {rel:?} leaves the repository"));
         }
-        read_inside(&dir.join(rel), &[dir], limit)
+        let path = dir.join(rel);
+        // A link is not a file of the repository (git keeps the link, not its target), as
+        // git's own listing says of committed links.
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Ok(Found::Skip("a symbolic link".into()));
+        }
+        read_inside(&path, &[dir], limit)
     }
 
     /// Reads a `content_ref` path, which must be inside an allowed root, at most `limit` bytes.
@@ -223,8 +229,15 @@ mod tests {
             Found::Folder(_)
         ));
         assert!(repos.read("demo", "../../secret", 100).is_err());
+        // A link is skipped as git's listing skips committed links; a path through a linked
+        // folder that leads outside is refused.
+        assert!(matches!(
+            repos.read("demo", "leak", 100).unwrap(),
+            Found::Skip(why) if why == "a symbolic link"
+        ));
+        std::os::unix::fs::symlink(tmp.path(), repo.join("out")).unwrap();
         assert!(repos
-            .read("demo", "leak", 100)
+            .read("demo", "out/secret", 100)
             .unwrap_err()
             .contains("outside"));
         assert!(repos

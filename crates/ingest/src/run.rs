@@ -4,6 +4,7 @@
 //! task's acknowledged items into its result line, and remembers a repository's commit only
 //! once every task of that repository before it was acknowledged without a rejection.
 
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -89,7 +90,8 @@ const READY_BYTES: usize = 32 << 20;
 /// One unit of work, with its result line.
 struct Task {
     line: u64,
-    raw: Vec<u8>,
+    /// The line as read (shared by every item made of it).
+    raw: Bytes,
     repo: String,
     what: What,
 }
@@ -106,6 +108,9 @@ enum What {
         commit: String,
         branch: Option<String>,
         source: state::Source,
+        /// With `--git`: the paths indexed from the working tree (`--uncommitted`), which
+        /// the next run checks again.
+        worktree: Option<Vec<String>>,
     },
     /// A line that is not a record, and why.
     Reject(String),
@@ -164,6 +169,16 @@ pub fn ingest(
     let mut warnings = Vec::new();
     let totals: Shared = Arc::new(Mutex::new(Totals::default()));
     let exists = setup_collection(store, &class, opts, state.as_ref(), &totals)?;
+    // A dry run leaves a collection without the properties it looks up as it is: then no
+    // object has them, and asking for them would be an error in Weaviate.
+    let lookups_off = dry
+        && exists
+        && store.class(&class)?.is_some_and(|def| {
+            let names = ely_store::schema::property_names(&def);
+            !["contentHash", "chunkCount"]
+                .iter()
+                .all(|n| names.iter().any(|m| m.eq_ignore_ascii_case(n)))
+        });
     let input_name = input
         .as_ref()
         .map(|i| i.display_name().to_owned())
@@ -176,12 +191,32 @@ pub fn ingest(
             opts.sink.checkpoint.clone().unwrap_or_default(),
         )
     });
-    // Commits remembered before this run, read now: the state file moves to the writer.
+    // Commits remembered before this run, read now: the state file moves to the writer, and
+    // the run keeps a connection of its own to mark what it begins.
     let mut remembered = HashMap::new();
-    if let Some(st) = &state {
-        for g in &opts.git {
-            remembered.insert(g.name.clone(), st.commit(&g.name, state::Source::Git)?);
+    let mut unfinished = HashSet::new();
+    let marks = match &state {
+        Some(st) => {
+            for g in &opts.git {
+                remembered.insert(g.name.clone(), st.commit(&g.name, state::Source::Git)?);
+            }
+            unfinished = st.unfinished()?.into_keys().collect();
+            Some(st.reopen()?)
         }
+        None => None,
+    };
+    // What git holds now is part of what a checkpoint was made for: after a pull, the
+    // changes listed are others, and an old checkpoint must not skip them.
+    let mut git_identity = String::new();
+    for g in &opts.git {
+        let before = remembered.get(&g.name).cloned().flatten().map(|r| r.commit);
+        let head = git::head(&g.dir).ok().flatten();
+        git_identity.push_str(&format!(
+            "\n{} {}..{}",
+            g.name,
+            before.unwrap_or_default(),
+            head.unwrap_or_default()
+        ));
     }
     sink.set_results(Box::new(Writer {
         totals: totals.clone(),
@@ -195,9 +230,16 @@ pub fn ingest(
         class,
         opts,
         exists,
+        lookups_off,
         counters: &counters,
+        resumed: resume > 0,
         resume,
         resume_from,
+        git_identity,
+        marks,
+        begun: Vec::new(),
+        unfinished,
+        verified: None,
         held: HashMap::new(),
         heads: HashMap::new(),
         next_line: 0,
@@ -211,14 +253,32 @@ pub fn ingest(
         let mut window: Vec<Task> = Vec::new();
         if let Some(input) = input {
             let name = input.display_name().to_owned();
-            let (_, decoded) = input.decoded(counters.clone())?;
+            let (compression, decoded) = input.decoded(counters.clone())?;
+            // Compressed input that ends early or is damaged is input failing verification.
+            let read_error = |e: std::io::Error| -> anyhow::Error {
+                let damaged = matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                );
+                if damaged && compression != ely_stream::Compression::None {
+                    anyhow::Error::new(ely_stream::StreamError {
+                        kind: ely_stream::ErrorKind::Verification,
+                        message: format!(
+                            "{name}: the {} data is truncated or corrupt ({e}); the run stops there",
+                            compression.name()
+                        ),
+                    })
+                } else {
+                    anyhow::Error::new(e).context(format!("reading {name}"))
+                }
+            };
             let mut reader = std::io::BufReader::with_capacity(1 << 20, decoded);
             let mut buf = Vec::new();
             loop {
                 buf.clear();
                 let n = std::io::Read::take(&mut reader, opts.max_line_bytes as u64 + 1)
                     .read_until(b'\n', &mut buf)
-                    .with_context(|| format!("reading {name}"))?;
+                    .map_err(read_error)?;
                 if n == 0 {
                     break;
                 }
@@ -228,11 +288,11 @@ pub fn ingest(
                     t.lines += 1;
                 }
                 if buf.len() > opts.max_line_bytes && !buf.ends_with(b"\n") {
-                    skip_line(&mut reader).with_context(|| format!("reading {name}"))?;
+                    skip_line(&mut reader).map_err(read_error)?;
                     window.push(Task {
                         line: number,
-                        raw: Vec::new(),
-                        repo: String::new(),
+                        raw: Bytes::new(),
+                        repo: change::repo_of(&buf).unwrap_or_default(),
                         what: What::Reject(format!(
                             "line is longer than --max-line-bytes ({})",
                             opts.max_line_bytes
@@ -270,7 +330,20 @@ pub fn ingest(
         }
         for g in &opts.git {
             let before = remembered.get(&g.name).cloned().flatten();
-            run.git_repo(g, before.map(|r| r.commit), &mut window, feeder)?;
+            if let Err(e) = run.git_repo(g, before.map(|r| r.commit), &mut window, feeder) {
+                // A repository git cannot read (a corrupt object, dubious ownership) fails
+                // alone: its commit is kept, the other repositories go on. The store failing
+                // or the run being stopped ends the run.
+                let store_failed = e.chain().any(|c| c.is::<ely_store::StoreError>());
+                if store_failed || feeder.aborted() {
+                    return Err(e);
+                }
+                window.push(run.synthetic(
+                    &g.name,
+                    json!({"repo": g.name, "op": "changeset"}),
+                    What::Reject(format!("{}: {e:#}", g.dir.display())),
+                ));
+            }
         }
         run.window(std::mem::take(&mut window), feeder)?;
         feeder.flush()
@@ -282,6 +355,17 @@ pub fn ingest(
         return Err(e);
     }
     let delivered = sink.finish(true)?;
+    // Every repository written whole, without a rejection, is finished (those with a
+    // changeset were finished when it was remembered).
+    if let Some(m) = &run.marks {
+        if !dry {
+            for repo in &run.begun {
+                if m.rejections(repo)? == 0 {
+                    m.finish(repo)?;
+                }
+            }
+        }
+    }
     let totals = totals
         .lock()
         .map(|t| t.clone())
@@ -383,9 +467,25 @@ struct Run<'r> {
     opts: &'r IngestOptions,
     /// The collection held objects before this run (lookups can find something).
     exists: bool,
+    /// No lookups: a dry run on a collection that lacks the properties looked up (so no
+    /// object has them).
+    lookups_off: bool,
     counters: &'r Counters,
     /// Lines a checkpoint vouches for.
     resume: u64,
+    /// This run continues one that stopped (its checkpoint vouches for some lines).
+    resumed: bool,
+    /// The `--git` repositories and their commits (part of a checkpoint's identity).
+    git_identity: String,
+    /// The state file, for marking repositories begun (None without one).
+    marks: Option<State>,
+    /// Repositories marked begun by this run, in order.
+    begun: Vec<String>,
+    /// Repositories an earlier run began and did not finish: their files may be written in
+    /// part, so what the store holds of them is read chunk by chunk, not from first chunks.
+    unfinished: HashSet<String>,
+    /// What the store holds of the unfinished repositories' files, read once.
+    verified: Option<HashMap<u64, Held>>,
     /// The checkpoint's first-line hash and file: the input must be the one it was made for.
     resume_from: Option<(String, PathBuf)>,
     /// What this run wrote, by repository and path (its hash): later lookups in the same run
@@ -443,7 +543,7 @@ fn sha256_hex(data: &[u8]) -> String {
 impl Run<'_> {
     /// The task of an input line.
     fn task(&mut self, number: u64, raw: &[u8], parsed: Line) -> Task {
-        let raw = raw.to_vec();
+        let raw = Bytes::copy_from_slice(raw);
         match parsed {
             Line::File(f) => Task {
                 line: number,
@@ -468,6 +568,7 @@ impl Run<'_> {
                     commit,
                     branch,
                     source: state::Source::Mgit,
+                    worktree: None,
                 },
             },
             Line::Path(p) => {
@@ -490,8 +591,8 @@ impl Run<'_> {
             }
             Line::Bad(why) => Task {
                 line: number,
+                repo: change::repo_of(&raw).unwrap_or_default(),
                 raw,
-                repo: String::new(),
                 what: What::Reject(why),
             },
             Line::Noise => Task {
@@ -571,6 +672,7 @@ impl Run<'_> {
             .collect();
         let clean = |path: &str| !dirty.contains(&key(&g.name, path));
         let mut changes: Vec<Change> = Vec::new();
+        let full = incremental.is_none();
         match incremental {
             Some(diff) => changes = diff,
             None => {
@@ -607,9 +709,62 @@ impl Run<'_> {
                 }
             }
         }
-        if self.opts.uncommitted {
-            changes.extend(git::uncommitted(&g.dir)?);
+        let uncommitted = if self.opts.uncommitted {
+            git::uncommitted(&g.dir)?
+        } else {
+            Vec::new()
+        };
+        // What is indexed from the working tree now, which the next run checks again.
+        let worktree: Vec<String> = uncommitted
+            .iter()
+            .filter_map(|c| match c {
+                Change::Upsert { path, .. } | Change::Rename { path, .. } => Some(path.clone()),
+                Change::Delete { .. } => None,
+            })
+            .collect();
+        // Paths an earlier run indexed from the working tree that nothing names now (an
+        // untracked file removed, an edit undone, --uncommitted no longer given) go back to
+        // what HEAD holds: its file, or nothing. A full re-index has done that already.
+        let previous = match &self.marks {
+            Some(m) => m.worktree(&g.name)?,
+            None => Vec::new(),
+        };
+        if !full && !previous.is_empty() {
+            let mut named: HashSet<&str> = HashSet::new();
+            for c in changes.iter().chain(&uncommitted) {
+                match c {
+                    Change::Upsert { path, .. } | Change::Delete { path } => {
+                        named.insert(path);
+                    }
+                    Change::Rename { from, path, .. } => {
+                        named.insert(path);
+                        named.insert(from);
+                    }
+                }
+            }
+            let mut again: HashSet<String> = previous
+                .into_iter()
+                .filter(|p| !named.contains(p.as_str()))
+                .collect();
+            let mut back = Vec::new();
+            if !again.is_empty() {
+                for f in git::tracked(&g.dir, &head)? {
+                    let (path, blob, mode) = f?;
+                    if again.remove(&path) {
+                        back.push(Change::Upsert {
+                            path,
+                            blob: Some(blob),
+                            mode,
+                        });
+                    }
+                }
+            }
+            let mut gone: Vec<String> = again.into_iter().collect();
+            gone.sort();
+            back.extend(gone.into_iter().map(|path| Change::Delete { path }));
+            changes.extend(back);
         }
+        changes.extend(uncommitted);
         for c in changes {
             let (op, path, from, content) = match c {
                 Change::Upsert { path, blob, mode } => {
@@ -651,6 +806,7 @@ impl Run<'_> {
             commit: head,
             branch,
             source: state::Source::Git,
+            worktree: Some(worktree),
         };
         window.push(self.synthetic(&g.name, record, what));
         Ok(())
@@ -670,7 +826,7 @@ impl Run<'_> {
         self.next_line += 1;
         Task {
             line: self.next_line,
-            raw: record.to_string().into_bytes(),
+            raw: Bytes::from(record.to_string().into_bytes()),
             repo: repo.to_owned(),
             what,
         }
@@ -682,29 +838,37 @@ impl Run<'_> {
             return Ok(Vec::new());
         }
         let mut gone = HashSet::new();
+        self.each_object(|p| {
+            if p.get("repo").and_then(Value::as_str) != Some(repo) {
+                return;
+            }
+            if let Some(path) = p.get("path").and_then(Value::as_str) {
+                if !tracked.contains(&key(repo, path)) {
+                    gone.insert(path.to_owned());
+                }
+            }
+        })?;
+        let mut gone: Vec<String> = gone.into_iter().collect();
+        gone.sort();
+        Ok(gone)
+    }
+
+    /// Reads the whole collection, page by page, handing each object's properties to `f`.
+    fn each_object(&self, mut f: impl FnMut(&Map<String, Value>)) -> anyhow::Result<()> {
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .store
                 .scan(&self.class, None, after.as_deref(), 500, false)
                 .with_context(|| format!("reading {}", self.class))?;
-            let Some(last) = page.last() else { break };
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
             after = Some(last.id.clone());
             for o in &page {
-                let p = &o.properties;
-                if p.get("repo").and_then(Value::as_str) != Some(repo) {
-                    continue;
-                }
-                if let Some(path) = p.get("path").and_then(Value::as_str) {
-                    if !tracked.contains(&key(repo, path)) {
-                        gone.insert(path.to_owned());
-                    }
-                }
+                f(&o.properties);
             }
         }
-        let mut gone: Vec<String> = gone.into_iter().collect();
-        gone.sort();
-        Ok(gone)
     }
 
     /// Reads, looks up and feeds a window of tasks.
@@ -713,15 +877,17 @@ impl Run<'_> {
             return Ok(());
         }
         if std::mem::take(&mut self.first) {
+            let mut identity = tasks[0].raw.to_vec();
+            identity.extend_from_slice(self.git_identity.as_bytes());
             if let Some((hash, path)) = &self.resume_from {
-                if *hash != ely_transfer::sink::first_line_hash(&tasks[0].raw) {
+                if *hash != ely_transfer::sink::first_line_hash(&identity) {
                     bail!(
-                        "checkpoint {} belongs to another input (its first change differs); delete it to start over, or give another --checkpoint",
+                        "checkpoint {} belongs to another input (its first change, or a repository's commits, differ); delete it to start over, or give another --checkpoint",
                         path.display()
                     );
                 }
             }
-            feeder.identify(&tasks[0].raw)?;
+            feeder.identify(&identity)?;
         }
         // Content first (a folder becomes one task per file in it), fed on whenever the text
         // read reaches READY_BYTES, so a window of large files never holds much.
@@ -760,6 +926,16 @@ impl Run<'_> {
         ready: Vec<(Task, Option<Prepared>)>,
         feeder: &mut Feeder<'_, '_>,
     ) -> anyhow::Result<()> {
+        if let Some(m) = &self.marks {
+            if !self.opts.sink.dry_run {
+                for (task, _) in &ready {
+                    if !task.repo.is_empty() && !self.begun.contains(&task.repo) {
+                        m.begin(&task.repo, self.resumed)?;
+                        self.begun.push(task.repo.clone());
+                    }
+                }
+            }
+        }
         let held = self.lookup(&ready)?;
         let mut items: Vec<Item> = Vec::new();
         for (task, prepared) in ready {
@@ -789,7 +965,12 @@ impl Run<'_> {
         if *op == change::Op::Delete {
             return Ok(vec![(task, Prepared::Delete)]);
         }
-        if let Some(why) = self.opts.filters.by_name(path) {
+        // An untracked folder (mgit's `dir/`) is judged by excludes here, its files one by one.
+        let judged = match path.ends_with('/') {
+            true => self.opts.filters.folder(path),
+            false => self.opts.filters.by_name(path),
+        };
+        if let Some(why) = judged {
             return Ok(vec![(task, Prepared::Skip(why))]);
         }
         let limit = self.opts.filters.max_size;
@@ -894,6 +1075,12 @@ impl Run<'_> {
                     };
                     out.extend(self.prepare(sub)?);
                 }
+                if out.is_empty() {
+                    return Ok(vec![(
+                        task,
+                        Prepared::Skip("a folder with no files to index".into()),
+                    )]);
+                }
                 return Ok(out);
             }
             Ok(Found::Bytes(data)) => {
@@ -917,13 +1104,29 @@ impl Run<'_> {
     }
 
     /// What the store holds of each file of the window (and of each rename's old path).
-    fn lookup(&self, ready: &[(Task, Option<Prepared>)]) -> anyhow::Result<HashMap<u64, Held>> {
+    fn lookup(&mut self, ready: &[(Task, Option<Prepared>)]) -> anyhow::Result<HashMap<u64, Held>> {
         let mut want: Vec<(u64, String)> = Vec::new();
         let mut seen = HashSet::new();
+        let mut checked = HashMap::new();
         for (task, _) in ready {
             let What::File { path, from, .. } = &task.what else {
                 continue;
             };
+            if self.exists && self.unfinished.contains(&task.repo) {
+                // An earlier run stopped inside this repository: every chunk is checked.
+                let verified = self.verified()?;
+                for p in std::iter::once(path).chain(from) {
+                    let k = key(&task.repo, p);
+                    checked.insert(
+                        k,
+                        verified.get(&k).copied().unwrap_or(Held {
+                            chunks: 0,
+                            hash: None,
+                        }),
+                    );
+                }
+                continue;
+            }
             for p in std::iter::once(path).chain(from) {
                 let k = key(&task.repo, p);
                 if !self.held.contains_key(&k) && seen.insert(k) {
@@ -935,8 +1138,8 @@ impl Run<'_> {
                 }
             }
         }
-        let mut held = HashMap::new();
-        if want.is_empty() || !self.exists {
+        let mut held = checked;
+        if want.is_empty() || !self.exists || self.lookups_off {
             return Ok(held);
         }
         let ids: Vec<String> = want.iter().map(|(_, id)| id.clone()).collect();
@@ -959,6 +1162,68 @@ impl Run<'_> {
             }
         }
         Ok(held)
+    }
+
+    /// What the store holds of the files of repositories an earlier run did not finish, read
+    /// chunk by chunk in one pass over the collection: a file counts as held whole (its hash
+    /// known) only when every chunk up to its count is there and all agree; its chunk count
+    /// is the highest chunk found, so that stale chunks past a new end are deleted.
+    fn verified(&mut self) -> anyhow::Result<&HashMap<u64, Held>> {
+        if self.verified.is_none() {
+            struct Seen {
+                present: u32,
+                end: u32,
+                count: Option<u32>,
+                hash: Option<u64>,
+                agree: bool,
+            }
+            let mut seen: HashMap<u64, Seen> = HashMap::new();
+            let unfinished = &self.unfinished;
+            self.each_object(|p| {
+                let Some(repo) = p.get("repo").and_then(Value::as_str) else {
+                    return;
+                };
+                if !unfinished.contains(repo) {
+                    return;
+                }
+                let Some(path) = p.get("path").and_then(Value::as_str) else {
+                    return;
+                };
+                let n = |k: &str| {
+                    p.get(k)
+                        .and_then(Value::as_u64)
+                        .map(|n| n.min(u32::MAX as u64 - 1) as u32)
+                };
+                let index = n("chunkIndex").unwrap_or(0);
+                let count = n("chunkCount");
+                let hash = p.get("contentHash").and_then(Value::as_str).map(short);
+                let s = seen.entry(key(repo, path)).or_insert(Seen {
+                    present: 0,
+                    end: 0,
+                    count,
+                    hash,
+                    agree: true,
+                });
+                s.present += 1;
+                s.end = s.end.max(index + 1);
+                s.agree &= s.count == count && s.hash == hash;
+            })?;
+            let verified = seen
+                .into_iter()
+                .map(|(k, s)| {
+                    let whole = s.agree && s.present == s.end && s.count == Some(s.end);
+                    (
+                        k,
+                        Held {
+                            chunks: s.end,
+                            hash: if whole { s.hash } else { None },
+                        },
+                    )
+                })
+                .collect();
+            self.verified = Some(verified);
+        }
+        Ok(self.verified.get_or_insert_with(HashMap::new))
     }
 
     /// The chunk count the store holds for a file (this run's writes first).
@@ -989,12 +1254,12 @@ impl Run<'_> {
         let mut meta = Map::new();
         meta.insert("repo".into(), json!(task.repo));
         meta.insert("line".into(), json!(task.line));
-        let settled = |status: Status, raw: &[u8], class: &str| Item {
+        let settled = |status: Status, raw: &Bytes, class: &str| Item {
             settled: Some(status),
             ..Item::new(
                 task.line,
                 0,
-                raw.to_vec(),
+                raw.clone(),
                 Object {
                     class: class.to_owned(),
                     ..Object::default()
@@ -1015,9 +1280,13 @@ impl Run<'_> {
                     commit,
                     branch,
                     source,
+                    worktree,
                 },
                 _,
             ) => {
+                if let Some(w) = worktree {
+                    meta.insert("worktree".into(), json!(w));
+                }
                 meta.insert("op".into(), json!("changeset"));
                 meta.insert("commit".into(), json!(commit));
                 if let Some(b) = branch {
@@ -1227,8 +1496,16 @@ impl Writer {
             .totals
             .lock()
             .map_err(|_| anyhow::anyhow!("the totals' lock was poisoned"))?;
+        let worktree = line.remove("worktree");
         let action = if let Some(reason) = task.rejected {
             *self.failed.entry(repo.clone()).or_default() += 1;
+            if let (Some(st), false) = (&self.state, self.dry) {
+                if !repo.is_empty() {
+                    // Kept in the state file: a run resumed from a checkpoint, which does not
+                    // see this line again, still keeps the repository's old commit.
+                    st.rejected(&repo)?;
+                }
+            }
             line.insert("reason".into(), json!(reason));
             if op != "changeset" && op != "record" {
                 t.files += 1;
@@ -1236,7 +1513,10 @@ impl Writer {
             t.rejected += 1;
             "rejected"
         } else if op == "changeset" {
-            let failures = self.failed.get(&repo).copied().unwrap_or(0);
+            let failures = match (&self.state, self.dry) {
+                (Some(st), false) => st.rejections(&repo)?,
+                _ => self.failed.get(&repo).copied().unwrap_or(0),
+            };
             if failures > 0 {
                 t.kept += 1;
                 line.insert(
@@ -1247,7 +1527,7 @@ impl Writer {
                 );
                 "kept"
             } else {
-                if let (Some(st), false) = (&self.state, self.dry) {
+                if let (Some(st), false) = (&mut self.state, self.dry) {
                     let commit = line.get("commit").and_then(Value::as_str).unwrap_or("");
                     let branch = line.get("branch").and_then(Value::as_str);
                     let source = match line.get("source").and_then(Value::as_str) {
@@ -1255,6 +1535,14 @@ impl Writer {
                         _ => state::Source::Mgit,
                     };
                     st.remember(&repo, source, commit, branch)?;
+                    if let Some(Value::Array(paths)) = &worktree {
+                        let paths: Vec<String> = paths
+                            .iter()
+                            .filter_map(|p| p.as_str().map(str::to_owned))
+                            .collect();
+                        st.set_worktree(&repo, &paths)?;
+                    }
+                    st.finish(&repo)?;
                 }
                 t.remembered += 1;
                 "remembered"

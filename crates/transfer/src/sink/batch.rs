@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use std::ops::Range;
 
+use bytes::Bytes;
 use ely_store::{Object, VectorText};
 use serde_json::{Map, Value};
 
@@ -31,8 +32,8 @@ pub struct Item {
     pub line: u64,
     /// The source's chain hash after this line: what a checkpoint after it records.
     pub chain: u64,
-    /// The original line, for the dead-letter file.
-    pub raw: Vec<u8>,
+    /// The original line, for the dead-letter file (shared by the items of one line).
+    pub raw: Bytes,
     pub obj: Object,
     pub op: Op,
     /// Settled before reaching the store, and how: rejected early, or decided by the source
@@ -53,11 +54,11 @@ pub struct Item {
 
 impl Item {
     /// An object to upsert, from line `line` (`raw`).
-    pub fn new(line: u64, chain: u64, raw: Vec<u8>, obj: Object) -> Item {
+    pub fn new(line: u64, chain: u64, raw: impl Into<Bytes>, obj: Object) -> Item {
         Item {
             line,
             chain,
-            raw,
+            raw: raw.into(),
             obj,
             op: Op::Upsert,
             settled: None,
@@ -71,7 +72,13 @@ impl Item {
 
     /// An item rejected before reaching the store; it still travels in a batch, so that
     /// results and the dead-letter file keep input order.
-    pub fn rejected(line: u64, chain: u64, raw: Vec<u8>, obj: Object, reason: String) -> Item {
+    pub fn rejected(
+        line: u64,
+        chain: u64,
+        raw: impl Into<Bytes>,
+        obj: Object,
+        reason: String,
+    ) -> Item {
         Item {
             settled: Some(Status::Rejected(reason)),
             ..Item::new(line, chain, raw, obj)

@@ -44,7 +44,7 @@ pub struct ItemResult {
     pub tenant: Option<String>,
     pub status: Status,
     /// The item's line, kept for rejections only.
-    pub raw: Vec<u8>,
+    pub raw: bytes::Bytes,
     /// What the source attached to the item.
     pub tag: Option<Box<Value>>,
 }
@@ -452,7 +452,7 @@ fn done(
             let raw = if matches!(status, Status::Rejected(_)) {
                 item.raw
             } else {
-                Vec::new()
+                bytes::Bytes::new()
             };
             ItemResult {
                 line: item.line,
