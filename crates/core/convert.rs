@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ely_cli::{usage, Exit, InputArgs, Progress, Stats};
-use ely_stream::{Counters, DeadLetter, Event, Jsonl, ReadOptions, Source, StreamWriter, Summary};
+use ely_stream::{Counters, DeadLetter, Event, ReadOptions, StreamWriter, Summary};
 
 const NAME: &str = "ely-convert";
 
@@ -25,16 +25,22 @@ Examples:
   ely-convert -i code.jsonl.zst --compress gzip --level 9 > code.jsonl.gz
   ely-convert -i code.jsonl.gz -o code.jsonl.zst --level 19 --threads 4
 
+  # To Parquet (typed columns, float32 vectors, zstd) and back, object for object
+  ely-convert -i code.jsonl.zst -o code.parquet
+  duckdb -c \"SELECT path, len(vector) FROM 'code.parquet' LIMIT 3\"
+  ely-convert -i code.parquet -o code-again.jsonl.zst
+  ely-backup --all | ely-convert -o backups/      # one <Collection>.parquet per collection
+
   # Objects from the REST API: compact, vectors in shortest float32 form, bad lines set aside
   curl -s 'localhost:8080/v1/objects?class=Code&include=vector' | jq -c '.objects[]' \\
     | ely-convert --normalize --skip-bad --dead-letter rejected.jsonl -o code.jsonl.zst
 
 ";
 
-/// Recompress, decompress, normalize or verify an ely stream.
+/// Recompress, decompress, normalize or verify an ely stream, or turn it into Parquet and back.
 ///
-/// Reads JSONL (plain, zstd, gzip or lz4; detected from the first bytes, never the name) and
-/// writes the same stream: object lines pass through byte for byte unless --normalize, and
+/// Reads JSONL (plain, zstd, gzip or lz4; detected from the first bytes, never the name) or
+/// Parquet files ely wrote (a file, or a folder of them), and writes the same stream: object lines pass through byte for byte unless --normalize, and
 /// every collection ends with a correct trailer. Truncated or corrupt input (a header without
 /// its trailer, a trailer whose count or hash disagrees, compressed data that ends early)
 /// stops the run with exit 4; an output file is then never left behind.
@@ -45,8 +51,14 @@ struct Args {
     input: InputArgs,
 
     /// Output file, written to a temporary name and renamed when complete; stdout when absent.
+    /// A `.parquet` file is Parquet (one collection); a folder (`DIR/`) gets one
+    /// `<Collection>.parquet` per collection.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+
+    /// Output format: jsonl, or parquet [default: from -o (.parquet or DIR/), else jsonl].
+    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "parquet"])]
+    format: Option<String>,
 
     #[command(flatten)]
     compression: ely_cli::CompressArgs,
@@ -84,11 +96,63 @@ fn main() -> ExitCode {
     ely_cli::start(NAME, run)
 }
 
+/// Where Parquet output goes, when the output is Parquet.
+fn parquet_target(args: &Args) -> anyhow::Result<Option<ely_parquet::Target>> {
+    let out = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+    let folder = out.is_some_and(|p| p.to_string_lossy().ends_with('/') || p.is_dir());
+    let by_name = out.is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
+    let parquet = match args.format.as_deref() {
+        Some("parquet") => true,
+        Some(_) => {
+            if folder || by_name {
+                return Err(usage(
+                    "--format jsonl writes one stream: give -o FILE (.jsonl, .jsonl.zst, ...)",
+                ));
+            }
+            false
+        }
+        None => folder || by_name,
+    };
+    if !parquet {
+        return Ok(None);
+    }
+    if args.plain || args.normalize || args.compression.compress.is_some() {
+        return Err(usage(
+            "Parquet output is typed and compressed with zstd: --plain, --normalize and --compress are for JSONL",
+        ));
+    }
+    Ok(Some(match out {
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(usage(
+                    "refusing to write Parquet to a terminal; redirect stdout or use -o FILE",
+                ));
+            }
+            ely_parquet::Target::Stdout
+        }
+        Some(p) if folder => ely_parquet::Target::Dir(p.to_owned()),
+        Some(p) => ely_parquet::Target::File(p.to_owned()),
+    }))
+}
+
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
-    let write_options = args
-        .compression
-        .write_options(args.output.as_deref(), args.plain)?;
+    let parquet = match args.check {
+        true => None,
+        false => parquet_target(&args)?,
+    };
+    if let (Some(level), Some(_)) = (args.compression.level, &parquet) {
+        if !(1..=22).contains(&level) {
+            return Err(usage("zstd levels are 1-22"));
+        }
+    }
+    let write_options = match parquet {
+        Some(_) => None,
+        None => Some(
+            args.compression
+                .write_options(args.output.as_deref(), args.plain)?,
+        ),
+    };
     let dead_letter_path = match args.skip_bad {
         true => match ely_cli::dead_letter_path(args.dead_letter.as_deref(), args.input.file()) {
             Some(p) => Some(p),
@@ -104,19 +168,67 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     };
 
     let counters = Arc::new(Counters::default());
-    let source = Jsonl::lines(args.input.open(NAME)?, opts, counters.clone());
+    let source = args
+        .input
+        .source(NAME, opts, counters.clone(), parquet.is_some())?;
     let mut dead = dead_letter_path.map(|p| DeadLetter::new(&p, source.name()));
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let (summary, result, writer) = if args.check {
-        let checked = ely_stream::verify(Box::new(source), &counters, dead.as_mut());
+        let checked = ely_stream::verify(source, &counters, dead.as_mut());
         let line = serde_json::to_string(&checked.report)?;
         progress.finish();
         writeln!(std::io::stdout(), "{line}")?;
         (checked.summary, checked.result, None)
+    } else if let Some(target) = parquet {
+        let mut writer = ely_parquet::ParquetWriter::new(
+            target,
+            ely_parquet::Options {
+                level: args.compression.level,
+                ..ely_parquet::Options::default()
+            },
+        );
+        let mut summary = Summary::default();
+        let result = source.read(&mut summary, &mut |event| {
+            match event {
+                Event::Header { header, line, .. } => writer.header(line, header)?,
+                Event::Object {
+                    line,
+                    object,
+                    number,
+                    ..
+                } => match object {
+                    Some(Ok(o)) => writer.object(o.object, line.map_or(0, <[u8]>::len))?,
+                    Some(Err(why)) if dead.is_some() => {
+                        set_aside(&mut dead, number, &why, line.unwrap_or_default(), None)?
+                    }
+                    Some(Err(why)) => {
+                        return Err(ely_stream::StreamError::bad_line(NAME, number, why).into())
+                    }
+                    None => anyhow::bail!("line {number}: the object was not read"),
+                },
+                Event::SectionEnd { trailer } => writer.end_section(trailer)?,
+                Event::Bad {
+                    line,
+                    number,
+                    reason,
+                    too_long,
+                } => set_aside(&mut dead, number, reason, line, too_long)?,
+            }
+            Ok(())
+        });
+        progress.finish();
+        let parts = match result {
+            Ok(()) => Some(writer.finish()),
+            Err(_) => None,
+        };
+        (summary, result, parts.map(Output::Parquet))
     } else {
+        let Some(write_options) = write_options else {
+            anyhow::bail!("no output options");
+        };
         let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
         let mut summary = Summary::default();
-        let result = Box::new(source).read(&mut summary, &mut |event| {
+        let result = source.read(&mut summary, &mut |event| {
             match event {
                 Event::Header { header, line, .. } => writer.header_line(line, header)?,
                 Event::Object {
@@ -128,16 +240,12 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                     number,
                     reason,
                     too_long,
-                } => {
-                    if let Some(d) = dead.as_mut() {
-                        d.reject(number, reason, line, too_long)?;
-                    }
-                }
+                } => set_aside(&mut dead, number, reason, line, too_long)?,
             }
             Ok(())
         });
         progress.finish();
-        (summary, result, Some(writer))
+        (summary, result, Some(Output::Jsonl(Box::new(writer))))
     };
     for w in &summary.warnings {
         ely_cli::warn(NAME, w);
@@ -149,7 +257,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     }
     result?;
     let bytes_out = match writer {
-        Some(w) => w.finish()?,
+        Some(Output::Jsonl(w)) => w.finish()?,
+        Some(Output::Parquet(files)) => files?.iter().map(|f| f.bytes).sum(),
         None => 0,
     };
 
@@ -178,4 +287,24 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         return Ok(Exit::Rejected);
     }
     Ok(Exit::Ok)
+}
+
+/// What a conversion wrote to.
+enum Output {
+    Jsonl(Box<StreamWriter>),
+    Parquet(anyhow::Result<Vec<ely_parquet::WrittenFile>>),
+}
+
+/// A bad line, set aside when --skip-bad gave a dead-letter file.
+fn set_aside(
+    dead: &mut Option<DeadLetter>,
+    number: u64,
+    reason: &str,
+    line: &[u8],
+    too_long: Option<u64>,
+) -> std::io::Result<()> {
+    match dead.as_mut() {
+        Some(d) => d.reject(number, reason, line, too_long),
+        None => Ok(()),
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use ely_cli::{usage, Exit, InputArgs, Progress, SelectArgs, SinkArgs, Stats, StoreArgs};
-use ely_stream::{Counters, Jsonl, ReadOptions};
+use ely_stream::{Counters, ReadOptions};
 use ely_transfer::restore::{restore, verify_first, RestoreOptions};
 use ely_transfer::selection::{parse_ids, read_id_file};
 
@@ -165,36 +165,35 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     let mut opts = opts;
     // A --store that cannot be right fails before the input is read.
     args.store.location()?;
-    // Only a regular file can be read twice: a pipe (`-i /dev/stdin`, `-i <(...)`) is
-    // restored as it is read, verifying each section as it ends.
+    // Only a regular file (or a folder of Parquet files) can be read twice: a pipe
+    // (`-i /dev/stdin`, `-i <(...)`) is restored as it is read, verifying each section as it
+    // ends.
     let verify = match args.input.file() {
-        Some(file) if !args.no_verify_first => std::fs::metadata(file)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
-            .is_file()
-            .then_some(file),
-        _ => None,
+        Some(file) if !args.no_verify_first => {
+            let meta =
+                std::fs::metadata(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            meta.is_file() || (meta.is_dir() && args.input.is_parquet())
+        }
+        _ => false,
     };
-    if let Some(file) = verify {
-        let first = Jsonl::lines(
-            ely_stream::Input::open(Some(file))?,
+    if verify {
+        let first = args.input.source(
+            NAME,
             opts.read.clone(),
             Arc::new(Counters::default()),
-        );
-        opts.collections = verify_first(Box::new(first))
+            false,
+        )?;
+        opts.collections = verify_first(first)
             .map_err(|e| e.context("verifying the input before writing anything"))?;
     }
     let store = args.store.open(NAME, args.report.quiet)?;
     let counters = Arc::new(Counters::default());
-    let source = Jsonl::objects(args.input.open(NAME)?, opts.read.clone(), counters.clone());
+    let source = args
+        .input
+        .source(NAME, opts.read.clone(), counters.clone(), true)?;
     let progress = Progress::start(NAME, args.report.quiet, counters.clone());
     let mut out = BufWriter::new(std::io::stdout());
-    let result = restore(
-        store.as_ref(),
-        Box::new(source),
-        &opts,
-        counters.clone(),
-        &mut out,
-    );
+    let result = restore(store.as_ref(), source, &opts, counters.clone(), &mut out);
     progress.finish();
     out.flush()?;
     let finished = result?;

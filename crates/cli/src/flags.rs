@@ -68,6 +68,31 @@ impl InputArgs {
     pub fn file(&self) -> Option<&Path> {
         self.path().filter(|p| p.as_os_str() != "-")
     }
+
+    /// Whether the input is Parquet: a file that starts as Parquet files do, or a folder
+    /// of them.
+    pub fn is_parquet(&self) -> bool {
+        self.file().is_some_and(ely_parquet::is_parquet)
+    }
+
+    /// The input as a source of an ely stream: Parquet files ely wrote, else the stream
+    /// itself (JSONL in any compression), its object lines read into objects when `objects`.
+    pub fn source(
+        &self,
+        name: &str,
+        opts: ReadOptions,
+        counters: std::sync::Arc<ely_stream::Counters>,
+        objects: bool,
+    ) -> std::io::Result<Box<dyn ely_stream::Source>> {
+        if let Some(p) = self.file().filter(|p| ely_parquet::is_parquet(p)) {
+            return Ok(Box::new(ely_parquet::ParquetSource::new(p, counters)));
+        }
+        let input = self.open(name)?;
+        Ok(match objects {
+            true => Box::new(ely_stream::Jsonl::objects(input, opts, counters)),
+            false => Box::new(ely_stream::Jsonl::lines(input, opts, counters)),
+        })
+    }
 }
 
 /// Which objects and properties a command takes.

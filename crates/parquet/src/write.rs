@@ -1,0 +1,359 @@
+//! Writes ely streams as Parquet: one file per collection, row groups bounded by rows and
+//! bytes (memory stays flat), zstd, byte-stream-split for float columns, the stream's header
+//! and a digest of its objects in the file's metadata. Files are written to a temporary name
+//! and renamed when complete, as every ely output is.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use ely_stream::atomic::AtomicFile;
+use ely_stream::{Header, Trailer};
+use ely_vocab::Object;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::digest::Digest;
+use crate::layout::Layout;
+
+/// How to write.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// zstd level (1-22); `None`: 3.
+    pub level: Option<i32>,
+    /// A row group closes at this many rows...
+    pub group_rows: usize,
+    /// ...or at about this many bytes of objects.
+    pub group_bytes: usize,
+    /// Objects of a stream without a class definition that decide its columns.
+    pub infer_rows: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            level: None,
+            group_rows: 16_384,
+            group_bytes: 64 << 20,
+            infer_rows: 1000,
+        }
+    }
+}
+
+/// Where the files go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// One file (a stream of one collection).
+    File(PathBuf),
+    /// A folder: `<Collection>.parquet` for each collection.
+    Dir(PathBuf),
+    Stdout,
+}
+
+enum Out {
+    File(AtomicFile),
+    Stdout(io::Stdout),
+}
+
+/// Counts the bytes that reach the file.
+struct Counted {
+    out: Out,
+    bytes: u64,
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = match &mut self.out {
+            Out::File(f) => f.write(buf)?,
+            Out::Stdout(s) => s.write(buf)?,
+        };
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Out::File(f) => f.flush(),
+            Out::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+/// A collection's file being written.
+struct Section {
+    collection: Option<String>,
+    header_line: Option<String>,
+    class: Option<serde_json::Value>,
+    pending: Vec<Object>,
+    pending_bytes: usize,
+    open: Option<(Layout, ArrowWriter<Counted>)>,
+    digest: Digest,
+}
+
+/// What was written: one entry per file.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub path: Option<PathBuf>,
+    pub collection: Option<String>,
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// Writes the sections of a stream as Parquet files.
+pub struct ParquetWriter {
+    target: Target,
+    opts: Options,
+    section: Option<Section>,
+    written: Vec<WrittenFile>,
+    /// Files complete but not yet in place: all are renamed at the end, so a run that
+    /// fails halfway leaves none behind.
+    complete: Vec<AtomicFile>,
+}
+
+impl ParquetWriter {
+    pub fn new(target: Target, opts: Options) -> ParquetWriter {
+        ParquetWriter {
+            target,
+            opts,
+            section: None,
+            written: Vec::new(),
+            complete: Vec::new(),
+        }
+    }
+
+    /// Starts a collection's file with its header line, closing any open one.
+    pub fn header(&mut self, line: &[u8], header: &Header) -> anyhow::Result<()> {
+        self.end_section(None)?;
+        self.section = Some(Section {
+            collection: Some(header.collection.clone()),
+            header_line: Some(String::from_utf8_lossy(line).into_owned()),
+            class: header.class.clone(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            open: None,
+            digest: Digest::default(),
+        });
+        Ok(())
+    }
+
+    /// Adds an object (`size`: about how many bytes it takes); outside a section, opens a
+    /// headerless one.
+    pub fn object(&mut self, object: Object, size: usize) -> anyhow::Result<()> {
+        let s = self.section.get_or_insert_with(|| Section {
+            collection: None,
+            header_line: None,
+            class: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            open: None,
+            digest: Digest::default(),
+        });
+        s.pending.push(object);
+        s.pending_bytes += size;
+        let first = s.open.is_none();
+        let full = if first {
+            // The columns of a stream without a class definition come from its first objects.
+            s.pending.len() >= self.opts.infer_rows.max(1).min(self.opts.group_rows)
+                && s.class.is_none()
+                || s.pending.len() >= self.opts.group_rows
+                || s.pending_bytes >= self.opts.group_bytes
+        } else {
+            s.pending.len() >= self.opts.group_rows || s.pending_bytes >= self.opts.group_bytes
+        };
+        if full {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending objects as one row group.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let Some(s) = self.section.as_mut() else {
+            return Ok(());
+        };
+        if s.open.is_none() {
+            let sample = &s.pending[..s.pending.len().min(self.opts.infer_rows.max(1))];
+            let layout = Layout::plan(
+                s.collection.as_deref().unwrap_or_default(),
+                s.class.as_ref(),
+                sample,
+            );
+            let name = s
+                .collection
+                .clone()
+                .or_else(|| s.pending.first().map(|o| o.class.clone()))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "objects".into());
+            let out = create(&self.target, &self.written, &name)?;
+            let schema = Arc::new(layout.schema()?);
+            let props = properties(&layout, self.opts.level)?;
+            let writer = ArrowWriter::try_new(out, schema, Some(props))
+                .context("starting a Parquet file")?;
+            s.open = Some((layout, writer));
+        }
+        let Some((layout, writer)) = s.open.as_mut() else {
+            bail!("no Parquet file is open");
+        };
+        if !s.pending.is_empty() {
+            let batch = layout.batch(&s.pending)?;
+            writer.write(&batch).context("writing a row group")?;
+            writer.flush().context("writing a row group")?;
+            for o in &s.pending {
+                s.digest.add(o);
+            }
+        }
+        s.pending.clear();
+        s.pending_bytes = 0;
+        Ok(())
+    }
+}
+
+/// Where a collection's file goes; a second collection needs a folder.
+fn create(target: &Target, written: &[WrittenFile], collection: &str) -> anyhow::Result<Counted> {
+    if !written.is_empty() && !matches!(target, Target::Dir(_)) {
+        bail!(
+                "the stream holds more than one collection and a Parquet file holds one: give -o DIR/ to write <Collection>.parquet for each"
+            );
+    }
+    let out = match target {
+        Target::File(p) => Out::File(AtomicFile::create(p)?),
+        Target::Dir(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            let safe: String = collection
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || c == '_' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let path = d.join(format!("{safe}.parquet"));
+            if written.iter().any(|w| w.path.as_deref() == Some(&path)) {
+                bail!("collection {collection} comes twice in the stream");
+            }
+            Out::File(AtomicFile::create(&path)?)
+        }
+        Target::Stdout => Out::Stdout(io::stdout()),
+    };
+    Ok(Counted { out, bytes: 0 })
+}
+
+impl ParquetWriter {
+    /// Closes the open section's file, with its trailer (when the stream had one).
+    pub fn end_section(&mut self, trailer: Option<&Trailer>) -> anyhow::Result<()> {
+        if self.section.is_none() {
+            return Ok(());
+        }
+        // A collection without objects still gets its file, with its columns.
+        self.flush()?;
+        let Some(s) = self.section.take() else {
+            return Ok(());
+        };
+        let Some((layout, mut writer)) = s.open else {
+            return Ok(());
+        };
+        let mut kv = vec![
+            ("ely.format", "1".to_owned()),
+            ("ely.layout", serde_json::to_string(&layout)?),
+            ("ely.objects", s.digest.objects.to_string()),
+            ("ely.digest", s.digest.hex()),
+        ];
+        if let Some(h) = &s.header_line {
+            kv.push(("ely.header", h.clone()));
+        }
+        if let Some(t) = trailer {
+            kv.push(("ely.trailer", serde_json::to_string(t)?));
+        }
+        for (k, v) in kv {
+            writer.append_key_value_metadata(KeyValue::new(k.to_owned(), v));
+        }
+        let counted = writer.into_inner().context("closing the Parquet file")?;
+        let path = match counted.out {
+            Out::File(f) => {
+                let p = f.path().to_owned();
+                self.complete.push(f);
+                Some(p)
+            }
+            Out::Stdout(mut s) => {
+                s.flush()?;
+                None
+            }
+        };
+        self.written.push(WrittenFile {
+            path,
+            collection: s.collection,
+            objects: s.digest.objects,
+            bytes: counted.bytes,
+        });
+        Ok(())
+    }
+
+    /// Closes the last file; returns what was written. Dropping the writer instead leaves
+    /// no file behind.
+    pub fn finish(mut self) -> anyhow::Result<Vec<WrittenFile>> {
+        self.end_section(None)?;
+        for f in self.complete {
+            f.commit()?;
+        }
+        Ok(self.written)
+    }
+}
+
+/// zstd everywhere; float columns byte-stream-split and without dictionaries.
+fn properties(layout: &Layout, level: Option<i32>) -> anyhow::Result<WriterProperties> {
+    let level = ZstdLevel::try_new(level.unwrap_or(3)).context("zstd level")?;
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(None)
+        .set_created_by(concat!("ely ", env!("CARGO_PKG_VERSION")).to_owned());
+    // Ids are all different: a dictionary would only add to them.
+    b = b.set_column_dictionary_enabled(ColumnPath::new(vec!["id".into()]), false);
+    let mut floats: Vec<Vec<String>> = Vec::new();
+    for v in &layout.vectors {
+        let col = match &v.name {
+            Some(n) => format!("vector_{n}"),
+            None => "vector".into(),
+        };
+        let mut path = vec![col, "list".into(), "element".into()];
+        if v.multi {
+            path.extend(["list".into(), "element".into()]);
+        }
+        floats.push(path);
+    }
+    for p in &layout.properties {
+        if p.kind == "number" {
+            floats.push(match p.list {
+                true => vec![p.name.clone(), "list".into(), "element".into()],
+                false => vec![p.name.clone()],
+            });
+        }
+    }
+    for path in floats {
+        let path = ColumnPath::new(path);
+        b = b
+            .set_column_encoding(path.clone(), Encoding::BYTE_STREAM_SPLIT)
+            .set_column_dictionary_enabled(path, false);
+    }
+    Ok(b.build())
+}
+
+/// Whether `path` is a Parquet file (by its first bytes), or a folder holding some. Only
+/// regular files are looked into: reading the start of a pipe would take it from the reader.
+pub fn is_parquet(path: &Path) -> bool {
+    if path.is_dir() {
+        return crate::read::files(path).is_ok_and(|f| !f.is_empty());
+    }
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && &magic == b"PAR1"
+}
