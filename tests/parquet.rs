@@ -254,6 +254,67 @@ fn a_backup_restores_from_parquet_into_any_store() {
 }
 
 #[test]
+fn ely_backup_writes_parquet_with_a_manifest_per_file() {
+    let w = Workdir::new();
+    let mut rng = Rng(13);
+    let mut input = util::section("Alpha", &util::objects(&mut rng, "Alpha", 120, 8));
+    input.push_str(&util::section(
+        "Beta",
+        &util::objects(&mut rng, "Beta", 80, 8),
+    ));
+    w.write("in.jsonl", input.as_bytes());
+    w.run(
+        "ely-restore",
+        &["--store", "s.db", "-i", "in.jsonl", "--quiet"],
+        b"",
+    )
+    .ok();
+    let run = w.run(
+        "ely-backup",
+        &["--store", "s.db", "--all", "-o", "out/"],
+        b"",
+    );
+    run.ok();
+    let manifests: Vec<Value> = String::from_utf8_lossy(run.stdout())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(manifests.len(), 2, "one manifest per file");
+    for m in &manifests {
+        assert_eq!(m["format"], "parquet");
+        let file = m["file"].as_str().unwrap();
+        assert_eq!(
+            std::fs::metadata(file).unwrap().len(),
+            m["bytes"].as_u64().unwrap(),
+            "{m}"
+        );
+    }
+    assert_eq!(manifests[0]["collections"][0]["objects"], 120);
+    // The folder reads back as the stream ely-backup writes as JSONL.
+    let jsonl = w.run("ely-backup", &["--store", "s.db", "--all", "--quiet"], b"");
+    jsonl.ok();
+    let back = w.run("ely-convert", &["-i", "out"], b"");
+    back.ok();
+    let objects = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("{\"ely\""))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(objects(back.stdout()), objects(jsonl.stdout()));
+    // One file cannot hold two collections.
+    w.run(
+        "ely-backup",
+        &["--store", "s.db", "--all", "-o", "all.parquet"],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("-o DIR/");
+    assert!(!w.path("all.parquet").exists());
+}
+
+#[test]
 fn several_collections_go_to_a_folder_and_read_back_as_one_stream() {
     let w = Workdir::new();
     let mut rng = Rng(3);
@@ -454,4 +515,61 @@ print(json.dumps(out))
         .as_str()
         .unwrap()
         .starts_with("2026-04-01 12:42:00.5"));
+}
+
+#[test]
+fn weaviates_own_parquet_export_restores_into_a_store() {
+    if !python_with("pyarrow") {
+        return;
+    }
+    let w = Workdir::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/weaviate_export.py");
+    let made = Command::new("python3")
+        .args([script, "export"])
+        .current_dir(w.path("."))
+        .output()
+        .expect("python3");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let restore = w.run("ely-restore", &["--store", "s.db", "-i", "export/"], b"");
+    restore.ok();
+    let expect: Vec<Value> = serde_json::from_slice(&w.read("expect.json")).unwrap();
+    let mut got: BTreeMap<String, Value> = BTreeMap::new();
+    for collection in ["Article", "Doc"] {
+        let backup = w.run(
+            "ely-backup",
+            &["--store", "s.db", "--collection", collection, "--quiet"],
+            b"",
+        );
+        backup.ok();
+        for l in String::from_utf8_lossy(backup.stdout()).lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            if let Some(id) = v["id"].as_str() {
+                got.insert(id.to_owned(), v.clone());
+            }
+        }
+    }
+    assert_eq!(got.len(), expect.len(), "every object restored");
+    let bits = |v: &Value| -> Vec<u32> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x.as_f64().unwrap() as f32).to_bits())
+            .collect()
+    };
+    for e in &expect {
+        let o = &got[e["id"].as_str().unwrap()];
+        assert_eq!(o["class"], e["collection"]);
+        assert_eq!(o["properties"]["title"], e["properties"]["title"]);
+        assert_eq!(o["tenant"], e["tenant"], "{o}");
+        let v = if o["vector"].is_null() {
+            &o["vectors"]["body"]
+        } else {
+            &o["vector"]
+        };
+        assert_eq!(bits(v), bits(&e["vector"]), "vectors bit for bit");
+    }
 }

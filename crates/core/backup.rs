@@ -97,10 +97,14 @@ fn main() -> ExitCode {
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
     let started = now_rfc3339();
-    let write_options = args
-        .compression
-        .write_options(args.output.as_deref(), false)?;
-    let compression = write_options.compression;
+    let parquet = args.compression.parquet_target(args.output.as_deref())?;
+    let write_options = match parquet {
+        Some(_) => None,
+        None => Some(
+            args.compression
+                .write_options(args.output.as_deref(), false)?,
+        ),
+    };
     let selection = args.select.selection();
     if args.schema_only && (selection.filter.is_some() || selection.properties.is_some()) {
         return Err(usage(
@@ -115,36 +119,89 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         page_size: args.page_size as usize,
     };
     let store = args.store.open_existing(NAME, args.report.quiet)?;
-    let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
     let counters = Arc::new(Counters::default());
-    let progress = Progress::start(NAME, args.report.quiet, counters.clone());
-    let result = backup(store.as_ref(), &opts, &mut writer, &counters);
-    progress.finish();
-    let summaries = result?;
-    let written = writer.finish_with_hash()?;
+    // Each file written: its path, format, compression, collections, bytes and hash.
+    let mut files: Vec<FileOut> = Vec::new();
+    let summaries = match (parquet, write_options) {
+        (Some(target), _) => {
+            let mut writer =
+                ely_parquet::ParquetWriter::new(target, args.compression.parquet_options());
+            let progress = Progress::start(NAME, args.report.quiet, counters.clone());
+            let result = backup(store.as_ref(), &opts, &mut writer, &counters);
+            progress.finish();
+            let summaries = result?;
+            for f in writer.finish()? {
+                let names = f.collection.into_iter().collect();
+                files.push(FileOut {
+                    path: f.path,
+                    format: "parquet",
+                    compression: "zstd",
+                    collections: names,
+                    bytes: f.bytes,
+                    hash: f.hash,
+                });
+            }
+            summaries
+        }
+        (None, Some(write_options)) => {
+            let compression = write_options.compression;
+            let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
+            let progress = Progress::start(NAME, args.report.quiet, counters.clone());
+            let result = backup(store.as_ref(), &opts, &mut writer, &counters);
+            progress.finish();
+            let summaries = result?;
+            let written = writer.finish_with_hash()?;
+            let names = summaries.iter().map(|s| s.name.clone()).collect();
+            files.push(FileOut {
+                path: args.output.clone(),
+                format: "jsonl",
+                compression: compression.name(),
+                collections: names,
+                bytes: written.bytes,
+                hash: written.hash,
+            });
+            summaries
+        }
+        (None, None) => anyhow::bail!("no output"),
+    };
     let objects: u64 = summaries.iter().map(|s| s.objects).sum();
+    let bytes_out: u64 = files.iter().map(|f| f.bytes).sum();
 
-    if let Some(path) = &args.output {
-        let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+    // One manifest line per file written (none for stdout).
+    for FileOut {
+        path,
+        format,
+        compression,
+        collections: names,
+        bytes,
+        hash,
+    } in files
+    {
+        let Some(path) = path.filter(|p| p.as_os_str() != "-") else {
+            continue;
+        };
+        let path = std::path::absolute(&path).unwrap_or(path);
+        let collections: Vec<ManifestCollection> = summaries
+            .iter()
+            .filter(|s| names.contains(&s.name))
+            .map(|s| ManifestCollection {
+                name: s.name.clone(),
+                objects: s.objects,
+                tenants: s.tenants,
+            })
+            .collect();
         let manifest = Manifest {
             file: path.display().to_string(),
-            format: "jsonl".into(),
-            compression: compression.name().into(),
-            collections: summaries
-                .iter()
-                .map(|s| ManifestCollection {
-                    name: s.name.clone(),
-                    objects: s.objects,
-                    tenants: s.tenants,
-                })
-                .collect(),
-            objects,
-            bytes: written.bytes,
-            hash: written.hash.clone(),
+            format: format.into(),
+            compression: compression.into(),
+            objects: collections.iter().map(|c| c.objects).sum(),
+            collections,
+            bytes,
+            hash,
             algorithm: ely_stream::HASH_ALGORITHM.into(),
             schema_only: args.schema_only,
             filtered: opts.selection.is_partial(),
-            started,
+            started: started.clone(),
             finished: now_rfc3339(),
             source: store.location(),
             ely_version: env!("CARGO_PKG_VERSION").into(),
@@ -161,8 +218,18 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             summaries.iter().map(|s| s.scanned).sum::<u64>().into(),
         );
         fields.insert("collections".into(), summaries.len().into());
-        fields.insert("bytes_out".into(), written.bytes.into());
+        fields.insert("bytes_out".into(), bytes_out.into());
         stats.print(NAME, fields);
     }
     Ok(Exit::Ok)
+}
+
+/// A file written, for its manifest line.
+struct FileOut {
+    path: Option<PathBuf>,
+    format: &'static str,
+    compression: &'static str,
+    collections: Vec<String>,
+    bytes: u64,
+    hash: String,
 }

@@ -56,15 +56,11 @@ struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Output format: jsonl, or parquet [default: from -o (.parquet or DIR/), else jsonl].
-    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "parquet"])]
-    format: Option<String>,
-
     #[command(flatten)]
     compression: ely_cli::CompressArgs,
 
     /// Read and verify everything, write no stream: print one JSON result line instead.
-    #[arg(long, conflicts_with_all = ["output", "compress", "level", "normalize", "plain"])]
+    #[arg(long, conflicts_with_all = ["output", "compress", "level", "normalize", "plain", "format"])]
     check: bool,
 
     /// Re-serialize object lines compactly, vectors in shortest float32 form (no vector
@@ -96,55 +92,16 @@ fn main() -> ExitCode {
     ely_cli::start(NAME, run)
 }
 
-/// Where Parquet output goes, when the output is Parquet.
-fn parquet_target(args: &Args) -> anyhow::Result<Option<ely_parquet::Target>> {
-    let out = args.output.as_deref().filter(|p| p.as_os_str() != "-");
-    let folder = out.is_some_and(|p| p.to_string_lossy().ends_with('/') || p.is_dir());
-    let by_name = out.is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
-    let parquet = match args.format.as_deref() {
-        Some("parquet") => true,
-        Some(_) => {
-            if folder || by_name {
-                return Err(usage(
-                    "--format jsonl writes one stream: give -o FILE (.jsonl, .jsonl.zst, ...)",
-                ));
-            }
-            false
-        }
-        None => folder || by_name,
-    };
-    if !parquet {
-        return Ok(None);
-    }
-    if args.plain || args.normalize || args.compression.compress.is_some() {
-        return Err(usage(
-            "Parquet output is typed and compressed with zstd: --plain, --normalize and --compress are for JSONL",
-        ));
-    }
-    Ok(Some(match out {
-        None => {
-            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                return Err(usage(
-                    "refusing to write Parquet to a terminal; redirect stdout or use -o FILE",
-                ));
-            }
-            ely_parquet::Target::Stdout
-        }
-        Some(p) if folder => ely_parquet::Target::Dir(p.to_owned()),
-        Some(p) => ely_parquet::Target::File(p.to_owned()),
-    }))
-}
-
 fn run(args: Args) -> anyhow::Result<Exit> {
     let stats = Stats::default();
     let parquet = match args.check {
         true => None,
-        false => parquet_target(&args)?,
+        false => args.compression.parquet_target(args.output.as_deref())?,
     };
-    if let (Some(level), Some(_)) = (args.compression.level, &parquet) {
-        if !(1..=22).contains(&level) {
-            return Err(usage("zstd levels are 1-22"));
-        }
+    if parquet.is_some() && (args.plain || args.normalize) {
+        return Err(usage(
+            "Parquet output is typed: --plain and --normalize are for JSONL",
+        ));
     }
     let write_options = match parquet {
         Some(_) => None,
@@ -180,13 +137,8 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         writeln!(std::io::stdout(), "{line}")?;
         (checked.summary, checked.result, None)
     } else if let Some(target) = parquet {
-        let mut writer = ely_parquet::ParquetWriter::new(
-            target,
-            ely_parquet::Options {
-                level: args.compression.level,
-                ..ely_parquet::Options::default()
-            },
-        );
+        let mut writer =
+            ely_parquet::ParquetWriter::new(target, args.compression.parquet_options());
         let mut summary = Summary::default();
         let result = source.read(&mut summary, &mut |event| {
             match event {

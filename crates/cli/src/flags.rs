@@ -356,9 +356,66 @@ pub struct CompressArgs {
     /// zstd worker threads; 0 uses every core.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: u32,
+
+    /// Output format: jsonl, or parquet [default: from -o (.parquet, or a folder DIR/),
+    /// else jsonl].
+    #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "parquet"])]
+    pub format: Option<String>,
 }
 
 impl CompressArgs {
+    /// Where Parquet output goes, when the output is Parquet: `--format parquet`, a `.parquet`
+    /// file, or a folder (`DIR/`, or one that exists), which gets a file per collection.
+    pub fn parquet_target(
+        &self,
+        output: Option<&std::path::Path>,
+    ) -> anyhow::Result<Option<ely_parquet::Target>> {
+        let out = output.filter(|p| p.as_os_str() != "-");
+        let folder = out.is_some_and(|p| p.to_string_lossy().ends_with('/') || p.is_dir());
+        let by_name = out.is_some_and(|p| p.extension().is_some_and(|e| e == "parquet"));
+        let parquet = match self.format.as_deref() {
+            Some("parquet") => true,
+            Some(_) if folder || by_name => {
+                return Err(usage(
+                    "--format jsonl writes one stream: give -o FILE (.jsonl, .jsonl.zst, ...)",
+                ))
+            }
+            Some(_) => false,
+            None => folder || by_name,
+        };
+        if !parquet {
+            return Ok(None);
+        }
+        if self.compress.is_some() {
+            return Err(usage(
+                "Parquet output is compressed with zstd column by column: --compress is for JSONL",
+            ));
+        }
+        if self.level.is_some_and(|l| !(1..=22).contains(&l)) {
+            return Err(usage("zstd levels are 1-22"));
+        }
+        Ok(Some(match out {
+            None => {
+                if std::io::stdout().is_terminal() {
+                    return Err(usage(
+                        "refusing to write Parquet to a terminal; redirect stdout or use -o FILE",
+                    ));
+                }
+                ely_parquet::Target::Stdout
+            }
+            Some(p) if folder => ely_parquet::Target::Dir(p.to_owned()),
+            Some(p) => ely_parquet::Target::File(p.to_owned()),
+        }))
+    }
+
+    /// The Parquet writer's options these flags ask for.
+    pub fn parquet_options(&self) -> ely_parquet::Options {
+        ely_parquet::Options {
+            level: self.level,
+            ..ely_parquet::Options::default()
+        }
+    }
+
     /// The write options these flags ask for, for output to `output` (stdout when `None`).
     pub fn write_options(
         &self,

@@ -7,6 +7,7 @@
 mod cells;
 mod digest;
 mod layout;
+mod native;
 pub mod read;
 pub mod write;
 

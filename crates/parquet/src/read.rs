@@ -86,6 +86,30 @@ impl Source for ParquetSource {
             anyhow::bail!("{}: no .parquet files in it", self.name);
         }
         let mut number = 0u64;
+        let mut open: Option<Open> = None;
+        // The tenants of each collection of Weaviate's export: one file per tenant's shard,
+        // all named in the collection's header.
+        let mut tenants_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for file in &files {
+            let kv = std::fs::File::open(file).ok().and_then(|f| {
+                quietly(|| ParquetRecordBatchReaderBuilder::try_new(f).ok())
+                    .ok()
+                    .flatten()
+                    .and_then(|b| b.metadata().file_metadata().key_value_metadata().cloned())
+            });
+            let get = |k: &str| {
+                kv.as_ref()
+                    .and_then(|kv| kv.iter().find(|e| e.key == k))
+                    .and_then(|e| e.value.clone())
+            };
+            if let (None, Some(c), Some(t)) = (get("ely.layout"), get("collection"), get("tenant"))
+            {
+                let list = tenants_of.entry(c).or_default();
+                if !t.is_empty() && !list.contains(&t) {
+                    list.push(t);
+                }
+            }
+        }
         for file in files {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
@@ -111,62 +135,137 @@ impl Source for ParquetSource {
                         .collect()
                 })
                 .unwrap_or_default();
-            let Some(layout) = kv.get("ely.layout") else {
-                return Err(StreamError::unsupported(
-                    &file.display().to_string(),
-                    "a Parquet file ely did not write (no ely.layout in its metadata); ely reads the Parquet files it writes",
-                )
-                .into());
-            };
-            let layout: Layout = serde_json::from_str(layout)
-                .map_err(|e| damaged(&file, format!("its ely.layout does not read ({e})")))?;
-            let header = match kv.get("ely.header") {
-                Some(line) => match serde_json::from_str::<Control>(line) {
-                    Ok(Control::Header(h)) => Some((h, line.clone())),
-                    _ => return Err(damaged(&file, "its ely.header is not a header line")),
+            let kind = match (kv.get("ely.layout"), kv.get("collection")) {
+                (Some(layout), _) => Kind::Ely(serde_json::from_str(layout).map_err(|e| {
+                    damaged(&file, format!("its ely.layout does not read ({e})"))
+                })?),
+                (None, Some(collection)) => Kind::Native {
+                    collection: collection.clone(),
+                    tenant: kv.get("tenant").filter(|t| !t.is_empty()).cloned(),
                 },
-                None => None,
+                (None, None) => {
+                    return Err(StreamError::unsupported(
+                        &file.display().to_string(),
+                        "a Parquet file that neither ely nor Weaviate's export wrote (no ely.layout or collection in its metadata)",
+                    )
+                    .into())
+                }
             };
-            let mut hash = match &header {
-                Some((h, line)) => SectionHash::for_header(h.version, line.as_bytes()),
-                None => SectionHash::default(),
-            };
-            if let Some((h, line)) = &header {
-                number += 1;
-                summary.lines += 1;
-                on_event(Event::Header {
-                    header: h,
-                    line: line.as_bytes(),
-                    number,
-                })?;
-            }
-            let reader = builder
+            let mut reader = builder
                 .with_batch_size(self.batch_rows)
                 .build()
                 .map_err(|e| damaged(&file, format!("cannot be read ({e})")))?;
-            let mut digest = Digest::default();
-            let mut line = Vec::with_capacity(1 << 14);
-            let mut reader = reader;
-            loop {
+            let mut next_batch = || -> anyhow::Result<Option<Vec<ely_vocab::Object>>> {
                 // The decoder can panic on some damaged pages: that is a damaged file too.
                 let next = quietly(|| {
                     reader.next().map(|batch| {
                         batch
                             .map_err(|e| format!("truncated or corrupt ({e})"))
-                            .and_then(|b| layout.objects(&b).map_err(|e| format!("{e:#}")))
+                            .and_then(|b| {
+                                match &kind {
+                                    Kind::Ely(layout) => layout.objects(&b),
+                                    Kind::Native { collection, tenant } => {
+                                        crate::native::objects(&b, collection, tenant.as_deref())
+                                    }
+                                }
+                                .map_err(|e| format!("{e:#}"))
+                            })
                     })
                 });
-                let objects = match next {
-                    Ok(None) => break,
-                    Ok(Some(Ok(objects))) => objects,
-                    Ok(Some(Err(why))) => return Err(damaged(&file, why)),
-                    Err(why) => return Err(damaged(&file, format!("corrupt ({why})"))),
+                match next {
+                    Ok(None) => Ok(None),
+                    Ok(Some(Ok(objects))) => Ok(Some(objects)),
+                    Ok(Some(Err(why))) => Err(damaged(&file, why)),
+                    Err(why) => Err(damaged(&file, format!("corrupt ({why})"))),
+                }
+            };
+            // The first objects of an export tell its collection's vectors.
+            let mut carry = match &kind {
+                Kind::Native { .. } => next_batch()?,
+                Kind::Ely(_) => None,
+            };
+            // A section per ely file; Weaviate's export splits a collection into files by
+            // shard and range, which read as one section.
+            let same_export = match (&kind, &open) {
+                (Kind::Native { collection, .. }, Some(o)) => {
+                    o.native && o.collection.as_deref() == Some(collection.as_str())
+                }
+                _ => false,
+            };
+            if !same_export {
+                close(&mut open, summary, on_event)?;
+                let header = match &kind {
+                    Kind::Ely(_) => match kv.get("ely.header") {
+                        Some(line) => match serde_json::from_str::<Control>(line) {
+                            Ok(Control::Header(h)) => Some((h, line.clone().into_bytes())),
+                            _ => return Err(damaged(&file, "its ely.header is not a header line")),
+                        },
+                        None => None,
+                    },
+                    Kind::Native { collection, tenant } => {
+                        let h = Header {
+                            version: ely_stream::FORMAT_VERSION,
+                            collection: collection.clone(),
+                            class: Some(crate::native::class(
+                                collection,
+                                tenant.is_some(),
+                                carry.as_deref().unwrap_or_default(),
+                            )),
+                            tenants: tenant.as_ref().map(|_| {
+                                tenants_of
+                                    .get(collection)
+                                    .map(|ts| {
+                                        ts.iter().map(|t| serde_json::json!({"name": t})).collect()
+                                    })
+                                    .unwrap_or_default()
+                            }),
+                            source: Some("Weaviate's Parquet export".into()),
+                            created: None,
+                        };
+                        let line = ely_stream::format::control_line("header", &h);
+                        Some((h, line))
+                    }
+                };
+                let hash = match &header {
+                    Some((h, line)) => SectionHash::for_header(h.version, line),
+                    None => SectionHash::default(),
+                };
+                if let Some((h, line)) = &header {
+                    number += 1;
+                    summary.lines += 1;
+                    on_event(Event::Header {
+                        header: h,
+                        line,
+                        number,
+                    })?;
+                }
+                open = Some(Open {
+                    collection: header.as_ref().map(|(h, _)| h.collection.clone()),
+                    hash,
+                    objects: 0,
+                    header_hashed: header.as_ref().is_some_and(|(h, _)| h.version >= 2),
+                    native: matches!(kind, Kind::Native { .. }),
+                });
+            }
+            let Some(section) = open.as_mut() else {
+                anyhow::bail!("no section is open");
+            };
+            let mut digest = Digest::default();
+            let mut line = Vec::with_capacity(1 << 14);
+            loop {
+                let objects = match carry.take() {
+                    Some(objects) => objects,
+                    None => match next_batch()? {
+                        Some(objects) => objects,
+                        None => break,
+                    },
                 };
                 for object in objects {
                     digest.add(&object);
                     line.clear();
                     object.write_line(&mut line);
-                    hash.add(&line);
+                    section.hash.add(&line);
+                    section.objects += 1;
                     number += 1;
                     summary.lines += 1;
                     summary.objects += 1;
@@ -184,30 +283,65 @@ impl Source for ParquetSource {
                     })?;
                 }
             }
-            let want = kv.get("ely.objects").and_then(|n| n.parse::<u64>().ok());
-            if want != Some(digest.objects) || kv.get("ely.digest") != Some(&digest.hex()) {
-                return Err(damaged(
-                    &file,
-                    format!(
-                        "its {} objects are not those it was written with (count or digest differ): the file is corrupt",
-                        digest.objects
-                    ),
-                ));
+            if let Kind::Ely(_) = kind {
+                let want = kv.get("ely.objects").and_then(|n| n.parse::<u64>().ok());
+                if want != Some(digest.objects) || kv.get("ely.digest") != Some(&digest.hex()) {
+                    return Err(damaged(
+                        &file,
+                        format!(
+                            "its {} objects are not those it was written with (count or digest differ): the file is corrupt",
+                            digest.objects
+                        ),
+                    ));
+                }
+                close(&mut open, summary, on_event)?;
             }
-            let collection = header.as_ref().map(|(h, _)| h.collection.clone());
-            let trailer = hash.trailer(collection.as_deref());
-            summary.sections.push(SectionSummary {
-                collection,
-                objects: digest.objects,
-                verified: true,
-                header_hashed: header.as_ref().is_some_and(|(h, _)| h.version >= 2),
-            });
-            on_event(Event::SectionEnd {
-                trailer: Some(&trailer),
-            })?;
         }
+        close(&mut open, summary, on_event)?;
         Ok(())
     }
+}
+
+/// What a file is.
+enum Kind {
+    /// Written by ely, with its layout.
+    Ely(Layout),
+    /// Weaviate's own export of a collection (a tenant's shard).
+    Native {
+        collection: String,
+        tenant: Option<String>,
+    },
+}
+
+/// The section being read.
+struct Open {
+    collection: Option<String>,
+    hash: SectionHash,
+    objects: u64,
+    header_hashed: bool,
+    /// Weaviate's export: the files of one collection continue it.
+    native: bool,
+}
+
+/// Ends the open section, if any, with the trailer of what was read.
+fn close(
+    open: &mut Option<Open>,
+    summary: &mut Summary,
+    on_event: &mut dyn FnMut(Event<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let Some(o) = open.take() else {
+        return Ok(());
+    };
+    let trailer = o.hash.trailer(o.collection.as_deref());
+    summary.sections.push(SectionSummary {
+        collection: o.collection,
+        objects: o.objects,
+        verified: true,
+        header_hashed: o.header_hashed,
+    });
+    on_event(Event::SectionEnd {
+        trailer: Some(&trailer),
+    })
 }
 
 /// Runs `f`, turning a panic into an error with its message (and nothing on stderr).

@@ -59,10 +59,11 @@ enum Out {
     Stdout(io::Stdout),
 }
 
-/// Counts the bytes that reach the file.
+/// Counts and hashes the bytes that reach the file.
 struct Counted {
     out: Out,
     bytes: u64,
+    hash: xxhash_rust::xxh3::Xxh3,
 }
 
 impl Write for Counted {
@@ -72,6 +73,7 @@ impl Write for Counted {
             Out::Stdout(s) => s.write(buf)?,
         };
         self.bytes += n as u64;
+        self.hash.update(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -100,6 +102,8 @@ pub struct WrittenFile {
     pub collection: Option<String>,
     pub objects: u64,
     pub bytes: u64,
+    /// xxh3-128 of the file's bytes, lowercase hex.
+    pub hash: String,
 }
 
 /// Writes the sections of a stream as Parquet files.
@@ -240,7 +244,11 @@ fn create(target: &Target, written: &[WrittenFile], collection: &str) -> anyhow:
         }
         Target::Stdout => Out::Stdout(io::stdout()),
     };
-    Ok(Counted { out, bytes: 0 })
+    Ok(Counted {
+        out,
+        bytes: 0,
+        hash: xxhash_rust::xxh3::Xxh3::new(),
+    })
 }
 
 impl ParquetWriter {
@@ -289,6 +297,7 @@ impl ParquetWriter {
             collection: s.collection,
             objects: s.digest.objects,
             bytes: counted.bytes,
+            hash: format!("{:032x}", counted.hash.digest128()),
         });
         Ok(())
     }
@@ -356,4 +365,19 @@ pub fn is_parquet(path: &Path) -> bool {
         .and_then(|mut f| io::Read::read_exact(&mut f, &mut magic))
         .is_ok()
         && &magic == b"PAR1"
+}
+
+impl ely_stream::StreamOut for ParquetWriter {
+    fn begin(&mut self, header: &Header) -> anyhow::Result<()> {
+        self.header(&ely_stream::format::control_line("header", header), header)
+    }
+    fn line(&mut self, line: &[u8]) -> anyhow::Result<()> {
+        let object = Object::read_line(line)
+            .map_err(|e| anyhow::anyhow!("an object line does not read: {e}"))?
+            .object;
+        self.object(object, line.len())
+    }
+    fn end(&mut self) -> anyhow::Result<()> {
+        self.end_section(None)
+    }
 }

@@ -37,4 +37,4 @@ pub use records::{
 };
 pub use source::{Jsonl, Source};
 pub use verify::{verify, Verified};
-pub use write::{StreamWriter, WriteOptions, Written};
+pub use write::{StreamOut, StreamWriter, WriteOptions, Written};

@@ -189,3 +189,26 @@ impl StreamWriter {
         Ok(written)
     }
 }
+
+/// Where a binary writes a stream of sections: the JSONL [`StreamWriter`], or another format
+/// (ely-parquet's writer) taking the same calls.
+pub trait StreamOut {
+    /// Starts a collection's section.
+    fn begin(&mut self, header: &Header) -> anyhow::Result<()>;
+    /// One object line (without its line ending).
+    fn line(&mut self, line: &[u8]) -> anyhow::Result<()>;
+    /// Closes the open section.
+    fn end(&mut self) -> anyhow::Result<()>;
+}
+
+impl StreamOut for StreamWriter {
+    fn begin(&mut self, header: &Header) -> anyhow::Result<()> {
+        Ok(self.header(header)?)
+    }
+    fn line(&mut self, line: &[u8]) -> anyhow::Result<()> {
+        Ok(self.object(line)?)
+    }
+    fn end(&mut self) -> anyhow::Result<()> {
+        Ok(self.end_section()?)
+    }
+}

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use crossbeam_channel::bounded;
 use ely_store::schema::{is_multi_tenant, strip_server_fields};
 use ely_store::{Object, Store, Tenant};
-use ely_stream::{Counters, Header, StreamWriter, FORMAT_VERSION};
+use ely_stream::{Counters, Header, StreamOut, FORMAT_VERSION};
 use serde_json::Value;
 
 use crate::selection::Selection;
@@ -68,7 +68,7 @@ struct Plan {
 pub fn backup(
     store: &dyn Store,
     opts: &BackupOptions,
-    out: &mut StreamWriter,
+    out: &mut dyn StreamOut,
     counters: &Counters,
 ) -> anyhow::Result<Vec<CollectionSummary>> {
     let plans = plan(store, opts)?;
@@ -173,7 +173,7 @@ fn collection(
     store: &dyn Store,
     opts: &BackupOptions,
     plan: &Plan,
-    out: &mut StreamWriter,
+    out: &mut dyn StreamOut,
     counters: &Counters,
 ) -> anyhow::Result<CollectionSummary> {
     let header = Header {
@@ -188,7 +188,7 @@ fn collection(
         source: Some(store.location()),
         created: Some(now_rfc3339()),
     };
-    out.header(&header).context("writing the stream")?;
+    out.begin(&header).context("writing the stream")?;
     let mut summary = CollectionSummary {
         name: plan.name.clone(),
         objects: 0,
@@ -196,7 +196,7 @@ fn collection(
         tenants: plan.tenants.as_ref().map_or(0, Vec::len),
     };
     if opts.schema_only {
-        out.end_section().context("writing the stream")?;
+        out.end().context("writing the stream")?;
         return Ok(summary);
     }
     let tenants: Vec<Option<String>> = match &plan.tenants {
@@ -282,8 +282,7 @@ fn collection(
                 } => {
                     let mut start = 0;
                     for end in &ends {
-                        out.object(&data[start..*end])
-                            .context("writing the stream")?;
+                        out.line(&data[start..*end]).context("writing the stream")?;
                         start = *end;
                     }
                     summary.objects += ends.len() as u64;
@@ -301,6 +300,6 @@ fn collection(
         Ok(())
     });
     result?;
-    out.end_section().context("writing the stream")?;
+    out.end().context("writing the stream")?;
     Ok(summary)
 }
