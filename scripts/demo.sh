@@ -94,6 +94,18 @@ rm -f "$OUT/copy.a" "$OUT/copy.b"
 echo "== a repeated restore with --only-changed writes nothing"
 "$bin/ely-restore" --store "$store" -i "$OUT/backup.jsonl.zst" --only-changed --quiet --stats > /dev/null
 
+echo "== ely-backup -o backup.parquet: typed columns, float32 vectors; back to JSONL byte for byte"
+"$bin/ely-backup" --store "$store" -c Code -o "$OUT/backup.parquet"
+cmp <("$bin/ely-convert" -i "$OUT/backup.parquet" --plain --quiet) \
+    <("$bin/ely-convert" -i "$OUT/backup.jsonl.zst" --plain --quiet)
+echo "   the same object lines as the JSONL backup ($(stat -c %s "$OUT/backup.parquet") bytes against $(stat -c %s "$OUT/backup.jsonl.zst") as zstd JSONL)"
+if python3 -c 'import duckdb' 2> /dev/null; then
+  echo "   DuckDB reads it as it is:"
+  python3 -c "import duckdb; print(duckdb.sql(\"SELECT language, count(*) AS objects, any_value(typeof(id)) AS id, any_value(typeof(vector)) AS vector FROM '$OUT/backup.parquet' GROUP BY language ORDER BY language\"))"
+fi
+echo "== ely-restore -i backup.parquet -> collection FromParquet"
+"$bin/ely-restore" --store "$store" -i "$OUT/backup.parquet" --collection FromParquet --quiet --stats > /dev/null
+
 for ext in gz lz4; do
   echo "== ely-convert: backup.jsonl.zst -> backup.jsonl.$ext"
   "$bin/ely-convert" -i "$OUT/backup.jsonl.zst" -o "$OUT/backup.jsonl.$ext" --quiet
