@@ -195,6 +195,10 @@ fn every_data_type_goes_to_parquet_and_back_byte_for_byte() {
         b"",
     );
     piped.ok();
+    // Parquet through a pipe is read too (spooled to a temporary file).
+    let through_pipe = w.run("ely-convert", &[], piped.stdout());
+    through_pipe.ok();
+    assert!(through_pipe.stdout() == original, "read from stdin");
     w.write("piped.parquet", piped.stdout());
     convert(&w, "piped.parquet", "back2.jsonl");
     assert!(w.read("back2.jsonl") == original);

@@ -88,6 +88,15 @@ impl InputArgs {
             return Ok(Box::new(ely_parquet::ParquetSource::new(p, counters)));
         }
         let input = self.open(name)?;
+        // Parquet through a pipe (`ely-backup --format parquet | ely-restore`) is spooled.
+        let (head, input) = input.peek(4)?;
+        if head == b"PAR1" {
+            let display = input.display_name().to_owned();
+            let source =
+                ely_parquet::ParquetSource::spooled(&display, input.into_reader(), counters)
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            return Ok(Box::new(source));
+        }
         Ok(match objects {
             true => Box::new(ely_stream::Jsonl::objects(input, opts, counters)),
             false => Box::new(ely_stream::Jsonl::lines(input, opts, counters)),

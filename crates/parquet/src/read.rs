@@ -46,6 +46,17 @@ pub struct ParquetSource {
     name: String,
     counters: Arc<Counters>,
     batch_rows: usize,
+    /// A file spooled from a pipe, removed when the source is done with.
+    _spool: Option<Spool>,
+}
+
+/// A temporary file, removed when dropped.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 impl ParquetSource {
@@ -55,7 +66,40 @@ impl ParquetSource {
             name: path.display().to_string(),
             counters,
             batch_rows: 1024,
+            _spool: None,
         }
+    }
+
+    /// Parquet coming through a pipe (`name` for messages): a Parquet file is read from its
+    /// end, so it is first copied to a temporary file, removed when reading is done.
+    pub fn spooled(
+        name: &str,
+        mut input: impl std::io::Read,
+        counters: Arc<Counters>,
+    ) -> anyhow::Result<ParquetSource> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "ely-parquet-{}-{}.parquet",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let spool = Spool(path.clone());
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .open(&path)
+            .with_context(|| format!("spooling {name} to {}", path.display()))?;
+        std::io::copy(&mut input, &mut f)
+            .with_context(|| format!("spooling {name} to {}", path.display()))?;
+        Ok(ParquetSource {
+            path,
+            name: name.to_owned(),
+            counters,
+            batch_rows: 1024,
+            _spool: Some(spool),
+        })
     }
 }
 

@@ -172,6 +172,36 @@ impl Input {
         }
     }
 
+    /// Its first `n` bytes (fewer when it is shorter), and the input that still gives them:
+    /// a pipe can be looked into before deciding how to read it.
+    pub fn peek(self, n: usize) -> io::Result<(Vec<u8>, Input)> {
+        let mut raw = self.raw;
+        let mut head = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match raw.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        head.truncate(got);
+        let replay = io::Cursor::new(head.clone()).chain(raw);
+        Ok((
+            head,
+            Input {
+                name: self.name,
+                raw: Box::new(replay),
+            },
+        ))
+    }
+
+    /// The bytes as they come (not decompressed).
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        self.raw
+    }
+
     /// How messages name it: `<stdin>` or the path.
     pub fn display_name(&self) -> &str {
         if self.name == "-" {
