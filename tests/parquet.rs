@@ -12,6 +12,29 @@ use ely_vocab::{Object, Vector};
 use serde_json::{json, Map, Value};
 use util::{Rng, Workdir};
 
+/// What ely-backup writes of `collection` in the embedded store `store`.
+fn backed_up(w: &Workdir, store: &str, collection: &str) -> Vec<u8> {
+    let run = w.run(
+        "ely-backup",
+        &["--store", store, "--collection", collection, "--quiet"],
+        b"",
+    );
+    run.ok();
+    run.stdout().to_vec()
+}
+
+/// The object lines of a stream, by id.
+fn by_id(stream: &[u8]) -> BTreeMap<String, Value> {
+    String::from_utf8_lossy(stream)
+        .lines()
+        .filter(|l| !l.starts_with("{\"ely\""))
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["id"].as_str().unwrap_or_default().to_owned(), v)
+        })
+        .collect()
+}
+
 /// `ely-convert -i from -o to`, which must succeed.
 fn convert(w: &Workdir, from: &str, to: &str) {
     w.run("ely-convert", &["-i", from, "-o", to], b"").ok();
@@ -541,21 +564,8 @@ fn weaviates_own_parquet_export_restores_into_a_store() {
     let restore = w.run("ely-restore", &["--store", "s.db", "-i", "export/"], b"");
     restore.ok();
     let expect: Vec<Value> = serde_json::from_slice(&w.read("expect.json")).unwrap();
-    let mut got: BTreeMap<String, Value> = BTreeMap::new();
-    for collection in ["Article", "Doc"] {
-        let backup = w.run(
-            "ely-backup",
-            &["--store", "s.db", "--collection", collection, "--quiet"],
-            b"",
-        );
-        backup.ok();
-        for l in String::from_utf8_lossy(backup.stdout()).lines() {
-            let v: Value = serde_json::from_str(l).unwrap();
-            if let Some(id) = v["id"].as_str() {
-                got.insert(id.to_owned(), v.clone());
-            }
-        }
-    }
+    let mut got = by_id(&backed_up(&w, "s.db", "Article"));
+    got.extend(by_id(&backed_up(&w, "s.db", "Doc")));
     assert_eq!(got.len(), expect.len(), "every object restored");
     let bits = |v: &Value| -> Vec<u32> {
         v.as_array()
@@ -575,5 +585,74 @@ fn weaviates_own_parquet_export_restores_into_a_store() {
             &o["vector"]
         };
         assert_eq!(bits(v), bits(&e["vector"]), "vectors bit for bit");
+    }
+}
+
+#[test]
+fn parquet_duckdb_made_from_a_stream_restores_when_its_doubles_are_allowed_to_round() {
+    if !python_with("duckdb") {
+        return;
+    }
+    let w = Workdir::new();
+    let mut rng = Rng(29);
+    let lines = util::objects(&mut rng, "Note", 150, 16);
+    w.write("plain.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let made = Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_json('plain.jsonl')) TO 'notes.parquet' (FORMAT parquet)\")",
+        ])
+        .current_dir(w.path("."))
+        .output()
+        .expect("python3");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // DuckDB reads vectors as doubles: taken as they are, most would change.
+    w.run(
+        "ely-restore",
+        &["--store", "s.db", "-i", "notes.parquet", "--quiet"],
+        b"",
+    )
+    .expect_code(1)
+    .expect_stderr("rejected");
+    w.run(
+        "ely-restore",
+        &[
+            "--store",
+            "s.db",
+            "-i",
+            "notes.parquet",
+            "--lossy",
+            "--collection",
+            "Back",
+            "--quiet",
+        ],
+        b"",
+    )
+    .ok();
+    let got = by_id(&backed_up(&w, "s.db", "Back"));
+    assert_eq!(got.len(), 150);
+    for l in &lines {
+        let want: Value = serde_json::from_str(l).unwrap();
+        let o = &got[want["id"].as_str().unwrap()];
+        assert_eq!(o["properties"], want["properties"]);
+        // Shortest float32 text read as a double rounds back to the same float32 (DuckDB
+        // itself reads `-0` as 0, so zeros compare by value).
+        let floats = |v: &Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect()
+        };
+        assert_eq!(
+            floats(&o["vector"]),
+            floats(&want["vector"]),
+            "{}",
+            want["id"]
+        );
     }
 }

@@ -159,6 +159,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         sink: args.sink.options(args.input.file())?,
         read: ReadOptions {
             skip_bad: true,
+            lossy: args.lossy,
             ..args.input.read_options()
         },
     };

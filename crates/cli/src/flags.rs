@@ -85,7 +85,9 @@ impl InputArgs {
         objects: bool,
     ) -> std::io::Result<Box<dyn ely_stream::Source>> {
         if let Some(p) = self.file().filter(|p| ely_parquet::is_parquet(p)) {
-            return Ok(Box::new(ely_parquet::ParquetSource::new(p, counters)));
+            return Ok(Box::new(
+                ely_parquet::ParquetSource::new(p, counters).lossy(opts.lossy),
+            ));
         }
         let input = self.open(name)?;
         // Parquet through a pipe (`ely-backup --format parquet | ely-restore`) is spooled.
@@ -94,7 +96,8 @@ impl InputArgs {
             let display = input.display_name().to_owned();
             let source =
                 ely_parquet::ParquetSource::spooled(&display, input.into_reader(), counters)
-                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+                    .map_err(|e| std::io::Error::other(format!("{e:#}")))?
+                    .lossy(opts.lossy);
             return Ok(Box::new(source));
         }
         Ok(match objects {

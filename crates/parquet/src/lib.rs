@@ -6,6 +6,7 @@
 
 mod cells;
 mod digest;
+mod foreign;
 mod layout;
 mod native;
 pub mod read;

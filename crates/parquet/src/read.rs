@@ -48,6 +48,8 @@ pub struct ParquetSource {
     batch_rows: usize,
     /// A file spooled from a pipe, removed when the source is done with.
     _spool: Option<Spool>,
+    /// Round float64 vector values of other tools' files to float32.
+    lossy: bool,
 }
 
 /// A temporary file, removed when dropped.
@@ -67,7 +69,15 @@ impl ParquetSource {
             counters,
             batch_rows: 1024,
             _spool: None,
+            lossy: false,
         }
+    }
+
+    /// Round float64 vector values (of files other tools wrote) to float32 rather than
+    /// rejecting objects whose values that would change.
+    pub fn lossy(mut self, lossy: bool) -> ParquetSource {
+        self.lossy = lossy;
+        self
     }
 
     /// Parquet coming through a pipe (`name` for messages): a Parquet file is read from its
@@ -99,6 +109,7 @@ impl ParquetSource {
             counters,
             batch_rows: 1024,
             _spool: Some(spool),
+            lossy: false,
         })
     }
 }
@@ -131,6 +142,12 @@ impl Source for ParquetSource {
         }
         let mut number = 0u64;
         let mut open: Option<Open> = None;
+        let foreign_name = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty() && !self.name.starts_with('<'))
+            .unwrap_or_else(|| "Objects".into());
         // The tenants of each collection of Weaviate's export: one file per tenant's shard,
         // all named in the collection's header.
         let mut tenants_of: std::collections::HashMap<String, Vec<String>> = Default::default();
@@ -187,10 +204,15 @@ impl Source for ParquetSource {
                     collection: collection.clone(),
                     tenant: kv.get("tenant").filter(|t| !t.is_empty()).cloned(),
                 },
+                (None, None) if builder.schema().column_with_name("id").is_some() => {
+                    Kind::Foreign {
+                        collection: foreign_name.clone(),
+                    }
+                }
                 (None, None) => {
                     return Err(StreamError::unsupported(
                         &file.display().to_string(),
-                        "a Parquet file that neither ely nor Weaviate's export wrote (no ely.layout or collection in its metadata)",
+                        "a Parquet file without an id column, not written by ely or by Weaviate's export: ely reads objects, one per row, with their id",
                     )
                     .into())
                 }
@@ -199,17 +221,24 @@ impl Source for ParquetSource {
                 .with_batch_size(self.batch_rows)
                 .build()
                 .map_err(|e| damaged(&file, format!("cannot be read ({e})")))?;
-            let mut next_batch = || -> anyhow::Result<Option<Vec<ely_vocab::Object>>> {
+            let lossy = self.lossy;
+            let mut next_batch = || -> anyhow::Result<Option<Vec<Row>>> {
                 // The decoder can panic on some damaged pages: that is a damaged file too.
                 let next = quietly(|| {
                     reader.next().map(|batch| {
                         batch
                             .map_err(|e| format!("truncated or corrupt ({e})"))
                             .and_then(|b| {
+                                let fine =
+                                    |v: Vec<ely_vocab::Object>| v.into_iter().map(Ok).collect();
                                 match &kind {
-                                    Kind::Ely(layout) => layout.objects(&b),
+                                    Kind::Ely(layout) => layout.objects(&b).map(fine),
                                     Kind::Native { collection, tenant } => {
                                         crate::native::objects(&b, collection, tenant.as_deref())
+                                            .map(fine)
+                                    }
+                                    Kind::Foreign { collection } => {
+                                        crate::foreign::objects(&b, collection, lossy)
                                     }
                                 }
                                 .map_err(|e| format!("{e:#}"))
@@ -225,13 +254,13 @@ impl Source for ParquetSource {
             };
             // The first objects of an export tell its collection's vectors.
             let mut carry = match &kind {
-                Kind::Native { .. } => next_batch()?,
+                Kind::Native { .. } | Kind::Foreign { .. } => next_batch()?,
                 Kind::Ely(_) => None,
             };
             // A section per ely file; Weaviate's export splits a collection into files by
             // shard and range, which read as one section.
             let same_export = match (&kind, &open) {
-                (Kind::Native { collection, .. }, Some(o)) => {
+                (Kind::Native { collection, .. } | Kind::Foreign { collection }, Some(o)) => {
                     o.native && o.collection.as_deref() == Some(collection.as_str())
                 }
                 _ => false,
@@ -246,15 +275,22 @@ impl Source for ParquetSource {
                         },
                         None => None,
                     },
-                    Kind::Native { collection, tenant } => {
+                    Kind::Native { .. } | Kind::Foreign { .. } => {
+                        let (collection, tenant) = match &kind {
+                            Kind::Native { collection, tenant } => (collection, tenant.as_ref()),
+                            Kind::Foreign { collection } => (collection, None),
+                            Kind::Ely(_) => anyhow::bail!("not an export"),
+                        };
+                        let first: Vec<ely_vocab::Object> = carry
+                            .iter()
+                            .flatten()
+                            .filter_map(|r| r.as_ref().ok().cloned())
+                            .take(100)
+                            .collect();
                         let h = Header {
                             version: ely_stream::FORMAT_VERSION,
                             collection: collection.clone(),
-                            class: Some(crate::native::class(
-                                collection,
-                                tenant.is_some(),
-                                carry.as_deref().unwrap_or_default(),
-                            )),
+                            class: Some(crate::native::class(collection, tenant.is_some(), &first)),
                             tenants: tenant.as_ref().map(|_| {
                                 tenants_of
                                     .get(collection)
@@ -263,7 +299,10 @@ impl Source for ParquetSource {
                                     })
                                     .unwrap_or_default()
                             }),
-                            source: Some("Weaviate's Parquet export".into()),
+                            source: Some(match &kind {
+                                Kind::Native { .. } => "Weaviate's Parquet export".into(),
+                                _ => "Parquet".into(),
+                            }),
                             created: None,
                         };
                         let line = ely_stream::format::control_line("header", &h);
@@ -288,7 +327,7 @@ impl Source for ParquetSource {
                     hash,
                     objects: 0,
                     header_hashed: header.as_ref().is_some_and(|(h, _)| h.version >= 2),
-                    native: matches!(kind, Kind::Native { .. }),
+                    native: !matches!(kind, Kind::Ely(_)),
                 });
             }
             let Some(section) = open.as_mut() else {
@@ -304,7 +343,25 @@ impl Source for ParquetSource {
                         None => break,
                     },
                 };
-                for object in objects {
+                for row in objects {
+                    let object = match row {
+                        Ok(o) => o,
+                        Err((o, why)) => {
+                            // Not an object as it is: rejected with its reason, the row as
+                            // ely would write it kept for the dead-letter file.
+                            line.clear();
+                            o.write_line(&mut line);
+                            number += 1;
+                            summary.lines += 1;
+                            on_event(Event::Object {
+                                line: Some(&line),
+                                normalized: None,
+                                object: Some(Err(why)),
+                                number,
+                            })?;
+                            continue;
+                        }
+                    };
                     digest.add(&object);
                     line.clear();
                     object.write_line(&mut line);
@@ -346,6 +403,9 @@ impl Source for ParquetSource {
     }
 }
 
+/// One row read: an object, or an object that cannot be one as it is, and why.
+type Row = Result<ely_vocab::Object, (ely_vocab::Object, String)>;
+
 /// What a file is.
 enum Kind {
     /// Written by ely, with its layout.
@@ -355,6 +415,9 @@ enum Kind {
         collection: String,
         tenant: Option<String>,
     },
+    /// Another tool's file of objects (an id column, property columns, vector columns): the
+    /// input's name is the collection's.
+    Foreign { collection: String },
 }
 
 /// The section being read.

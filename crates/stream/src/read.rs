@@ -40,6 +40,9 @@ pub struct ReadOptions {
     /// Also read each object line into an [`Object`] on the parser threads, in the same
     /// pass that checks it ([`Event::Object`]'s `object`): one parse per line.
     pub objects: bool,
+    /// Formats whose numbers may be wider than float32 (Parquet other tools wrote) round
+    /// vector values to float32 rather than rejecting an object whose values would change.
+    pub lossy: bool,
 }
 
 impl Default for ReadOptions {
@@ -52,6 +55,7 @@ impl Default for ReadOptions {
             normalize: false,
             chunk_bytes: 1 << 20,
             objects: false,
+            lossy: false,
         }
     }
 }
