@@ -174,7 +174,12 @@ fn stream(collection: &str, class: Value, objects: &[Object]) -> Vec<u8> {
         version: 2,
         collection: collection.into(),
         class: Some(class),
-        tenants: Some(vec![json!({"name": "tenant0"}), json!({"name": "tenant1"})]),
+        tenants: Some({
+            let mut names: Vec<&str> = objects.iter().filter_map(|o| o.tenant.as_deref()).collect();
+            names.sort_unstable();
+            names.dedup();
+            names.iter().map(|t| json!({ "name": t })).collect()
+        }),
         source: Some("test".into()),
         created: Some("2026-11-28T00:00:00Z".into()),
     };
@@ -654,5 +659,114 @@ fn parquet_duckdb_made_from_a_stream_restores_when_its_doubles_are_allowed_to_ro
             "{}",
             want["id"]
         );
+    }
+}
+
+#[test]
+fn parts_and_tenant_partitions_read_back_as_one_collection() {
+    let w = Workdir::new();
+    let mut rng = Rng(31);
+    let objects: Vec<Object> = (0..240)
+        .map(|i| every_type_object(&mut rng, "Doc", i, false))
+        .collect();
+    let original = stream("Doc", every_type_class("Doc"), &objects);
+    w.write("doc.jsonl", &original);
+    // Numbered parts of at most 100 objects, read back as the same stream.
+    w.run(
+        "ely-convert",
+        &["-i", "doc.jsonl", "-o", "parts/", "--split-rows", "100"],
+        b"",
+    )
+    .ok();
+    for n in 0..3 {
+        assert!(w.path(&format!("parts/Doc/part-{n:05}.parquet")).exists());
+    }
+    convert(&w, "parts", "back.jsonl");
+    assert!(w.read("back.jsonl") == original);
+    w.run(
+        "ely-convert",
+        &[
+            "-i",
+            "doc.jsonl",
+            "-o",
+            "one.parquet",
+            "--split-rows",
+            "100",
+        ],
+        b"",
+    )
+    .expect_code(2)
+    .expect_stderr("-o DIR/");
+    // A backup partitioned by tenant: Hive-style folders, restored as one collection.
+    let tenanted: Vec<Object> = (0..240)
+        .map(|i| Object {
+            class: "Doc".into(),
+            id: rng.uuid(),
+            tenant: Some(format!("tenant{}", i % 3)),
+            properties: json!({"title": rng.text(4), "n": i})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            vector: Some((0..8).map(|_| rng.f32()).collect()),
+            ..Object::default()
+        })
+        .collect();
+    let class = json!({"class": "Doc", "vectorizer": "none", "multiTenancyConfig": {"enabled": true},
+        "properties": [{"name": "title", "dataType": ["text"]}, {"name": "n", "dataType": ["int"]}]});
+    w.write("tenants.jsonl", &stream("Doc", class, &tenanted));
+    w.run(
+        "ely-restore",
+        &["--store", "a.db", "-i", "tenants.jsonl", "--quiet"],
+        b"",
+    )
+    .ok();
+    let run = w.run(
+        "ely-backup",
+        &[
+            "--store",
+            "a.db",
+            "--collection",
+            "Doc",
+            "-o",
+            "hive/",
+            "--partition-by",
+            "tenant",
+        ],
+        b"",
+    );
+    run.ok();
+    assert_eq!(
+        String::from_utf8_lossy(run.stdout()).lines().count(),
+        3,
+        "a manifest per file"
+    );
+    for t in ["tenant0", "tenant1", "tenant2"] {
+        assert!(w.path(&format!("hive/Doc/tenant={t}")).is_dir(), "{t}");
+    }
+    w.run(
+        "ely-restore",
+        &["--store", "b.db", "-i", "hive/", "--quiet"],
+        b"",
+    )
+    .ok();
+    let a = by_id(&backed_up(&w, "a.db", "Doc"));
+    let b = by_id(&backed_up(&w, "b.db", "Doc"));
+    assert_eq!(a.len(), 240);
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (id, o) in &a {
+        assert_eq!(o["properties"], b[id]["properties"], "{id}");
+        assert_eq!(o["tenant"], b[id]["tenant"], "{id}");
+        assert_eq!(o["vectors"], b[id]["vectors"], "{id}");
+    }
+    if python_with("duckdb") {
+        let count = Command::new("python3")
+            .args([
+                "-c",
+                "import duckdb; print(duckdb.sql(\"SELECT count(*), count(DISTINCT tenant) FROM read_parquet('hive/**/*.parquet', hive_partitioning=false)\").fetchall())",
+            ])
+            .current_dir(w.path("."))
+            .output()
+            .expect("python3");
+        assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), "[(240, 3)]");
     }
 }

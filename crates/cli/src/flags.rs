@@ -373,6 +373,26 @@ pub struct CompressArgs {
     /// else jsonl].
     #[arg(long, value_name = "FORMAT", value_parser = ["jsonl", "parquet"])]
     pub format: Option<String>,
+
+    /// Parquet: write each collection in numbered parts of at most N objects
+    /// (DIR/<Collection>/part-00000.parquet, ...; needs -o DIR/).
+    #[arg(long, value_name = "N")]
+    pub split_rows: Option<u64>,
+
+    /// Parquet: parts of about SIZE bytes each (K, M, G suffixes; needs -o DIR/).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub split_bytes: Option<usize>,
+
+    /// Parquet: each tenant's objects in Hive-style folders,
+    /// DIR/<Collection>/tenant=<name>/part-N.parquet, which DuckDB, pyarrow and Spark read as
+    /// one dataset.
+    #[arg(long, value_name = "COLUMN", value_parser = ["tenant"])]
+    pub partition_by: Option<String>,
+
+    /// Parquet: objects of a stream without a class definition whose properties decide the
+    /// columns (later surprises are kept in the _extra column).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub infer_rows: usize,
 }
 
 impl CompressArgs {
@@ -395,7 +415,14 @@ impl CompressArgs {
             Some(_) => false,
             None => folder || by_name,
         };
+        let parts =
+            self.split_rows.is_some() || self.split_bytes.is_some() || self.partition_by.is_some();
         if !parquet {
+            if parts {
+                return Err(usage(
+                    "--split-rows, --split-bytes and --partition-by are for Parquet output (-o DIR/ --format parquet)",
+                ));
+            }
             return Ok(None);
         }
         if self.compress.is_some() {
@@ -405,6 +432,14 @@ impl CompressArgs {
         }
         if self.level.is_some_and(|l| !(1..=22).contains(&l)) {
             return Err(usage("zstd levels are 1-22"));
+        }
+        if parts && !folder {
+            return Err(usage(
+                "--split-rows, --split-bytes and --partition-by write several files: give -o DIR/",
+            ));
+        }
+        if self.split_rows == Some(0) || self.split_bytes == Some(0) {
+            return Err(usage("a part holds at least one object"));
         }
         Ok(Some(match out {
             None => {
@@ -424,6 +459,10 @@ impl CompressArgs {
     pub fn parquet_options(&self) -> ely_parquet::Options {
         ely_parquet::Options {
             level: self.level,
+            split_rows: self.split_rows,
+            split_bytes: self.split_bytes.map(|b| b as u64),
+            partition_by_tenant: self.partition_by.is_some(),
+            infer_rows: self.infer_rows.max(1),
             ..ely_parquet::Options::default()
         }
     }

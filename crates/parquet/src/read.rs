@@ -263,6 +263,14 @@ impl Source for ParquetSource {
                 (Kind::Native { collection, .. } | Kind::Foreign { collection }, Some(o)) => {
                     o.native && o.collection.as_deref() == Some(collection.as_str())
                 }
+                // The parts of a collection ely wrote in several files (--split-rows,
+                // --partition-by) continue its section.
+                (Kind::Ely(_), Some(o)) => {
+                    !o.native
+                        && kv.contains_key("ely.part")
+                        && o.header_line.is_some()
+                        && kv.get("ely.header") == o.header_line.as_ref()
+                }
                 _ => false,
             };
             if !same_export {
@@ -323,6 +331,10 @@ impl Source for ParquetSource {
                     })?;
                 }
                 open = Some(Open {
+                    header_line: match &kind {
+                        Kind::Ely(_) => kv.get("ely.header").cloned(),
+                        _ => None,
+                    },
                     collection: header.as_ref().map(|(h, _)| h.collection.clone()),
                     hash,
                     objects: 0,
@@ -395,7 +407,6 @@ impl Source for ParquetSource {
                         ),
                     ));
                 }
-                close(&mut open, summary, on_event)?;
             }
         }
         close(&mut open, summary, on_event)?;
@@ -422,6 +433,8 @@ enum Kind {
 
 /// The section being read.
 struct Open {
+    /// The header line of the ely files it came from (parts of one collection share it).
+    header_line: Option<String>,
     collection: Option<String>,
     hash: SectionHash,
     objects: u64,

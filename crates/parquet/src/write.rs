@@ -31,6 +31,12 @@ pub struct Options {
     pub group_bytes: usize,
     /// Objects of a stream without a class definition that decide its columns.
     pub infer_rows: usize,
+    /// Parts: a file closes after this many objects...
+    pub split_rows: Option<u64>,
+    /// ...or about this many bytes.
+    pub split_bytes: Option<u64>,
+    /// Each tenant's objects in their own files, in `tenant=<name>` folders.
+    pub partition_by_tenant: bool,
 }
 
 impl Default for Options {
@@ -40,6 +46,9 @@ impl Default for Options {
             group_rows: 16_384,
             group_bytes: 64 << 20,
             infer_rows: 1000,
+            split_rows: None,
+            split_bytes: None,
+            partition_by_tenant: false,
         }
     }
 }
@@ -84,15 +93,27 @@ impl Write for Counted {
     }
 }
 
-/// A collection's file being written.
+/// A collection being written, in one file or in parts.
 struct Section {
     collection: Option<String>,
     header_line: Option<String>,
     class: Option<serde_json::Value>,
     pending: Vec<Object>,
     pending_bytes: usize,
-    open: Option<(Layout, ArrowWriter<Counted>)>,
+    /// The columns, decided with the first row group and kept for every part.
+    layout: Option<Layout>,
+    file: Option<OpenFile>,
+    /// The next part's number.
+    part: u32,
+}
+
+/// A Parquet file being written.
+struct OpenFile {
+    writer: ArrowWriter<Counted>,
     digest: Digest,
+    /// With --partition-by tenant: the tenant whose objects it holds.
+    tenant: Option<String>,
+    part: u32,
 }
 
 /// What was written: one entry per file.
@@ -118,6 +139,8 @@ pub struct ParquetWriter {
 }
 
 impl ParquetWriter {
+    /// A writer to `target`; parts (`split_rows`, `split_bytes`, `partition_by_tenant`) need
+    /// a folder.
     pub fn new(target: Target, opts: Options) -> ParquetWriter {
         ParquetWriter {
             target,
@@ -126,6 +149,12 @@ impl ParquetWriter {
             written: Vec::new(),
             complete: Vec::new(),
         }
+    }
+
+    fn in_parts(&self) -> bool {
+        self.opts.split_rows.is_some()
+            || self.opts.split_bytes.is_some()
+            || self.opts.partition_by_tenant
     }
 
     /// Starts a collection's file with its header line, closing any open one.
@@ -137,8 +166,9 @@ impl ParquetWriter {
             class: header.class.clone(),
             pending: Vec::new(),
             pending_bytes: 0,
-            open: None,
-            digest: Digest::default(),
+            layout: None,
+            file: None,
+            part: 0,
         });
         Ok(())
     }
@@ -146,19 +176,32 @@ impl ParquetWriter {
     /// Adds an object (`size`: about how many bytes it takes); outside a section, opens a
     /// headerless one.
     pub fn object(&mut self, object: Object, size: usize) -> anyhow::Result<()> {
+        if self.opts.partition_by_tenant {
+            // Each tenant's objects in their own files.
+            let current = self.section.as_ref().and_then(|s| {
+                s.pending
+                    .last()
+                    .map(|o| o.tenant.clone())
+                    .or_else(|| s.file.as_ref().map(|f| f.tenant.clone()))
+            });
+            if current.is_some_and(|t| t != object.tenant) {
+                self.flush()?;
+                self.close_file(None)?;
+            }
+        }
         let s = self.section.get_or_insert_with(|| Section {
             collection: None,
             header_line: None,
             class: None,
             pending: Vec::new(),
             pending_bytes: 0,
-            open: None,
-            digest: Digest::default(),
+            layout: None,
+            file: None,
+            part: 0,
         });
         s.pending.push(object);
         s.pending_bytes += size;
-        let first = s.open.is_none();
-        let full = if first {
+        let full = if s.layout.is_none() {
             // The columns of a stream without a class definition come from its first objects.
             s.pending.len() >= self.opts.infer_rows.max(1).min(self.opts.group_rows)
                 && s.class.is_none()
@@ -167,109 +210,107 @@ impl ParquetWriter {
         } else {
             s.pending.len() >= self.opts.group_rows || s.pending_bytes >= self.opts.group_bytes
         };
-        if full {
+        // A part closes at its row count exactly.
+        let in_file = s.file.as_ref().map_or(0, |f| f.digest.objects);
+        let part_full = self
+            .opts
+            .split_rows
+            .is_some_and(|n| in_file + s.pending.len() as u64 >= n);
+        if full || part_full {
             self.flush()?;
         }
         Ok(())
     }
 
-    /// Writes the pending objects as one row group.
+    /// Writes the pending objects as one row group, opening a file (or the next part) first
+    /// when none is open, and closing it when it reached a part's size.
     fn flush(&mut self) -> anyhow::Result<()> {
+        let in_parts = self.in_parts();
         let Some(s) = self.section.as_mut() else {
             return Ok(());
         };
-        if s.open.is_none() {
+        if s.layout.is_none() {
             let sample = &s.pending[..s.pending.len().min(self.opts.infer_rows.max(1))];
-            let layout = Layout::plan(
+            s.layout = Some(Layout::plan(
                 s.collection.as_deref().unwrap_or_default(),
                 s.class.as_ref(),
                 sample,
-            );
+            ));
+        }
+        let Some(layout) = s.layout.as_ref() else {
+            bail!("no layout");
+        };
+        if s.file.is_none() && (!s.pending.is_empty() || s.part == 0) {
             let name = s
                 .collection
                 .clone()
                 .or_else(|| s.pending.first().map(|o| o.class.clone()))
                 .filter(|c| !c.is_empty())
                 .unwrap_or_else(|| "objects".into());
-            let out = create(&self.target, &self.written, &name)?;
+            let tenant = s.pending.first().and_then(|o| o.tenant.clone());
+            let part = in_parts.then_some((
+                s.part,
+                tenant.as_deref().filter(|_| self.opts.partition_by_tenant),
+            ));
+            let out = create(&self.target, &self.written, &name, part)?;
             let schema = Arc::new(layout.schema()?);
-            let props = properties(&layout, self.opts.level)?;
+            let props = properties(layout, self.opts.level)?;
             let writer = ArrowWriter::try_new(out, schema, Some(props))
                 .context("starting a Parquet file")?;
-            s.open = Some((layout, writer));
+            s.file = Some(OpenFile {
+                writer,
+                digest: Digest::default(),
+                tenant,
+                part: s.part,
+            });
+            s.part += 1;
         }
-        let Some((layout, writer)) = s.open.as_mut() else {
-            bail!("no Parquet file is open");
-        };
         if !s.pending.is_empty() {
+            let Some(f) = s.file.as_mut() else {
+                bail!("no Parquet file is open");
+            };
             let batch = layout.batch(&s.pending)?;
-            writer.write(&batch).context("writing a row group")?;
-            writer.flush().context("writing a row group")?;
+            f.writer.write(&batch).context("writing a row group")?;
+            f.writer.flush().context("writing a row group")?;
             for o in &s.pending {
-                s.digest.add(o);
+                f.digest.add(o);
             }
         }
         s.pending.clear();
         s.pending_bytes = 0;
+        let full = s.file.as_ref().is_some_and(|f| {
+            self.opts.split_rows.is_some_and(|n| f.digest.objects >= n)
+                || self
+                    .opts
+                    .split_bytes
+                    .is_some_and(|n| f.writer.bytes_written() as u64 >= n)
+        });
+        if full {
+            self.close_file(None)?;
+        }
         Ok(())
     }
-}
 
-/// Where a collection's file goes; a second collection needs a folder.
-fn create(target: &Target, written: &[WrittenFile], collection: &str) -> anyhow::Result<Counted> {
-    if !written.is_empty() && !matches!(target, Target::Dir(_)) {
-        bail!(
-                "the stream holds more than one collection and a Parquet file holds one: give -o DIR/ to write <Collection>.parquet for each"
-            );
-    }
-    let out = match target {
-        Target::File(p) => Out::File(AtomicFile::create(p)?),
-        Target::Dir(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            let safe: String = collection
-                .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || c == '_' || c == '-' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let path = d.join(format!("{safe}.parquet"));
-            if written.iter().any(|w| w.path.as_deref() == Some(&path)) {
-                bail!("collection {collection} comes twice in the stream");
-            }
-            Out::File(AtomicFile::create(&path)?)
-        }
-        Target::Stdout => Out::Stdout(io::stdout()),
-    };
-    Ok(Counted {
-        out,
-        bytes: 0,
-        hash: xxhash_rust::xxh3::Xxh3::new(),
-    })
-}
-
-impl ParquetWriter {
-    /// Closes the open section's file, with its trailer (when the stream had one).
-    pub fn end_section(&mut self, trailer: Option<&Trailer>) -> anyhow::Result<()> {
-        if self.section.is_none() {
-            return Ok(());
-        }
-        // A collection without objects still gets its file, with its columns.
-        self.flush()?;
-        let Some(s) = self.section.take() else {
+    /// Closes the open file of the section with its metadata.
+    fn close_file(&mut self, trailer: Option<&Trailer>) -> anyhow::Result<()> {
+        let Some(s) = self.section.as_mut() else {
             return Ok(());
         };
-        let Some((layout, mut writer)) = s.open else {
+        let (Some(file), Some(layout)) = (s.file.take(), s.layout.as_ref()) else {
             return Ok(());
         };
+        let OpenFile {
+            mut writer,
+            digest,
+            part,
+            ..
+        } = file;
         let mut kv = vec![
             ("ely.format", "1".to_owned()),
-            ("ely.layout", serde_json::to_string(&layout)?),
-            ("ely.objects", s.digest.objects.to_string()),
-            ("ely.digest", s.digest.hex()),
+            ("ely.layout", serde_json::to_string(layout)?),
+            ("ely.objects", digest.objects.to_string()),
+            ("ely.digest", digest.hex()),
+            ("ely.part", part.to_string()),
         ];
         if let Some(h) = &s.header_line {
             kv.push(("ely.header", h.clone()));
@@ -294,11 +335,23 @@ impl ParquetWriter {
         };
         self.written.push(WrittenFile {
             path,
-            collection: s.collection,
-            objects: s.digest.objects,
+            collection: s.collection.clone(),
+            objects: digest.objects,
             bytes: counted.bytes,
             hash: format!("{:032x}", counted.hash.digest128()),
         });
+        Ok(())
+    }
+
+    /// Closes the open section's file, with its trailer (when the stream had one).
+    pub fn end_section(&mut self, trailer: Option<&Trailer>) -> anyhow::Result<()> {
+        if self.section.is_none() {
+            return Ok(());
+        }
+        // A collection without objects still gets its file, with its columns.
+        self.flush()?;
+        self.close_file(trailer)?;
+        self.section = None;
         Ok(())
     }
 
@@ -311,6 +364,61 @@ impl ParquetWriter {
         }
         Ok(self.written)
     }
+}
+
+/// Where a collection's file goes; a second collection needs a folder, and so do parts
+/// (`part`: its number, and its tenant with --partition-by tenant).
+fn create(
+    target: &Target,
+    written: &[WrittenFile],
+    collection: &str,
+    part: Option<(u32, Option<&str>)>,
+) -> anyhow::Result<Counted> {
+    if !written.is_empty() && !matches!(target, Target::Dir(_)) {
+        bail!(
+            "the stream holds more than one collection and a Parquet file holds one: give -o DIR/ to write <Collection>.parquet for each"
+        );
+    }
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let out = match target {
+        Target::File(p) => Out::File(AtomicFile::create(p)?),
+        Target::Dir(d) => {
+            let path = match part {
+                None => d.join(format!("{}.parquet", safe(collection))),
+                Some((n, tenant)) => {
+                    let mut dir = d.join(safe(collection));
+                    if let Some(t) = tenant {
+                        dir = dir.join(format!("tenant={}", safe(t)));
+                    }
+                    dir.join(format!("part-{n:05}.parquet"))
+                }
+            };
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            if written.iter().any(|w| w.path.as_deref() == Some(&path)) {
+                bail!("collection {collection} comes twice in the stream");
+            }
+            Out::File(AtomicFile::create(&path)?)
+        }
+        Target::Stdout => Out::Stdout(io::stdout()),
+    };
+    Ok(Counted {
+        out,
+        bytes: 0,
+        hash: xxhash_rust::xxh3::Xxh3::new(),
+    })
 }
 
 /// zstd everywhere; float columns byte-stream-split and without dictionaries.
