@@ -346,7 +346,6 @@ impl Source for ParquetSource {
                 anyhow::bail!("no section is open");
             };
             let mut digest = Digest::default();
-            let mut line = Vec::with_capacity(1 << 14);
             loop {
                 let objects = match carry.take() {
                     Some(objects) => objects,
@@ -355,14 +354,26 @@ impl Source for ParquetSource {
                         None => break,
                     },
                 };
-                for row in objects {
+                // Lines are written on every core (formatting float32 text is most of the
+                // work), then handed on in order.
+                let lines: Vec<Vec<u8>> = {
+                    use rayon::prelude::*;
+                    objects
+                        .par_iter()
+                        .map(|row| {
+                            let (Ok(o) | Err((o, _))) = row;
+                            let mut l = Vec::with_capacity(256);
+                            o.write_line(&mut l);
+                            l
+                        })
+                        .collect()
+                };
+                for (row, line) in objects.into_iter().zip(lines) {
                     let object = match row {
                         Ok(o) => o,
-                        Err((o, why)) => {
+                        Err((_, why)) => {
                             // Not an object as it is: rejected with its reason, the row as
                             // ely would write it kept for the dead-letter file.
-                            line.clear();
-                            o.write_line(&mut line);
                             number += 1;
                             summary.lines += 1;
                             on_event(Event::Object {
@@ -375,8 +386,6 @@ impl Source for ParquetSource {
                         }
                     };
                     digest.add(&object);
-                    line.clear();
-                    object.write_line(&mut line);
                     section.hash.add(&line);
                     section.objects += 1;
                     number += 1;
