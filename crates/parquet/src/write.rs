@@ -44,7 +44,7 @@ impl Default for Options {
         Options {
             level: None,
             group_rows: 16_384,
-            group_bytes: 64 << 20,
+            group_bytes: 40 << 20,
             infer_rows: 1000,
             split_rows: None,
             split_bytes: None,
@@ -109,7 +109,9 @@ struct Section {
 
 /// A Parquet file being written.
 struct OpenFile {
-    writer: ArrowWriter<Counted>,
+    writer: Encoder,
+    /// Bytes of the row groups handed to the encoder (for --split-bytes).
+    batch_bytes: u64,
     digest: Digest,
     /// With --partition-by tenant: the tenant whose objects it holds.
     tenant: Option<String>,
@@ -258,7 +260,8 @@ impl ParquetWriter {
             let writer = ArrowWriter::try_new(out, schema, Some(props))
                 .context("starting a Parquet file")?;
             s.file = Some(OpenFile {
-                writer,
+                writer: Encoder::start(writer),
+                batch_bytes: 0,
                 digest: Digest::default(),
                 tenant,
                 part: s.part,
@@ -270,8 +273,8 @@ impl ParquetWriter {
                 bail!("no Parquet file is open");
             };
             let batch = layout.batch(&s.pending)?;
-            f.writer.write(&batch).context("writing a row group")?;
-            f.writer.flush().context("writing a row group")?;
+            f.batch_bytes += batch.get_array_memory_size() as u64;
+            f.writer.write(batch)?;
             for o in &s.pending {
                 f.digest.add(o);
             }
@@ -283,7 +286,7 @@ impl ParquetWriter {
                 || self
                     .opts
                     .split_bytes
-                    .is_some_and(|n| f.writer.bytes_written() as u64 >= n)
+                    .is_some_and(|n| f.batch_bytes >= n)
         });
         if full {
             self.close_file(None)?;
@@ -305,6 +308,7 @@ impl ParquetWriter {
             part,
             ..
         } = file;
+        let mut writer = writer.finish()?;
         let mut kv = vec![
             ("ely.format", "1".to_owned()),
             ("ely.layout", serde_json::to_string(layout)?),
@@ -487,5 +491,52 @@ impl ely_stream::StreamOut for ParquetWriter {
     }
     fn end(&mut self) -> anyhow::Result<()> {
         self.end_section(None)
+    }
+}
+
+/// Encodes and compresses row groups on a thread of its own, while the next row group is
+/// being built: the two take turns on the cores instead of waiting for each other. One row
+/// group at most waits for it, so memory stays bounded.
+struct Encoder {
+    tx: Option<std::sync::mpsc::SyncSender<arrow_array::RecordBatch>>,
+    handle: Option<std::thread::JoinHandle<anyhow::Result<ArrowWriter<Counted>>>>,
+}
+
+impl Encoder {
+    fn start(mut writer: ArrowWriter<Counted>) -> Encoder {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(1);
+        let handle = std::thread::spawn(move || -> anyhow::Result<ArrowWriter<Counted>> {
+            for batch in rx {
+                writer.write(&batch).context("writing a row group")?;
+                writer.flush().context("writing a row group")?;
+            }
+            Ok(writer)
+        });
+        Encoder {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Hands a row group on; an error the encoder met is returned here or by `finish`.
+    fn write(&mut self, batch: arrow_array::RecordBatch) -> anyhow::Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            // The encoder stopped: its error says why.
+            self.finish()?;
+            bail!("the Parquet encoder stopped");
+        }
+        Ok(())
+    }
+
+    /// Waits for every row group to be written and gives the writer back.
+    fn finish(&mut self) -> anyhow::Result<ArrowWriter<Counted>> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| anyhow::anyhow!("the Parquet encoder failed"))?,
+            None => bail!("the Parquet encoder already finished"),
+        }
     }
 }
