@@ -283,10 +283,7 @@ impl ParquetWriter {
         s.pending_bytes = 0;
         let full = s.file.as_ref().is_some_and(|f| {
             self.opts.split_rows.is_some_and(|n| f.digest.objects >= n)
-                || self
-                    .opts
-                    .split_bytes
-                    .is_some_and(|n| f.batch_bytes >= n)
+                || self.opts.split_bytes.is_some_and(|n| f.batch_bytes >= n)
         });
         if full {
             self.close_file(None)?;
