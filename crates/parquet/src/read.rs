@@ -13,7 +13,7 @@ use ely_stream::{
     Control, Counters, Event, Header, SectionHash, SectionSummary, Source, StreamError, Summary,
 };
 use ely_vocab::ObjectLine;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 
 use crate::digest::Digest;
 use crate::layout::Layout;
@@ -174,11 +174,19 @@ impl Source for ParquetSource {
         for file in files {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
-            if let Ok(m) = f.metadata() {
-                self.counters.bytes_in.fetch_add(m.len(), Ordering::Relaxed);
-                summary.bytes += m.len();
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            self.counters.bytes_in.fetch_add(len, Ordering::Relaxed);
+            summary.bytes += len;
+            if len < 12 {
+                return Err(damaged(&file, "too short for a Parquet file: truncated"));
             }
-            let builder = quietly(|| ParquetRecordBatchReaderBuilder::try_new(f))
+            // The file is mapped into memory and its pages decoded where they lie.
+            // SAFETY: the map is only read. A file another program changes while it is read
+            // can show torn data, which the digest check reports as a damaged file.
+            let map = unsafe { memmap2::Mmap::map(&f) }
+                .with_context(|| format!("reading {}", file.display()))?;
+            let data = bytes::Bytes::from_owner(map);
+            let meta = quietly(|| ArrowReaderMetadata::load(&data, Default::default()))
                 .map_err(|why| damaged(&file, format!("corrupt ({why})")))?
                 .map_err(|e| {
                     damaged(
@@ -186,6 +194,8 @@ impl Source for ParquetSource {
                         format!("not a readable Parquet file, truncated or corrupt ({e})"),
                     )
                 })?;
+            let builder =
+                ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), meta.clone());
             let kv: std::collections::HashMap<String, String> = builder
                 .metadata()
                 .file_metadata()
@@ -217,40 +227,58 @@ impl Source for ParquetSource {
                     .into())
                 }
             };
-            let mut reader = builder
-                .with_batch_size(self.batch_rows)
-                .build()
-                .map_err(|e| damaged(&file, format!("cannot be read ({e})")))?;
+            drop(builder);
             let lossy = self.lossy;
-            let mut next_batch = || -> anyhow::Result<Option<Vec<Row>>> {
-                // The decoder can panic on some damaged pages: that is a damaged file too.
-                let next = quietly(|| {
-                    reader.next().map(|batch| {
-                        batch
-                            .map_err(|e| format!("truncated or corrupt ({e})"))
-                            .and_then(|b| {
-                                let fine =
-                                    |v: Vec<ely_vocab::Object>| v.into_iter().map(Ok).collect();
-                                match &kind {
-                                    Kind::Ely(layout) => layout.objects(&b).map(fine),
-                                    Kind::Native { collection, tenant } => {
-                                        crate::native::objects(&b, collection, tenant.as_deref())
-                                            .map(fine)
-                                    }
-                                    Kind::Foreign { collection } => {
-                                        crate::foreign::objects(&b, collection, lossy)
-                                    }
-                                }
-                                .map_err(|e| format!("{e:#}"))
-                            })
-                    })
-                });
-                match next {
-                    Ok(None) => Ok(None),
-                    Ok(Some(Ok(objects))) => Ok(Some(objects)),
-                    Ok(Some(Err(why))) => Err(damaged(&file, why)),
-                    Err(why) => Err(damaged(&file, format!("corrupt ({why})"))),
+            let batch_rows = self.batch_rows;
+            // One row group's objects, decoded on its own.
+            let decode = |group: usize| -> Result<Vec<Row>, String> {
+                let reader =
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(data.clone(), meta.clone())
+                        .with_row_groups(vec![group])
+                        .with_batch_size(batch_rows)
+                        .build()
+                        .map_err(|e| format!("cannot be read ({e})"))?;
+                let mut rows = Vec::new();
+                for batch in reader {
+                    let b = batch.map_err(|e| format!("truncated or corrupt ({e})"))?;
+                    let fine = |v: Vec<ely_vocab::Object>| v.into_iter().map(Ok);
+                    match &kind {
+                        Kind::Ely(layout) => layout.objects(&b).map(|v| rows.extend(fine(v))),
+                        Kind::Native { collection, tenant } => {
+                            crate::native::objects(&b, collection, tenant.as_deref())
+                                .map(|v| rows.extend(fine(v)))
+                        }
+                        Kind::Foreign { collection } => {
+                            crate::foreign::objects(&b, collection, lossy).map(|v| rows.extend(v))
+                        }
+                    }
+                    .map_err(|e| format!("{e:#}"))?;
                 }
+                Ok(rows)
+            };
+            let groups = meta.metadata().num_row_groups();
+            let mut next_group = 0;
+            let mut ready: std::collections::VecDeque<Vec<Row>> = Default::default();
+            // Row groups are decoded two at a time on the cores, and handed on in order.
+            let mut next_batch = || -> anyhow::Result<Option<Vec<Row>>> {
+                if ready.is_empty() && next_group < groups {
+                    let upto = (next_group + 2).min(groups);
+                    let range = next_group..upto;
+                    next_group = upto;
+                    // The decoder can panic on some damaged pages: that is a damaged file too.
+                    let decoded = quietly(|| {
+                        use rayon::prelude::*;
+                        range
+                            .into_par_iter()
+                            .map(decode)
+                            .collect::<Vec<Result<Vec<Row>, String>>>()
+                    })
+                    .map_err(|why| damaged(&file, format!("corrupt ({why})")))?;
+                    for rows in decoded {
+                        ready.push_back(rows.map_err(|why| damaged(&file, why))?);
+                    }
+                }
+                Ok(ready.pop_front())
             };
             // The first objects of an export tell its collection's vectors.
             let mut carry = match &kind {
