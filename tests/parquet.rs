@@ -735,11 +735,14 @@ fn parts_and_tenant_partitions_read_back_as_one_collection() {
         b"",
     );
     run.ok();
-    assert_eq!(
-        String::from_utf8_lossy(run.stdout()).lines().count(),
-        3,
-        "a manifest per file"
-    );
+    let manifests: Vec<Value> = String::from_utf8_lossy(run.stdout())
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(manifests.len(), 3, "a manifest per file");
+    for m in &manifests {
+        assert_eq!(m["objects"], 80, "each part counts its own objects: {m}");
+    }
     for t in ["tenant0", "tenant1", "tenant2"] {
         assert!(w.path(&format!("hive/Doc/tenant={t}")).is_dir(), "{t}");
     }
@@ -769,4 +772,124 @@ fn parts_and_tenant_partitions_read_back_as_one_collection() {
             .expect("python3");
         assert_eq!(String::from_utf8_lossy(&count.stdout).trim(), "[(240, 3)]");
     }
+}
+
+#[test]
+fn parts_of_a_run_are_checked_as_a_whole() {
+    let w = Workdir::new();
+    let mut rng = Rng(37);
+    let lines = util::objects(&mut rng, "Note", 50, 4);
+    w.write("notes.jsonl", util::section("Note", &lines).as_bytes());
+    w.write("plain.jsonl", (lines.join("\n") + "\n").as_bytes());
+    let split = |input: &str, out: &str| {
+        w.run(
+            "ely-convert",
+            &["-i", input, "-o", out, "--split-rows", "20"],
+            b"",
+        )
+    };
+    split("notes.jsonl", "p/").ok();
+    // Another run into the same folder is refused: its parts would read as the same
+    // collection twice.
+    split("notes.jsonl", "p/")
+        .expect_code(2)
+        .expect_stderr("from another run");
+    // A lost part, in the middle or at the end, fails verification.
+    std::fs::rename(w.path("p/Note/part-00001.parquet"), w.path("kept.parquet")).unwrap();
+    w.run("ely-convert", &["--check", "-i", "p"], b"")
+        .expect_code(4)
+        .expect_stderr("earlier parts are missing");
+    std::fs::rename(w.path("kept.parquet"), w.path("p/Note/part-00001.parquet")).unwrap();
+    std::fs::remove_file(w.path("p/Note/part-00002.parquet")).unwrap();
+    w.run("ely-convert", &["--check", "-i", "p"], b"")
+        .expect_code(4)
+        .expect_stderr("last part is missing");
+    // Parts of a stream without a header read back as that one stream.
+    split("plain.jsonl", "q/").ok();
+    let back = w.run("ely-convert", &["-i", "q", "--plain"], b"");
+    back.ok();
+    assert_eq!(
+        String::from_utf8_lossy(back.stdout()),
+        lines.join("\n") + "\n"
+    );
+    let check = w.run("ely-convert", &["--check", "-i", "q"], b"");
+    let report: Value = serde_json::from_slice(check.ok().stdout()).unwrap();
+    assert_eq!(
+        report["collections"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    // Tenant folders are percent-encoded as Hive paths are: distinct tenants, distinct folders.
+    let two = [
+        r#"{"class":"T","id":"00000000-0000-4000-8000-000000000001","tenant":"b_x","properties":{}}"#,
+        r#"{"class":"T","id":"00000000-0000-4000-8000-000000000002","tenant":"b x","properties":{}}"#,
+    ];
+    w.write("two.jsonl", (two.join("\n") + "\n").as_bytes());
+    w.run(
+        "ely-convert",
+        &["-i", "two.jsonl", "-o", "t/", "--partition-by", "tenant"],
+        b"",
+    )
+    .ok();
+    assert!(w.path("t/T/tenant=b_x").is_dir());
+    assert!(w.path("t/T/tenant=b%20x").is_dir());
+    // No objects at all: still a file, of no rows.
+    w.write("empty.jsonl", b"");
+    convert(&w, "empty.jsonl", "empty.parquet");
+    let none = w.run("ely-convert", &["-i", "empty.parquet", "--plain"], b"");
+    assert!(none.ok().stdout().is_empty());
+}
+
+#[test]
+fn a_changed_header_and_rows_that_are_not_objects_are_caught() {
+    if !python_with("pyarrow") {
+        return;
+    }
+    let w = Workdir::new();
+    let mut rng = Rng(41);
+    let lines = util::objects(&mut rng, "Code", 30, 4);
+    w.write("code.jsonl", util::section("Code", &lines).as_bytes());
+    convert(&w, "code.jsonl", "code.parquet");
+    let script = r#"
+import pyarrow.parquet as pq, pyarrow as pa
+t = pq.read_table("code.parquet")
+md = dict(pq.read_metadata("code.parquet").metadata)
+md[b"ely.header"] = md[b"ely.header"].replace(b'"collection":"Code"', b'"collection":"Cxde"')
+pq.write_table(t.replace_schema_metadata(md), "changed.parquet")
+bad = pa.table({"id": ["00000000-0000-4000-8000-000000000001", "not-a-uuid"],
+                "vector": pa.array([[0.5, 0.25], [0.1, 0.2]], pa.list_(pa.float64())),
+                "title": ["a", "b"]})
+pq.write_table(bad, "other.parquet")
+"#;
+    let made = Command::new("python3")
+        .args(["-c", script])
+        .current_dir(w.path("."))
+        .output()
+        .expect("python3");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    w.run("ely-convert", &["--check", "-i", "changed.parquet"], b"")
+        .expect_code(4)
+        .expect_stderr("changed.parquet");
+    // A row whose id is not a UUID is a bad line: an error, or set aside with --skip-bad.
+    w.run("ely-convert", &["-i", "other.parquet"], b"")
+        .expect_code(2)
+        .expect_stderr("not a UUID");
+    let skipped = w.run(
+        "ely-convert",
+        &[
+            "-i",
+            "other.parquet",
+            "--skip-bad",
+            "--dead-letter",
+            "dead.jsonl",
+        ],
+        b"",
+    );
+    skipped.expect_code(1);
+    assert_eq!(by_id(skipped.stdout()).len(), 1);
+    assert!(String::from_utf8_lossy(&w.read("dead.jsonl")).contains("not a UUID"));
 }

@@ -137,6 +137,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                     format: "parquet",
                     compression: "zstd",
                     collections: names,
+                    objects: Some(f.objects),
                     bytes: f.bytes,
                     hash: f.hash,
                 });
@@ -157,6 +158,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                 format: "jsonl",
                 compression: compression.name(),
                 collections: names,
+                objects: None,
                 bytes: written.bytes,
                 hash: written.hash,
             });
@@ -173,6 +175,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         format,
         compression,
         collections: names,
+        objects: file_objects,
         bytes,
         hash,
     } in files
@@ -186,7 +189,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
             .filter(|s| names.contains(&s.name))
             .map(|s| ManifestCollection {
                 name: s.name.clone(),
-                objects: s.objects,
+                objects: file_objects.unwrap_or(s.objects),
                 tenants: s.tenants,
             })
             .collect();
@@ -230,6 +233,8 @@ struct FileOut {
     format: &'static str,
     compression: &'static str,
     collections: Vec<String>,
+    /// The objects in it, when it holds a part of its collection.
+    objects: Option<u64>,
     bytes: u64,
     hash: String,
 }

@@ -86,7 +86,9 @@ impl InputArgs {
     ) -> std::io::Result<Box<dyn ely_stream::Source>> {
         if let Some(p) = self.file().filter(|p| ely_parquet::is_parquet(p)) {
             return Ok(Box::new(
-                ely_parquet::ParquetSource::new(p, counters).lossy(opts.lossy),
+                ely_parquet::ParquetSource::new(p, counters)
+                    .lossy(opts.lossy)
+                    .skip_bad(opts.skip_bad),
             ));
         }
         let input = self.open(name)?;
@@ -97,7 +99,8 @@ impl InputArgs {
             let source =
                 ely_parquet::ParquetSource::spooled(&display, input.into_reader(), counters)
                     .map_err(|e| std::io::Error::other(format!("{e:#}")))?
-                    .lossy(opts.lossy);
+                    .lossy(opts.lossy)
+                    .skip_bad(opts.skip_bad);
             return Ok(Box::new(source));
         }
         Ok(match objects {

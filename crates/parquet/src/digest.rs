@@ -83,4 +83,16 @@ impl Digest {
     pub fn hex(&self) -> String {
         format!("{:032x}", self.state.digest128())
     }
+
+    /// The digest a file carries: its objects' together with its header line and layout, so
+    /// that a changed byte in either is a damaged file too.
+    pub fn sealed(&self, header: Option<&str>, layout: &str) -> String {
+        let mut h = Xxh3::new();
+        h.update(header.unwrap_or_default().as_bytes());
+        h.update(b"\n");
+        h.update(layout.as_bytes());
+        h.update(b"\n");
+        h.update(self.hex().as_bytes());
+        format!("{:032x}", h.digest128())
+    }
 }

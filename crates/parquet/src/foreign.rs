@@ -158,7 +158,9 @@ pub fn objects(
             id,
             ..Object::default()
         };
-        let mut problem = None;
+        let mut problem = ely_vocab::id::parse(&o.id)
+            .is_none()
+            .then(|| format!("id {:?} is not a UUID", o.id));
         for (i, f) in schema.fields().iter().enumerate() {
             let name = f.name().as_str();
             let col = batch.column(i);
@@ -184,7 +186,9 @@ pub fn objects(
                                 Ok(v) => {
                                     o.vectors.insert(n, v);
                                 }
-                                Err(why) => problem = Some(format!("vectors.{n}: {why}")),
+                                Err(why) => {
+                                    problem.get_or_insert(format!("vectors.{n}: {why}"));
+                                }
                             }
                         }
                     }
@@ -203,7 +207,7 @@ pub fn objects(
                         Ok(None) => {}
                         Ok(Some(Vector::Single(v))) if name == "vector" => o.vector = Some(v),
                         Ok(Some(v)) if name == "vector" => {
-                            problem = Some(format!(
+                            problem.get_or_insert(format!(
                                 "column vector holds a multi-vector ({} rows)",
                                 match v {
                                     Vector::Multi(m) => m.len(),
@@ -214,7 +218,9 @@ pub fn objects(
                         Ok(Some(v)) => {
                             o.vectors.insert(name["vector_".len()..].to_owned(), v);
                         }
-                        Err(why) => problem = Some(format!("column {name}: {why}")),
+                        Err(why) => {
+                            problem.get_or_insert(format!("column {name}: {why}"));
+                        }
                     }
                 }
                 _ => {

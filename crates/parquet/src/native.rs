@@ -61,6 +61,9 @@ pub fn objects(
     let mut out = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         let id = text(ids.as_ref(), row).ok_or_else(|| anyhow!("row {row} has no id"))?;
+        if ely_vocab::id::parse(&id).is_none() {
+            bail!("row {row}: id {id:?} is not a UUID");
+        }
         let properties: Map<String, Value> =
             match column("properties").and_then(|c| bytes(c.as_ref(), row)) {
                 Some(b) if !b.is_empty() => match serde_json::from_slice(&b) {

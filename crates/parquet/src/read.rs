@@ -50,6 +50,8 @@ pub struct ParquetSource {
     _spool: Option<Spool>,
     /// Round float64 vector values of other tools' files to float32.
     lossy: bool,
+    /// Rows that are not objects are handed on as bad lines rather than stopping the read.
+    skip_bad: bool,
 }
 
 /// A temporary file, removed when dropped.
@@ -70,7 +72,15 @@ impl ParquetSource {
             batch_rows: 1024,
             _spool: None,
             lossy: false,
+            skip_bad: false,
         }
+    }
+
+    /// Hand rows that cannot be objects on as bad lines ([`Event::Bad`]) instead of
+    /// stopping, as the JSONL reader does with `skip_bad`.
+    pub fn skip_bad(mut self, skip_bad: bool) -> ParquetSource {
+        self.skip_bad = skip_bad;
+        self
     }
 
     /// Round float64 vector values (of files other tools wrote) to float32 rather than
@@ -110,6 +120,7 @@ impl ParquetSource {
             batch_rows: 1024,
             _spool: Some(spool),
             lossy: false,
+            skip_bad: false,
         })
     }
 }
@@ -136,7 +147,7 @@ impl Source for ParquetSource {
         summary: &mut Summary,
         on_event: &mut dyn FnMut(Event<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let files = files(&self.path).with_context(|| format!("reading {}", self.name))?;
+        let mut files = files(&self.path).with_context(|| format!("reading {}", self.name))?;
         if files.is_empty() {
             anyhow::bail!("{}: no .parquet files in it", self.name);
         }
@@ -151,6 +162,10 @@ impl Source for ParquetSource {
         // The tenants of each collection of Weaviate's export: one file per tenant's shard,
         // all named in the collection's header.
         let mut tenants_of: std::collections::HashMap<String, Vec<String>> = Default::default();
+        // Parts ely wrote are read in the order they were written: by run, collection and
+        // part number (a Hive folder's path order is the tenants'), others by path.
+        let mut order: std::collections::HashMap<PathBuf, (String, String, u64)> =
+            Default::default();
         for file in &files {
             let kv = std::fs::File::open(file).ok().and_then(|f| {
                 quietly(|| ParquetRecordBatchReaderBuilder::try_new(f).ok())
@@ -163,6 +178,15 @@ impl Source for ParquetSource {
                     .and_then(|kv| kv.iter().find(|e| e.key == k))
                     .and_then(|e| e.value.clone())
             };
+            if let (Some(run), Some(part)) = (get("ely.run"), get("ely.part")) {
+                let collection = get("ely.header")
+                    .and_then(|h| match serde_json::from_str::<Control>(&h) {
+                        Ok(Control::Header(h)) => Some(h.collection),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                order.insert(file.clone(), (run, collection, part.parse().unwrap_or(0)));
+            }
             if let (None, Some(c), Some(t)) = (get("ely.layout"), get("collection"), get("tenant"))
             {
                 let list = tenants_of.entry(c).or_default();
@@ -171,14 +195,23 @@ impl Source for ParquetSource {
                 }
             }
         }
+        files.sort_by_cached_key(|f| {
+            let (run, collection, part) = order.get(f).cloned().unwrap_or_default();
+            (run, collection, part, f.clone())
+        });
         for file in files {
+            // A spooled pipe is named as the pipe.
+            let shown = match &self._spool {
+                Some(_) => PathBuf::from(&self.name),
+                None => file.clone(),
+            };
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("opening {}", file.display()))?;
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             self.counters.bytes_in.fetch_add(len, Ordering::Relaxed);
             summary.bytes += len;
             if len < 12 {
-                return Err(damaged(&file, "too short for a Parquet file: truncated"));
+                return Err(damaged(&shown, "too short for a Parquet file: truncated"));
             }
             // The file is mapped into memory and its pages decoded where they lie.
             // SAFETY: the map is only read. A file another program changes while it is read
@@ -187,10 +220,10 @@ impl Source for ParquetSource {
                 .with_context(|| format!("reading {}", file.display()))?;
             let data = bytes::Bytes::from_owner(map);
             let meta = quietly(|| ArrowReaderMetadata::load(&data, Default::default()))
-                .map_err(|why| damaged(&file, format!("corrupt ({why})")))?
+                .map_err(|why| damaged(&shown, format!("corrupt ({why})")))?
                 .map_err(|e| {
                     damaged(
-                        &file,
+                        &shown,
                         format!("not a readable Parquet file, truncated or corrupt ({e})"),
                     )
                 })?;
@@ -208,7 +241,7 @@ impl Source for ParquetSource {
                 .unwrap_or_default();
             let kind = match (kv.get("ely.layout"), kv.get("collection")) {
                 (Some(layout), _) => Kind::Ely(serde_json::from_str(layout).map_err(|e| {
-                    damaged(&file, format!("its ely.layout does not read ({e})"))
+                    damaged(&shown, format!("its ely.layout does not read ({e})"))
                 })?),
                 (None, Some(collection)) => Kind::Native {
                     collection: collection.clone(),
@@ -273,9 +306,9 @@ impl Source for ParquetSource {
                             .map(decode)
                             .collect::<Vec<Result<Vec<Row>, String>>>()
                     })
-                    .map_err(|why| damaged(&file, format!("corrupt ({why})")))?;
+                    .map_err(|why| damaged(&shown, format!("corrupt ({why})")))?;
                     for rows in decoded {
-                        ready.push_back(rows.map_err(|why| damaged(&file, why))?);
+                        ready.push_back(rows.map_err(|why| damaged(&shown, why))?);
                     }
                 }
                 Ok(ready.pop_front())
@@ -295,19 +328,33 @@ impl Source for ParquetSource {
                 // --partition-by) continue its section.
                 (Kind::Ely(_), Some(o)) => {
                     !o.native
-                        && kv.contains_key("ely.part")
-                        && o.header_line.is_some()
+                        && o.run.is_some()
+                        && kv.get("ely.run") == o.run.as_ref()
                         && kv.get("ely.header") == o.header_line.as_ref()
+                        && kv.get("ely.part").and_then(|p| p.parse::<u64>().ok())
+                            == Some(o.next_part)
                 }
                 _ => false,
             };
+            let part = kv.get("ely.part").and_then(|p| p.parse::<u64>().ok());
             if !same_export {
+                if part.is_some_and(|p| p > 0) {
+                    return Err(damaged(
+                        &shown,
+                        format!(
+                            "part {} of a collection whose earlier parts are missing or come from another run",
+                            part.unwrap_or_default()
+                        ),
+                    ));
+                }
                 close(&mut open, summary, on_event)?;
                 let header = match &kind {
                     Kind::Ely(_) => match kv.get("ely.header") {
                         Some(line) => match serde_json::from_str::<Control>(line) {
                             Ok(Control::Header(h)) => Some((h, line.clone().into_bytes())),
-                            _ => return Err(damaged(&file, "its ely.header is not a header line")),
+                            _ => {
+                                return Err(damaged(&shown, "its ely.header is not a header line"))
+                            }
                         },
                         None => None,
                     },
@@ -359,6 +406,13 @@ impl Source for ParquetSource {
                     })?;
                 }
                 open = Some(Open {
+                    run: match &kind {
+                        Kind::Ely(_) => kv.get("ely.run").cloned(),
+                        _ => None,
+                    },
+                    next_part: 0,
+                    last: false,
+                    last_file: shown.clone(),
                     header_line: match &kind {
                         Kind::Ely(_) => kv.get("ely.header").cloned(),
                         _ => None,
@@ -400,15 +454,24 @@ impl Source for ParquetSource {
                     let object = match row {
                         Ok(o) => o,
                         Err((_, why)) => {
-                            // Not an object as it is: rejected with its reason, the row as
-                            // ely would write it kept for the dead-letter file.
+                            // Not an object as it is: a bad line, set aside with its reason
+                            // (the row as ely would write it) or stopping the read.
                             number += 1;
                             summary.lines += 1;
-                            on_event(Event::Object {
-                                line: Some(&line),
-                                normalized: None,
-                                object: Some(Err(why)),
+                            if !self.skip_bad {
+                                return Err(StreamError::bad_line(
+                                    &shown.display().to_string(),
+                                    number,
+                                    why,
+                                )
+                                .into());
+                            }
+                            summary.bad_lines += 1;
+                            on_event(Event::Bad {
+                                line: &line,
                                 number,
+                                reason: &why,
+                                too_long: None,
                             })?;
                             continue;
                         }
@@ -435,11 +498,20 @@ impl Source for ParquetSource {
             }
             if let Kind::Ely(_) = kind {
                 let want = kv.get("ely.objects").and_then(|n| n.parse::<u64>().ok());
-                if want != Some(digest.objects) || kv.get("ely.digest") != Some(&digest.hex()) {
+                let sealed = digest.sealed(
+                    kv.get("ely.header").map(String::as_str),
+                    kv.get("ely.layout").map(String::as_str).unwrap_or_default(),
+                );
+                if let Some(o) = open.as_mut() {
+                    o.next_part += 1;
+                    o.last = kv.contains_key("ely.last") || o.run.is_none();
+                    o.last_file = shown.clone();
+                }
+                if want != Some(digest.objects) || kv.get("ely.digest") != Some(&sealed) {
                     return Err(damaged(
-                        &file,
+                        &shown,
                         format!(
-                            "its {} objects are not those it was written with (count or digest differ): the file is corrupt",
+                            "its {} objects (or its header) are not those it was written with (count or digest differ): the file is corrupt",
                             digest.objects
                         ),
                     ));
@@ -470,6 +542,12 @@ enum Kind {
 
 /// The section being read.
 struct Open {
+    /// The run that wrote its ely files, and the part to come next.
+    run: Option<String>,
+    next_part: u64,
+    /// Its last ely file said it was the last part.
+    last: bool,
+    last_file: PathBuf,
     /// The header line of the ely files it came from (parts of one collection share it).
     header_line: Option<String>,
     collection: Option<String>,
@@ -489,6 +567,12 @@ fn close(
     let Some(o) = open.take() else {
         return Ok(());
     };
+    if o.run.is_some() && !o.last {
+        return Err(damaged(
+            &o.last_file,
+            "the collection's last part is missing: the parts after it were lost",
+        ));
+    }
     let trailer = o.hash.trailer(o.collection.as_deref());
     summary.sections.push(SectionSummary {
         collection: o.collection,

@@ -138,6 +138,8 @@ pub struct ParquetWriter {
     /// Files complete but not yet in place: all are renamed at the end, so a run that
     /// fails halfway leaves none behind.
     complete: Vec<AtomicFile>,
+    /// This run's id, in every file: parts of one collection are told from another run's.
+    run: String,
 }
 
 impl ParquetWriter {
@@ -150,6 +152,13 @@ impl ParquetWriter {
             section: None,
             written: Vec::new(),
             complete: Vec::new(),
+            run: format!(
+                "{:x}-{:x}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
         }
     }
 
@@ -188,7 +197,7 @@ impl ParquetWriter {
             });
             if current.is_some_and(|t| t != object.tenant) {
                 self.flush()?;
-                self.close_file(None)?;
+                self.close_file(None, false)?;
             }
         }
         let s = self.section.get_or_insert_with(|| Section {
@@ -286,13 +295,13 @@ impl ParquetWriter {
                 || self.opts.split_bytes.is_some_and(|n| f.batch_bytes >= n)
         });
         if full {
-            self.close_file(None)?;
+            self.close_file(None, false)?;
         }
         Ok(())
     }
 
     /// Closes the open file of the section with its metadata.
-    fn close_file(&mut self, trailer: Option<&Trailer>) -> anyhow::Result<()> {
+    fn close_file(&mut self, trailer: Option<&Trailer>, last: bool) -> anyhow::Result<()> {
         let Some(s) = self.section.as_mut() else {
             return Ok(());
         };
@@ -306,13 +315,21 @@ impl ParquetWriter {
             ..
         } = file;
         let mut writer = writer.finish()?;
+        let layout_json = serde_json::to_string(layout)?;
         let mut kv = vec![
             ("ely.format", "1".to_owned()),
-            ("ely.layout", serde_json::to_string(layout)?),
             ("ely.objects", digest.objects.to_string()),
-            ("ely.digest", digest.hex()),
+            (
+                "ely.digest",
+                digest.sealed(s.header_line.as_deref(), &layout_json),
+            ),
+            ("ely.layout", layout_json),
+            ("ely.run", self.run.clone()),
             ("ely.part", part.to_string()),
         ];
+        if last {
+            kv.push(("ely.last", "1".to_owned()));
+        }
         if let Some(h) = &s.header_line {
             kv.push(("ely.header", h.clone()));
         }
@@ -351,7 +368,7 @@ impl ParquetWriter {
         }
         // A collection without objects still gets its file, with its columns.
         self.flush()?;
-        self.close_file(trailer)?;
+        self.close_file(trailer, true)?;
         self.section = None;
         Ok(())
     }
@@ -359,6 +376,19 @@ impl ParquetWriter {
     /// Closes the last file; returns what was written. Dropping the writer instead leaves
     /// no file behind.
     pub fn finish(mut self) -> anyhow::Result<Vec<WrittenFile>> {
+        if self.section.is_none() && self.written.is_empty() {
+            // No objects at all: a file of no rows, with the columns every file has.
+            self.section = Some(Section {
+                collection: None,
+                header_line: None,
+                class: None,
+                pending: Vec::new(),
+                pending_bytes: 0,
+                layout: None,
+                file: None,
+                part: 0,
+            });
+        }
         self.end_section(None)?;
         for f in self.complete {
             f.commit()?;
@@ -399,11 +429,30 @@ fn create(
                 Some((n, tenant)) => {
                     let mut dir = d.join(safe(collection));
                     if let Some(t) = tenant {
-                        dir = dir.join(format!("tenant={}", safe(t)));
+                        dir = dir.join(format!("tenant={}", hive_value(t)));
                     }
                     dir.join(format!("part-{n:05}.parquet"))
                 }
             };
+            // Parts of another run beside these would read as the same collection twice.
+            let parts_dir = d.join(safe(collection));
+            let first = part.is_none_or(|(n, _)| n == 0);
+            if first
+                && !written
+                    .iter()
+                    .any(|w| w.collection.as_deref() == Some(collection))
+            {
+                let stale = crate::read::files(&parts_dir)
+                    .map(|f| !f.is_empty() && parts_dir.is_dir())
+                    .unwrap_or(false);
+                let single = d.join(format!("{}.parquet", safe(collection)));
+                if stale || (part.is_some() && single.is_file()) {
+                    bail!(
+                        "{} already holds Parquet files of collection {collection} from another run: remove them, or write to another folder",
+                        d.display()
+                    );
+                }
+            }
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating {}", parent.display()))?;
@@ -536,4 +585,23 @@ impl Encoder {
             None => bail!("the Parquet encoder already finished"),
         }
     }
+}
+
+/// A partition value as Hive paths write it: characters other than letters, digits, `_`,
+/// `-` and `.` percent-encoded (DuckDB, pyarrow and Spark decode them), so distinct tenants
+/// never share a folder.
+fn hive_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric()
+            || b == b'_'
+            || b == b'-'
+            || (b == b'.' && v != "." && v != "..")
+        {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

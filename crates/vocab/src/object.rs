@@ -134,9 +134,14 @@ impl Object {
     /// Appends the object as one line of the ely stream (without the line ending): Weaviate's
     /// REST object shape, members in a fixed order, vectors in shortest float32 form.
     pub fn write_line(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"{\"class\":");
-        json(out, &self.class);
-        out.extend_from_slice(b",\"id\":");
+        // An object without a class (a plain line of a section) keeps none.
+        if self.class.is_empty() {
+            out.extend_from_slice(b"{\"id\":");
+        } else {
+            out.extend_from_slice(b"{\"class\":");
+            json(out, &self.class);
+            out.extend_from_slice(b",\"id\":");
+        }
         json(out, &self.id);
         if let Some(t) = &self.tenant {
             out.extend_from_slice(b",\"tenant\":");
