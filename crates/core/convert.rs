@@ -136,20 +136,47 @@ fn run(args: Args) -> anyhow::Result<Exit> {
         progress.finish();
         writeln!(std::io::stdout(), "{line}")?;
         (checked.summary, checked.result, None)
-    } else if let Some(target) = parquet {
-        let mut writer =
-            ely_parquet::ParquetWriter::new(target, args.compression.parquet_options());
+    } else {
+        let mut writer = match parquet {
+            Some(target) => Output::Parquet(Box::new(ely_parquet::ParquetWriter::new(
+                target,
+                args.compression.parquet_options(),
+            ))),
+            None => {
+                let Some(write_options) = write_options else {
+                    anyhow::bail!("no output options");
+                };
+                Output::Jsonl(Box::new(StreamWriter::create(
+                    args.output.as_deref(),
+                    write_options,
+                )?))
+            }
+        };
         let mut summary = Summary::default();
         let result = source.read(&mut summary, &mut |event| {
-            match event {
-                Event::Header { header, line, .. } => writer.header(line, header)?,
-                Event::Object {
-                    line,
-                    object,
-                    number,
-                    ..
-                } => match object {
-                    Some(Ok(o)) => writer.object(o.object, line.map_or(0, <[u8]>::len))?,
+            match (event, &mut writer) {
+                (Event::Header { header, line, .. }, Output::Jsonl(w)) => {
+                    w.header_line(line, header)?
+                }
+                (Event::Header { header, line, .. }, Output::Parquet(w)) => {
+                    w.header(line, header)?
+                }
+                (
+                    Event::Object {
+                        line, normalized, ..
+                    },
+                    Output::Jsonl(w),
+                ) => w.object(normalized.or(line).unwrap_or_default())?,
+                (
+                    Event::Object {
+                        line,
+                        object,
+                        number,
+                        ..
+                    },
+                    Output::Parquet(w),
+                ) => match object {
+                    Some(Ok(o)) => w.object(o.object, line.map_or(0, <[u8]>::len))?,
                     Some(Err(why)) if dead.is_some() => {
                         set_aside(&mut dead, number, &why, line.unwrap_or_default(), None)?
                     }
@@ -158,46 +185,22 @@ fn run(args: Args) -> anyhow::Result<Exit> {
                     }
                     None => anyhow::bail!("line {number}: the object was not read"),
                 },
-                Event::SectionEnd { trailer } => writer.end_section(trailer)?,
-                Event::Bad {
-                    line,
-                    number,
-                    reason,
-                    too_long,
-                } => set_aside(&mut dead, number, reason, line, too_long)?,
+                (Event::SectionEnd { .. }, Output::Jsonl(w)) => w.end_section()?,
+                (Event::SectionEnd { trailer }, Output::Parquet(w)) => w.end_section(trailer)?,
+                (
+                    Event::Bad {
+                        line,
+                        number,
+                        reason,
+                        too_long,
+                    },
+                    _,
+                ) => set_aside(&mut dead, number, reason, line, too_long)?,
             }
             Ok(())
         });
         progress.finish();
-        let parts = match result {
-            Ok(()) => Some(writer.finish()),
-            Err(_) => None,
-        };
-        (summary, result, parts.map(Output::Parquet))
-    } else {
-        let Some(write_options) = write_options else {
-            anyhow::bail!("no output options");
-        };
-        let mut writer = StreamWriter::create(args.output.as_deref(), write_options)?;
-        let mut summary = Summary::default();
-        let result = source.read(&mut summary, &mut |event| {
-            match event {
-                Event::Header { header, line, .. } => writer.header_line(line, header)?,
-                Event::Object {
-                    line, normalized, ..
-                } => writer.object(normalized.or(line).unwrap_or_default())?,
-                Event::SectionEnd { .. } => writer.end_section()?,
-                Event::Bad {
-                    line,
-                    number,
-                    reason,
-                    too_long,
-                } => set_aside(&mut dead, number, reason, line, too_long)?,
-            }
-            Ok(())
-        });
-        progress.finish();
-        (summary, result, Some(Output::Jsonl(Box::new(writer))))
+        (summary, result, Some(writer))
     };
     for w in &summary.warnings {
         ely_cli::warn(NAME, w);
@@ -210,7 +213,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
     result?;
     let bytes_out = match writer {
         Some(Output::Jsonl(w)) => w.finish()?,
-        Some(Output::Parquet(files)) => files?.iter().map(|f| f.bytes).sum(),
+        Some(Output::Parquet(w)) => w.finish()?.iter().map(|f| f.bytes).sum(),
         None => 0,
     };
 
@@ -244,7 +247,7 @@ fn run(args: Args) -> anyhow::Result<Exit> {
 /// What a conversion wrote to.
 enum Output {
     Jsonl(Box<StreamWriter>),
-    Parquet(anyhow::Result<Vec<ely_parquet::WrittenFile>>),
+    Parquet(Box<ely_parquet::ParquetWriter>),
 }
 
 /// A bad line, set aside when --skip-bad gave a dead-letter file.

@@ -170,7 +170,7 @@ pub fn value_of(kind: Kind, cell: &Cell) -> Value {
         Cell::Int(i) => Value::from(*i),
         Cell::Number(f) => number(*f),
         Cell::Bool(b) => Value::Bool(*b),
-        Cell::Time(us) => Value::String(rfc3339_micros(*us)),
+        Cell::Time(us) => Value::String(ely_vocab::date::rfc3339_micros(*us)),
         Cell::Uuid(b) => Value::String(
             String::from_utf8_lossy(&ely_vocab::id::canonical(uuid::Uuid::from_bytes(*b)))
                 .into_owned(),
@@ -204,33 +204,6 @@ pub fn number(f: f64) -> Value {
     } else {
         Number::from_f64(f).map_or(Value::Null, Value::Number)
     }
-}
-
-/// Microseconds since the epoch as RFC 3339 UTC, the fraction without trailing zeros (as
-/// Weaviate writes dates).
-pub fn rfc3339_micros(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let micros = us.rem_euclid(1_000_000);
-    let Ok(t) = jiff::Timestamp::from_second(secs) else {
-        return String::new();
-    };
-    let d = t.to_zoned(jiff::tz::TimeZone::UTC).datetime();
-    let mut s = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        d.year(),
-        d.month(),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second()
-    );
-    if micros != 0 {
-        let frac = format!("{micros:06}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
 }
 
 #[cfg(test)]

@@ -51,11 +51,11 @@ pub fn value(col: &dyn Array, row: usize) -> Option<Value> {
                     col.as_primitive::<TimestampNanosecondType>().value(row) / 1000
                 }
             };
-            Value::from(crate::cells::rfc3339_micros(v))
+            Value::from(ely_vocab::date::rfc3339_micros(v))
         }
         DataType::Date32 => {
             let days = i64::from(col.as_primitive::<Date32Type>().value(row));
-            Value::from(crate::cells::rfc3339_micros(days * 86_400_000_000))
+            Value::from(ely_vocab::date::rfc3339_micros(days * 86_400_000_000))
         }
         DataType::FixedSizeBinary(16) => {
             let b: [u8; 16] = col.as_fixed_size_binary().value(row).try_into().ok()?;

@@ -166,18 +166,22 @@ impl Source for ParquetSource {
         // part number (a Hive folder's path order is the tenants'), others by path.
         let mut order: std::collections::HashMap<PathBuf, (String, String, u64)> =
             Default::default();
+        // Each file's footer, read once: for the order and tenants here, for reading below.
+        let mut footers: std::collections::HashMap<PathBuf, Result<ArrowReaderMetadata, String>> =
+            Default::default();
         for file in &files {
-            let kv = std::fs::File::open(file).ok().and_then(|f| {
-                quietly(|| ParquetRecordBatchReaderBuilder::try_new(f).ok())
-                    .ok()
-                    .flatten()
-                    .and_then(|b| b.metadata().file_metadata().key_value_metadata().cloned())
-            });
-            let get = |k: &str| {
-                kv.as_ref()
-                    .and_then(|kv| kv.iter().find(|e| e.key == k))
-                    .and_then(|e| e.value.clone())
-            };
+            let footer = std::fs::File::open(file)
+                .map_err(|e| format!("cannot be opened ({e})"))
+                .and_then(|f| {
+                    quietly(|| ArrowReaderMetadata::load(&f, Default::default()))
+                        .map_err(|why| format!("corrupt ({why})"))?
+                        .map_err(|e| {
+                            format!("not a readable Parquet file, truncated or corrupt ({e})")
+                        })
+                });
+            let kv = footer.as_ref().map(key_values).unwrap_or_default();
+            footers.insert(file.clone(), footer);
+            let get = |k: &str| kv.get(k).cloned();
             if let (Some(run), Some(part)) = (get("ely.run"), get("ely.part")) {
                 let collection = get("ely.header")
                     .and_then(|h| match serde_json::from_str::<Control>(&h) {
@@ -213,32 +217,12 @@ impl Source for ParquetSource {
             if len < 12 {
                 return Err(damaged(&shown, "too short for a Parquet file: truncated"));
             }
-            // Read with positioned reads, each row group on its own handle. (A memory map
-            // counts every page it touched as the process's own: 433 MB for a 314 MB file.)
-            let data = f;
-            let meta = quietly(|| ArrowReaderMetadata::load(&data, Default::default()))
-                .map_err(|why| damaged(&shown, format!("corrupt ({why})")))?
-                .map_err(|e| {
-                    damaged(
-                        &shown,
-                        format!("not a readable Parquet file, truncated or corrupt ({e})"),
-                    )
-                })?;
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(
-                data.try_clone()
-                    .with_context(|| format!("reading {}", file.display()))?,
-                meta.clone(),
-            );
-            let kv: std::collections::HashMap<String, String> = builder
-                .metadata()
-                .file_metadata()
-                .key_value_metadata()
-                .map(|kv| {
-                    kv.iter()
-                        .filter_map(|k| k.value.clone().map(|v| (k.key.clone(), v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            drop(f);
+            let meta = footers
+                .remove(&file)
+                .unwrap_or_else(|| Err("was not read".into()))
+                .map_err(|why| damaged(&shown, why))?;
+            let kv = key_values(&meta);
             let kind = match (kv.get("ely.layout"), kv.get("collection")) {
                 (Some(layout), _) => Kind::Ely(serde_json::from_str(layout).map_err(|e| {
                     damaged(&shown, format!("its ely.layout does not read ({e})"))
@@ -247,7 +231,7 @@ impl Source for ParquetSource {
                     collection: collection.clone(),
                     tenant: kv.get("tenant").filter(|t| !t.is_empty()).cloned(),
                 },
-                (None, None) if builder.schema().column_with_name("id").is_some() => {
+                (None, None) if meta.schema().column_with_name("id").is_some() => {
                     Kind::Foreign {
                         collection: foreign_name.clone(),
                     }
@@ -260,7 +244,6 @@ impl Source for ParquetSource {
                     .into())
                 }
             };
-            drop(builder);
             let lossy = self.lossy;
             let batch_rows = self.batch_rows;
             // One row group's objects, decoded on its own.
@@ -479,7 +462,10 @@ impl Source for ParquetSource {
                             continue;
                         }
                     };
-                    digest.add(&object);
+                    // Only ely's files carry a digest to check.
+                    if let Kind::Ely(_) = kind {
+                        digest.add(&object);
+                    }
                     section.hash.add(&line);
                     section.objects += 1;
                     number += 1;
@@ -602,18 +588,15 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-/// The header of a Parquet file ely wrote, if it has one.
-pub fn header(path: &Path) -> anyhow::Result<Option<Header>> {
-    let f = std::fs::File::open(path)?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f)?;
-    let line = builder
-        .metadata()
+/// A file's key-value metadata.
+fn key_values(meta: &ArrowReaderMetadata) -> std::collections::HashMap<String, String> {
+    meta.metadata()
         .file_metadata()
         .key_value_metadata()
-        .and_then(|kv| kv.iter().find(|k| k.key == "ely.header"))
-        .and_then(|k| k.value.clone());
-    Ok(match line.map(|l| serde_json::from_str::<Control>(&l)) {
-        Some(Ok(Control::Header(h))) => Some(h),
-        _ => None,
-    })
+        .map(|kv| {
+            kv.iter()
+                .filter_map(|k| k.value.clone().map(|v| (k.key.clone(), v)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

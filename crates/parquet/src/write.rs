@@ -529,10 +529,7 @@ impl ely_stream::StreamOut for ParquetWriter {
     fn begin(&mut self, header: &Header) -> anyhow::Result<()> {
         self.header(&ely_stream::format::control_line("header", header), header)
     }
-    fn line(&mut self, line: &[u8]) -> anyhow::Result<()> {
-        let object = Object::read_line(line)
-            .map_err(|e| anyhow::anyhow!("an object line does not read: {e}"))?
-            .object;
+    fn write_object(&mut self, object: Object, line: &[u8]) -> anyhow::Result<()> {
         self.object(object, line.len())
     }
     fn end(&mut self) -> anyhow::Result<()> {

@@ -195,8 +195,9 @@ impl StreamWriter {
 pub trait StreamOut {
     /// Starts a collection's section.
     fn begin(&mut self, header: &Header) -> anyhow::Result<()>;
-    /// One object line (without its line ending).
-    fn line(&mut self, line: &[u8]) -> anyhow::Result<()>;
+    /// One object, with its line as ely writes it (without its line ending): a writer
+    /// takes whichever it stores.
+    fn write_object(&mut self, object: ely_vocab::Object, line: &[u8]) -> anyhow::Result<()>;
     /// Closes the open section.
     fn end(&mut self) -> anyhow::Result<()>;
 }
@@ -205,7 +206,7 @@ impl StreamOut for StreamWriter {
     fn begin(&mut self, header: &Header) -> anyhow::Result<()> {
         Ok(self.header(header)?)
     }
-    fn line(&mut self, line: &[u8]) -> anyhow::Result<()> {
+    fn write_object(&mut self, _object: ely_vocab::Object, line: &[u8]) -> anyhow::Result<()> {
         Ok(self.object(line)?)
     }
     fn end(&mut self) -> anyhow::Result<()> {

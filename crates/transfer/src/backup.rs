@@ -160,8 +160,9 @@ enum Page {
 }
 
 enum Lines {
-    /// Serialized object lines with the end offset of each.
+    /// The objects selected, their serialized lines and the end offset of each.
     Batch {
+        objects: Vec<ely_store::Object>,
         data: Vec<u8>,
         ends: Vec<usize>,
         scanned: u64,
@@ -253,6 +254,7 @@ fn collection(
                 let scanned = objects.len() as u64;
                 let mut data = Vec::with_capacity(objects.len() * 256);
                 let mut ends = Vec::with_capacity(objects.len());
+                let mut selected = Vec::with_capacity(objects.len());
                 for mut obj in objects {
                     if !opts.selection.selects(&obj) {
                         continue;
@@ -260,9 +262,11 @@ fn collection(
                     opts.selection.trim(&mut obj.properties);
                     obj.write_line(&mut data);
                     ends.push(data.len());
+                    selected.push(obj);
                 }
                 if line_tx
                     .send(Lines::Batch {
+                        objects: selected,
                         data,
                         ends,
                         scanned,
@@ -276,13 +280,15 @@ fn collection(
         for lines in line_rx {
             match lines {
                 Lines::Batch {
+                    objects,
                     data,
                     ends,
                     scanned,
                 } => {
                     let mut start = 0;
-                    for end in &ends {
-                        out.line(&data[start..*end]).context("writing the stream")?;
+                    for (obj, end) in objects.into_iter().zip(&ends) {
+                        out.write_object(obj, &data[start..*end])
+                            .context("writing the stream")?;
                         start = *end;
                     }
                     summary.objects += ends.len() as u64;

@@ -31,6 +31,33 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// Microseconds since the epoch as RFC 3339 UTC, the fraction without trailing zeros (as
+/// Weaviate writes dates).
+pub fn rfc3339_micros(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let micros = us.rem_euclid(1_000_000);
+    let Ok(t) = Timestamp::from_second(secs) else {
+        return String::new();
+    };
+    let d = t.to_zoned(TimeZone::UTC).datetime();
+    let mut s = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    );
+    if micros != 0 {
+        let frac = format!("{micros:06}");
+        s.push('.');
+        s.push_str(frac.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
 /// Whether `s` is an RFC 3339 date-time Weaviate accepts for a `date` property.
 pub fn is_date(s: &str) -> bool {
     parse(s, false).is_some()
