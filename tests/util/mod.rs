@@ -57,6 +57,7 @@ impl Workdir {
             "ely-backup" => env!("CARGO_BIN_EXE_ely-backup"),
             "ely-restore" => env!("CARGO_BIN_EXE_ely-restore"),
             "ely-ingest" => env!("CARGO_BIN_EXE_ely-ingest"),
+            "ely-catalog" => env!("CARGO_BIN_EXE_ely-catalog"),
             other => panic!("unknown binary {other}"),
         };
         let mut cmd = Command::new(exe);

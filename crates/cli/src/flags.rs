@@ -84,12 +84,8 @@ impl InputArgs {
         counters: std::sync::Arc<ely_stream::Counters>,
         objects: bool,
     ) -> std::io::Result<Box<dyn ely_stream::Source>> {
-        if let Some(p) = self.file().filter(|p| ely_parquet::is_parquet(p)) {
-            return Ok(Box::new(
-                ely_parquet::ParquetSource::new(p, counters)
-                    .lossy(opts.lossy)
-                    .skip_bad(opts.skip_bad),
-            ));
+        if let Some(p) = self.file() {
+            return ely_parquet::file_source(p, opts, counters, objects, false);
         }
         let input = self.open(name)?;
         // Parquet through a pipe (`ely-backup --format parquet | ely-restore`) is spooled.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ely_stream::{ErrorKind, StreamError};
 
 mod flags;
+pub mod table;
 pub use flags::{
     output_compression, parse_duration, parse_size, threads, CompressArgs, InputArgs, ReportArgs,
     SelectArgs, SinkArgs, StoreArgs, WriteArgs,

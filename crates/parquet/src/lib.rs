@@ -15,6 +15,32 @@ pub mod write;
 pub use read::ParquetSource;
 pub use write::{is_parquet, Options, ParquetWriter, Target, WrittenFile};
 
+/// A file (or folder) of an ely stream as a source, whatever its form: Parquet files (found
+/// by their magic bytes, or a folder of them), else JSONL in any compression, its object
+/// lines read into objects when `objects`. `alone` checks each Parquet file on its own
+/// ([`ParquetSource::alone`]).
+pub fn file_source(
+    path: &std::path::Path,
+    opts: ely_stream::ReadOptions,
+    counters: std::sync::Arc<ely_stream::Counters>,
+    objects: bool,
+    alone: bool,
+) -> std::io::Result<Box<dyn ely_stream::Source>> {
+    if is_parquet(path) {
+        return Ok(Box::new(
+            ParquetSource::new(path, counters)
+                .lossy(opts.lossy)
+                .skip_bad(opts.skip_bad)
+                .alone(alone),
+        ));
+    }
+    let input = ely_stream::Input::open(Some(path))?;
+    Ok(match objects {
+        true => Box::new(ely_stream::Jsonl::objects(input, opts, counters)),
+        false => Box::new(ely_stream::Jsonl::lines(input, opts, counters)),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

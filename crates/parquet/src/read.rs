@@ -52,6 +52,8 @@ pub struct ParquetSource {
     lossy: bool,
     /// Rows that are not objects are handed on as bad lines rather than stopping the read.
     skip_bad: bool,
+    /// Each file is checked on its own: a part of a split collection needs no other parts.
+    alone: bool,
 }
 
 /// A temporary file, removed when dropped.
@@ -73,7 +75,16 @@ impl ParquetSource {
             _spool: None,
             lossy: false,
             skip_bad: false,
+            alone: false,
         }
+    }
+
+    /// Check each file on its own (a catalog verifying one part of a split collection): a
+    /// part needs neither the parts before it nor the last part. Its objects are still checked
+    /// against the count and digest it carries.
+    pub fn alone(mut self, alone: bool) -> ParquetSource {
+        self.alone = alone;
+        self
     }
 
     /// Hand rows that cannot be objects on as bad lines ([`Event::Bad`]) instead of
@@ -121,6 +132,7 @@ impl ParquetSource {
             _spool: Some(spool),
             lossy: false,
             skip_bad: false,
+            alone: false,
         })
     }
 }
@@ -324,7 +336,7 @@ impl Source for ParquetSource {
             };
             let part = kv.get("ely.part").and_then(|p| p.parse::<u64>().ok());
             if !same_export {
-                if part.is_some_and(|p| p > 0) {
+                if part.is_some_and(|p| p > 0) && !self.alone {
                     return Err(damaged(
                         &shown,
                         format!(
@@ -333,7 +345,7 @@ impl Source for ParquetSource {
                         ),
                     ));
                 }
-                close(&mut open, summary, on_event)?;
+                close(&mut open, self.alone, summary, on_event)?;
                 let header = match &kind {
                     Kind::Ely(_) => match kv.get("ely.header") {
                         Some(line) => match serde_json::from_str::<Control>(line) {
@@ -507,7 +519,7 @@ impl Source for ParquetSource {
                 }
             }
         }
-        close(&mut open, summary, on_event)?;
+        close(&mut open, self.alone, summary, on_event)?;
         Ok(())
     }
 }
@@ -550,13 +562,14 @@ struct Open {
 /// Ends the open section, if any, with the trailer of what was read.
 fn close(
     open: &mut Option<Open>,
+    alone: bool,
     summary: &mut Summary,
     on_event: &mut dyn FnMut(Event<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let Some(o) = open.take() else {
         return Ok(());
     };
-    if o.run.is_some() && !o.last {
+    if o.run.is_some() && !o.last && !alone {
         return Err(damaged(
             &o.last_file,
             "the collection's last part is missing: the parts after it were lost",

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::dead_letter::DeadLetter;
+use crate::format::Header;
 use crate::read::{Counters, Event, Summary};
 use crate::records::{Verification, VerifiedCollection};
 use crate::source::Source;
@@ -15,6 +16,8 @@ pub struct Verified {
     pub report: Verification,
     /// Everything the reader counted, with its warnings.
     pub summary: Summary,
+    /// The header of each section read, in order (what a catalog records of a backup).
+    pub headers: Vec<Header>,
     /// The error that stopped reading, for its exit code (4 for a truncated or corrupt
     /// stream, 2 for a bad line).
     pub result: anyhow::Result<()>,
@@ -30,7 +33,11 @@ pub fn verify(
 ) -> Verified {
     let name = source.display_name().to_owned();
     let mut summary = Summary::default();
+    let mut headers = Vec::new();
     let result = source.read(&mut summary, &mut |event| {
+        if let Event::Header { header, .. } = &event {
+            headers.push((*header).clone());
+        }
         if let (
             Event::Bad {
                 line,
@@ -80,6 +87,7 @@ pub fn verify(
     Verified {
         report,
         summary,
+        headers,
         result,
     }
 }

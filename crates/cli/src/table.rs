@@ -1,0 +1,128 @@
+//! Output for people and for scripts from one place: on a terminal, records are shown as an
+//! aligned table; in a pipe (or with `--json`), as one JSON line each, so `jq` and cron
+//! logs get the same records the table shows.
+
+use std::io::{self, IsTerminal, Write};
+
+/// Whether stdout gets tables (a terminal, and no `--json`) rather than JSON lines.
+pub fn for_people(json: bool) -> bool {
+    !json && io::stdout().is_terminal()
+}
+
+/// An aligned table: a header row and rows of cells, columns as wide as their widest cell.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// Columns aligned to the right (numbers).
+    right: Vec<bool>,
+}
+
+impl Table {
+    /// A table with these column titles; a title starting with `>` is right-aligned (the
+    /// `>` is not shown).
+    pub fn new(header: &[&str]) -> Table {
+        Table {
+            right: header.iter().map(|h| h.starts_with('>')).collect(),
+            header: header
+                .iter()
+                .map(|h| h.trim_start_matches('>').to_owned())
+                .collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table as text, the last column not padded.
+    pub fn render(&self) -> String {
+        let cols = self.header.len();
+        let mut width = vec![0usize; cols];
+        for r in std::iter::once(&self.header).chain(&self.rows) {
+            for (i, c) in r.iter().enumerate().take(cols) {
+                width[i] = width[i].max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in std::iter::once(&self.header).chain(&self.rows) {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate().take(cols) {
+                let pad = width[i] - c.chars().count();
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                if self.right[i] {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                    line.push_str(c);
+                } else {
+                    line.push_str(c);
+                    if i + 1 < cols {
+                        line.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Prints the table on stdout.
+    pub fn print(&self) -> io::Result<()> {
+        io::stdout().lock().write_all(self.render().as_bytes())
+    }
+}
+
+/// A byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// A count with thousands separated: `1,234,567`.
+pub fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_and_numbers_go_right() {
+        let mut t = Table::new(&["ID", ">OBJECTS", "FILE"]);
+        t.row(vec!["a1".into(), "5".into(), "/x".into()]);
+        t.row(vec!["b22222".into(), "12,345".into(), "/yy".into()]);
+        assert_eq!(
+            t.render(),
+            "ID      OBJECTS  FILE\na1            5  /x\nb22222   12,345  /yy\n"
+        );
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(12), "12");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(10), "10 B");
+    }
+}
