@@ -11,7 +11,10 @@
 #   5. verify the backup, restore it under another name, and check both collections hold the
 #      same objects bit for bit,
 #   6. convert the backup to gzip and lz4 and check each decompresses to the same stream,
-#   7. show that a damaged backup is caught (exit 4), and that restoring it writes nothing.
+#   7. show that a damaged backup is caught (exit 4), and that restoring it writes nothing,
+#   8. ely-catalog: catalog the backups, verify them deeply, add a nightly backup plan (its
+#      cron entry goes into a crontab file here), run it twice as cron would, and show which
+#      backups a retention policy would keep and why.
 # Needs git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +28,8 @@ echo "== building ely (release)"
 cargo build --release --workspace
 bin=target/release
 mkdir -p "$OUT"
-rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db* "$OUT"/ingest.*
+rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db* "$OUT"/ingest.* "$OUT"/catalog.db* "$OUT"/crontab
+rm -rf "$OUT"/nightly "$OUT"/logs "$OUT"/locks
 store="$OUT/store.db"
 
 # --- ely-ingest --------------------------------------------------------------------------------
@@ -143,5 +147,25 @@ if "$bin/ely-backup" --store "$store" -c Damaged --quiet > /dev/null 2>&1; then
   exit 1
 fi
 echo "   exit $code, and no collection Damaged in $store"
+
+# --- ely-catalog -------------------------------------------------------------------------------
+catalog() { "$bin/ely-catalog" --catalog "$OUT/catalog.db" "$@"; }
+echo "== ely-catalog: record the backups written above (read back from the files), list them"
+catalog add "$OUT/backup.jsonl.zst" "$OUT/backup.parquet" "$OUT/backup.jsonl.gz" --tag demo > /dev/null
+# A table on a terminal, JSON lines in a pipe.
+catalog list
+echo "== ely-catalog verify --all --deep: every line, count and trailer"
+catalog verify --all --deep
+echo "== ely-catalog schedule add nightly: a backup plan, its entry in a crontab file"
+catalog schedule add nightly --collection Code --store "$store" --every '0 2 * * *' \
+  --to "$OUT/nightly" --keep-last 1 --crontab-file "$OUT/crontab"
+sed 's/^/   /' "$OUT/crontab"
+echo "== ely-catalog schedule run nightly, twice (what cron runs): back up, catalog, verify, keep the last"
+catalog schedule run nightly
+catalog schedule run nightly
+echo "   files kept in nightly/: $(ls "$OUT/nightly" | wc -l)"
+echo "== ely-catalog cleanup --keep-daily 7 --dry-run: each backup's verdict and why"
+catalog cleanup --keep-daily 7 --keep-last 1 --dry-run
+catalog schedule remove nightly
 ls -l "$OUT"
 echo "== done: the store and the backups are in $OUT"

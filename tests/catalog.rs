@@ -669,6 +669,13 @@ fn cleanup_removes_files_then_rows_and_pins_forget_and_older_than_behave() {
     run.ok();
     let left = lines(catalog(&w, &["list"], b"").stdout());
     assert_eq!(left.len(), 6);
+    // stats follow removals and forgets.
+    let stats = lines(catalog(&w, &["stats"], b"").stdout());
+    assert_eq!(stats[0]["backups"], 6);
+    assert_eq!(
+        stats[0]["oldest"],
+        left[0]["started"].as_str().unwrap().replace(".000", "")
+    );
     for v in &removing {
         assert!(!Path::new(v["file"].as_str().unwrap()).exists());
     }

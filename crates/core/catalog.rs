@@ -712,7 +712,11 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
                 }
                 Err(e) => return Err(e),
             };
-            out.record(&outcome.run)?;
+            if out.people {
+                out.runs(std::slice::from_ref(&outcome.run))?;
+            } else {
+                out.record(&outcome.run)?;
+            }
             if let Some(e) = &outcome.run.error {
                 eprintln!("{NAME}: error: plan {name}: {e}");
             } else if !quiet && out.people {
@@ -739,8 +743,13 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
             })
         }
         ScheduleCommand::Runs { name, tail } => {
-            for r in catalog.runs(name.as_deref(), tail)? {
-                out.record(&r)?;
+            let runs = catalog.runs(name.as_deref(), tail)?;
+            if out.people {
+                out.runs(&runs)?;
+            } else {
+                for r in &runs {
+                    out.record(r)?;
+                }
             }
             Ok(Exit::Ok)
         }
@@ -1090,6 +1099,33 @@ impl Out {
                 s.success_rate.map_or("-".into(), |r| {
                     format!("{:.0}% of {}", r * 100.0, s.scheduled_runs)
                 }),
+            ]);
+        }
+        t.print()?;
+        Ok(())
+    }
+
+    fn runs(&self, runs: &[Run]) -> Result<()> {
+        let mut t = Table::new(&[
+            "RUN", "PLAN", "STARTED", "RESULT", "BACKUPS", ">REMOVED", "ERROR",
+        ]);
+        for r in runs {
+            t.row(vec![
+                r.id.to_string(),
+                r.plan.clone(),
+                local(&r.started),
+                match r.ok {
+                    Some(true) => "ok".into(),
+                    Some(false) => format!("FAILED (exit {})", r.exit_code.unwrap_or(2)),
+                    None => "running or killed".into(),
+                },
+                if r.backups.is_empty() {
+                    "-".into()
+                } else {
+                    r.backups.join(",")
+                },
+                r.removed.map_or("-".into(), |n| n.to_string()),
+                r.error.clone().unwrap_or_default(),
             ]);
         }
         t.print()?;

@@ -34,6 +34,8 @@ CREATE TABLE backups (
     source TEXT NOT NULL,
     ely_version TEXT NOT NULL,
     grp TEXT NOT NULL,
+    collections TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
     note TEXT NOT NULL DEFAULT '',
     plan TEXT,
     pinned INTEGER NOT NULL DEFAULT 0,
@@ -57,6 +59,29 @@ CREATE TABLE collections (
     PRIMARY KEY (name, seq)
 ) WITHOUT ROWID;
 CREATE INDEX collections_seq ON collections(seq);
+CREATE INDEX collections_time ON collections(name, time_us);
+-- Per collection: backups, bytes, oldest and newest, kept up to date by triggers, so `stats`
+-- reads one row per collection however many backups there are.
+CREATE TABLE collection_stats (
+    name TEXT PRIMARY KEY,
+    backups INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    oldest INTEGER NOT NULL,
+    newest INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TRIGGER collections_added AFTER INSERT ON collections BEGIN
+    INSERT INTO collection_stats (name, backups, bytes, oldest, newest)
+        VALUES (new.name, 1, new.bytes, new.time_us, new.time_us)
+        ON CONFLICT (name) DO UPDATE SET backups = backups + 1, bytes = bytes + new.bytes,
+            oldest = min(oldest, new.time_us), newest = max(newest, new.time_us);
+END;
+CREATE TRIGGER collections_removed AFTER DELETE ON collections BEGIN
+    UPDATE collection_stats SET backups = backups - 1, bytes = bytes - old.bytes,
+        oldest = coalesce((SELECT min(time_us) FROM collections WHERE name = old.name), 0),
+        newest = coalesce((SELECT max(time_us) FROM collections WHERE name = old.name), 0)
+        WHERE name = old.name;
+    DELETE FROM collection_stats WHERE name = old.name AND backups <= 0;
+END;
 CREATE TABLE tags (
     tag TEXT NOT NULL,
     seq INTEGER NOT NULL REFERENCES backups(seq) ON DELETE CASCADE,
@@ -91,10 +116,12 @@ CREATE TABLE runs (
 CREATE INDEX runs_plan ON runs(plan, id);
 "];
 
-/// The columns of `backups` a [`Backup`] is read from, in [`Backup::from_row`]'s order.
+/// The columns of `backups` a [`Backup`] is read from, in [`Backup::from_row`]'s order. Its
+/// collections and tags are kept in the row too (as JSON), so a listing reads one row per
+/// backup; the `collections` and `tags` tables are what filters and stats search.
 const COLUMNS: &str = "seq, id, file, format, compression, objects, bytes, hash, algorithm, \
     schema_only, filtered, started, finished, time_us, source, ely_version, grp, note, plan, \
-    pinned, removing, added, check_at, check_mode, check_ok, check_error";
+    pinned, removing, added, check_at, check_mode, check_ok, check_error, collections, tags";
 
 /// The open catalog.
 pub struct Catalog {
@@ -228,7 +255,7 @@ impl Backup {
             status: Status::Unverified,
             format: r.get(3)?,
             compression: r.get(4)?,
-            collections: Vec::new(),
+            collections: serde_json::from_str(&r.get::<_, String>(26)?).unwrap_or_default(),
             objects: r.get::<_, i64>(5)? as u64,
             bytes: r.get::<_, i64>(6)? as u64,
             hash: r.get(7)?,
@@ -241,7 +268,7 @@ impl Backup {
             source: r.get(14)?,
             ely_version: r.get(15)?,
             group: r.get(16)?,
-            tags: Vec::new(),
+            tags: serde_json::from_str(&r.get::<_, String>(27)?).unwrap_or_default(),
             note: r.get(17)?,
             plan: r.get(18)?,
             pinned: r.get(19)?,
@@ -406,6 +433,8 @@ impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = ely_store::sqlite::open(path, "catalog", MIGRATIONS, |c| {
             c.pragma_update(None, "foreign_keys", "ON")?;
+            // Pages read from the map rather than copied: listings touch rows all over.
+            c.pragma_update(None, "mmap_size", 256i64 << 20)?;
             c.pragma_update(None, "synchronous", "NORMAL")
         })?;
         Ok(Catalog {
@@ -453,9 +482,9 @@ impl Catalog {
                 tx.execute(
                     "INSERT INTO backups (id, file, format, compression, objects, bytes, hash,
                         algorithm, schema_only, filtered, started, finished, time_us, source,
-                        ely_version, grp, note, plan, added)
+                        ely_version, grp, note, plan, added, collections)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                        ?16, '', ?17, ?18)",
+                        ?16, '', ?17, ?18, ?19)",
                     params![
                         id,
                         m.file,
@@ -475,12 +504,14 @@ impl Catalog {
                         group,
                         extra.plan,
                         now,
+                        serde_json::to_string(&m.collections)?,
                     ],
                 )?;
                 let seq = tx.last_insert_rowid();
                 let mut ins = tx.prepare(
-                    "INSERT OR REPLACE INTO collections (name, seq, time_us, objects, tenants, bytes)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO collections (name, seq, time_us, objects, tenants, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (name, seq) DO UPDATE SET objects = objects + excluded.objects",
                 )?;
                 for c in &m.collections {
                     ins.execute(params![
@@ -495,10 +526,20 @@ impl Catalog {
                 (action, seq)
             }
         };
-        for t in &extra.tags {
+        if !extra.tags.is_empty() {
+            for t in &extra.tags {
+                tx.execute(
+                    "INSERT OR IGNORE INTO tags (tag, seq) VALUES (?1, ?2)",
+                    params![t, seq],
+                )?;
+            }
+            let tags: Vec<String> = tx
+                .prepare("SELECT tag FROM tags WHERE seq = ?1 ORDER BY tag")?
+                .query_map([seq], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             tx.execute(
-                "INSERT OR IGNORE INTO tags (tag, seq) VALUES (?1, ?2)",
-                params![t, seq],
+                "UPDATE backups SET tags = ?1 WHERE seq = ?2",
+                params![serde_json::to_string(&tags)?, seq],
             )?;
         }
         if let Some(note) = &extra.note {
@@ -517,38 +558,11 @@ impl Catalog {
     }
 
     fn by_seq(&self, seq: i64) -> Result<Backup> {
-        let mut b = self.conn.query_row(
+        Ok(self.conn.query_row(
             &format!("SELECT {COLUMNS} FROM backups WHERE seq = ?1"),
             [seq],
             Backup::from_row,
-        )?;
-        self.fill(std::slice::from_mut(&mut b))?;
-        Ok(b)
-    }
-
-    /// Loads each backup's collections and tags.
-    fn fill(&self, backups: &mut [Backup]) -> Result<()> {
-        let mut cols = self.conn.prepare_cached(
-            "SELECT name, objects, tenants FROM collections WHERE seq = ?1 ORDER BY name",
-        )?;
-        let mut tags = self
-            .conn
-            .prepare_cached("SELECT tag FROM tags WHERE seq = ?1 ORDER BY tag")?;
-        for b in backups {
-            b.collections = cols
-                .query_map([b.seq], |r| {
-                    Ok(ManifestCollection {
-                        name: r.get(0)?,
-                        objects: r.get::<_, i64>(1)? as u64,
-                        tenants: r.get::<_, i64>(2)? as usize,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            b.tags = tags
-                .query_map([b.seq], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-        }
-        Ok(())
+        )?)
     }
 
     /// The backups `filter` picks, oldest first (ties in the order they were added), with
@@ -565,9 +579,10 @@ impl Catalog {
                 backups.drain(..skip);
             }
         }
-        self.fill(&mut backups)?;
-        for b in &mut backups {
-            b.refresh_status();
+        if filter.status.is_none() {
+            for b in &mut backups {
+                b.refresh_status();
+            }
         }
         Ok(backups)
     }
@@ -640,7 +655,6 @@ impl Catalog {
             1 => {}
             _ => bail!("several backups have ids starting with {p}: give more digits"),
         }
-        self.fill(&mut found)?;
         let mut b = found.remove(0);
         b.refresh_status();
         Ok(b)
@@ -667,7 +681,6 @@ impl Catalog {
         let mut found = stmt
             .query_map(params![like, prefix], Backup::from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        self.fill(&mut found)?;
         for b in &mut found {
             b.refresh_status();
         }
@@ -724,8 +737,7 @@ impl Catalog {
     /// rate of the scheduled runs that back it up.
     pub fn stats(&self) -> Result<Vec<CollectionStats>> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, COUNT(*), MIN(time_us), MAX(time_us), SUM(bytes)
-             FROM collections GROUP BY name ORDER BY name",
+            "SELECT name, backups, oldest, newest, bytes FROM collection_stats ORDER BY name",
         )?;
         let groups = stmt
             .query_map([], |r| {

@@ -65,6 +65,11 @@ fn create_private(path: &Path) -> std::io::Result<()> {
 }
 
 fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<()> {
+    // Up to date (the common case): no write lock is taken.
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == migrations.len() as i64 {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = migrations.len() as i64;
