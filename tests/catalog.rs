@@ -37,10 +37,12 @@ fn store(w: &Workdir, n: usize) {
     .ok();
 }
 
+/// Runs ely-catalog on the work folder's `cat.db`, in UTC (calendar buckets and ages do not
+/// depend on the machine's zone).
 fn catalog(w: &Workdir, args: &[&str], stdin: &[u8]) -> util::Run {
     let mut all = vec!["--catalog", "cat.db"];
     all.extend_from_slice(args);
-    w.run("ely-catalog", &all, stdin)
+    w.run_env("ely-catalog", &all, stdin, &[("TZ", "UTC")])
 }
 
 fn ids(records: &[Value]) -> Vec<String> {
@@ -213,6 +215,9 @@ fn scan_finds_every_file_ely_wrote_in_any_form_and_skips_the_rest() {
     }
     // Every Parquet part verifies on its own.
     catalog(&w, &["verify", "--all", "--deep"], b"").ok();
+    // The parts of the split backup (written last) share its start: stats add them up.
+    let stats = lines(catalog(&w, &["stats"], b"").stdout());
+    assert_eq!(stats[0]["objects"], 30, "{}", stats[0]);
     // A file named on the command line that is not ely's is an error, exit 1.
     catalog(&w, &["add", "d/notes.txt"], b"")
         .expect_code(1)
@@ -318,8 +323,13 @@ fn every_filter_picks_what_it_says() {
     assert_eq!(stats[0]["objects"], 9);
     assert_eq!(stats[0]["growth_30d"], 9);
     // --since accepts a date and an age too; garbage is a usage error.
-    catalog(&w, &["list", "--since", "2026-09-25"], b"").ok();
-    catalog(&w, &["list", "--since", "7d"], b"").ok();
+    // Base is 2026-09-21T14:13:20Z; from 2026-09-25 (midnight, UTC here) on: Code's days 4..9
+    // and Docs' day 4 (one hour after Code's).
+    assert_eq!(count(&["--since", "2026-09-25"]).len(), 7);
+    // Every backup here is months older than 7 days, but not than 100 years.
+    assert_eq!(count(&["--since", "7d"]).len(), 0);
+    assert_eq!(count(&["--until", "100y"]).len(), 0);
+    assert_eq!(count(&["--since", "100y"]).len(), 15);
     catalog(&w, &["list", "--since", "yesterday"], b"")
         .expect_code(2)
         .expect_stderr("not a time");
@@ -859,10 +869,11 @@ fn a_plan_runs_backs_up_verifies_keeps_and_alerts_on_failure_and_recovery() {
         "{text}"
     );
     assert!(text.contains("0 0 * * * "), "{text}");
-    assert!(
-        text.contains("# ely: ely-catalog schedule nightly\n"),
-        "{text}"
+    let key = format!(
+        "# ely: ely-catalog schedule nightly ({})\n",
+        w.path("cat.db").display()
     );
+    assert!(text.contains(&key), "{text}");
     assert!(text.contains("'run' 'nightly' >> "), "{text}");
     assert!(
         !text.contains("SECRET-TOKEN"),
@@ -946,7 +957,7 @@ fn a_plan_runs_backs_up_verifies_keeps_and_alerts_on_failure_and_recovery() {
         .status()
         .unwrap();
     assert!(status.success());
-    let log = std::fs::read_to_string(w.path("logs/schedule-nightly.log")).unwrap();
+    let log = std::fs::read_to_string(w.path("logs/cat-nightly.log")).unwrap();
     // stdout's run record and stderr's messages, as cron leaves them.
     let record = log
         .lines()
@@ -1037,7 +1048,7 @@ fn an_overlapping_run_stops_and_bad_plans_change_nothing() {
     )
     .ok();
     // Hold the plan's lock as a running run does.
-    let lock = w.path("locks/schedule-p1.lock");
+    let lock = w.path("locks/cat-p1.lock");
     let held = ely_schedule::RunLock::try_acquire(&lock)
         .unwrap()
         .expect("lock");
@@ -1101,4 +1112,144 @@ fn an_overlapping_run_stops_and_bad_plans_change_nothing() {
     assert_eq!(plans.len(), 1);
     let text = std::fs::read_to_string(w.path("crontab")).unwrap();
     assert_eq!(text.matches("# ely: ").count(), 1, "{text}");
+}
+
+#[test]
+fn relative_manifest_paths_are_kept_whole_and_a_bad_line_stops_nothing() {
+    let w = Workdir::new();
+    let now = jiff::Timestamp::now().as_second();
+    let input = history(&w, "h", "Code", "s", &[now - 7200, now - 3600, now - 60]);
+    let mut manifests: Vec<String> = input.lines().map(str::to_owned).collect();
+    // The first as ely-backup run in this folder with a relative -o would say it.
+    let abs = w.path("h").display().to_string();
+    manifests[0] = manifests[0].replace(&abs, "h");
+    assert!(manifests[0].contains("\"file\":\"h/"));
+    // The second with a start time that is no time.
+    let started = manifests[1].split("\"started\":\"").nth(1).unwrap();
+    let started = &started[..started.find('"').unwrap()];
+    manifests[1] = manifests[1].replace(started, "yesterday");
+    let added = catalog(&w, &["add"], (manifests.join("\n") + "\n").as_bytes());
+    added.expect_code(1).expect_stderr("<stdin> line 2");
+    let rec = lines(added.stdout());
+    assert_eq!(
+        rec.len(),
+        2,
+        "the lines before and after the bad one are added"
+    );
+    assert_eq!(
+        rec[0]["file"],
+        w.path("h/Code-000000.jsonl").display().to_string()
+    );
+    // The same file by its absolute path is the same backup.
+    let again = catalog(
+        &w,
+        &["add"],
+        (input.lines().next().unwrap().to_owned() + "\n").as_bytes(),
+    );
+    again.ok();
+    assert_eq!(lines(again.stdout())[0]["action"], "exists");
+    // Listed from elsewhere, it is still there.
+    let mut cmd = w.command("ely-catalog");
+    cmd.args(["--catalog", &w.path("cat.db").display().to_string(), "list"])
+        .current_dir("/");
+    let out = cmd.output().unwrap();
+    assert!(lines(&out.stdout).iter().all(|b| b["status"] != "missing"));
+}
+
+#[test]
+fn cleanup_leaves_alone_a_file_that_replaced_a_backup() {
+    let w = Workdir::new();
+    let now = jiff::Timestamp::now().as_second();
+    let input = history(
+        &w,
+        "h",
+        "Code",
+        "s",
+        &[now - 9 * 86_400, now - 8 * 86_400, now - 60],
+    );
+    catalog(&w, &["add"], input.as_bytes()).ok();
+    let all = lines(catalog(&w, &["list"], b"").stdout());
+    let (a, b) = (
+        all[0]["file"].as_str().unwrap(),
+        all[1]["file"].as_str().unwrap(),
+    );
+    // Another file now at each path: one of another size, one of the same size written later.
+    std::fs::write(a, b"something else").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(b, b"").unwrap();
+    let run = catalog(&w, &["cleanup", "--older-than", "2d"], b"");
+    run.ok();
+    run.expect_stderr("is now another file");
+    assert_eq!(std::fs::read(a).unwrap(), b"something else");
+    assert!(Path::new(b).exists());
+    assert_eq!(lines(catalog(&w, &["list"], b"").stdout()).len(), 1);
+}
+
+#[test]
+fn a_cleanup_with_a_duration_that_means_nothing_is_refused() {
+    let w = Workdir::new();
+    let now = jiff::Timestamp::now().as_second();
+    catalog(
+        &w,
+        &["add"],
+        history(&w, "h", "Code", "s", &[now - 60]).as_bytes(),
+    )
+    .ok();
+    catalog(&w, &["cleanup", "--keep-within", "0d"], b"")
+        .expect_code(2)
+        .expect_stderr("no time at all");
+    catalog(&w, &["cleanup", "--older-than", "9000y9000y"], b"")
+        .expect_code(2)
+        .expect_stderr("before the calendar");
+    catalog(&w, &["cleanup", "--keep-within", "30m"], b"")
+        .expect_code(2)
+        .expect_stderr("mo for months");
+    assert_eq!(lines(catalog(&w, &["list"], b"").stdout()).len(), 1);
+    // Read-only commands need a catalog: a mistyped path is an error, and creates nothing.
+    w.run("ely-catalog", &["--catalog", "typo/cat.db", "list"], b"")
+        .expect_code(2)
+        .expect_stderr("no catalog at");
+    assert!(!w.path("typo").exists());
+}
+
+#[test]
+fn a_replace_whose_cron_entry_cannot_be_written_changes_nothing() {
+    let w = Workdir::new();
+    store(&w, 5);
+    let add = |every: &str, to: &str, replace: bool| {
+        let mut args = vec![
+            "schedule",
+            "add",
+            "p1",
+            "--collection",
+            "Code",
+            "--store",
+            "store.db",
+            "--every",
+            every,
+            "--to",
+            to,
+            "--crontab-file",
+            "crontab",
+        ];
+        if replace {
+            args.push("--replace");
+        }
+        catalog(&w, &args, b"")
+    };
+    add("1h", "out", false).ok();
+    // Someone broke the block by hand.
+    let mut text = std::fs::read_to_string(w.path("crontab")).unwrap();
+    text = text.replace("# END ely\n", "");
+    std::fs::write(w.path("crontab"), &text).unwrap();
+    add("1d", "elsewhere", true)
+        .expect_code(2)
+        .expect_stderr("crontab");
+    let plans = lines(catalog(&w, &["schedule", "list"], b"").stdout());
+    assert_eq!(plans[0]["every"], "1h", "the old plan stays");
+    assert!(
+        !w.path("elsewhere").exists(),
+        "no folder was made for the refused plan"
+    );
+    assert_eq!(std::fs::read_to_string(w.path("crontab")).unwrap(), text);
 }

@@ -88,8 +88,23 @@ enum Command {
     Stats,
     /// Verify backups: quick (the file is there with its size and hash) unless --deep (every
     /// line, count and trailer read and checked) or --sample PCT. Exit 4 when any fails.
+    #[command(after_help = "\
+Examples:
+  ely-catalog verify 1a2b3c4d --deep
+  ely-catalog verify --all                   # every file: present, size, hash
+  ely-catalog verify --all --sample 10       # and a full read of a random 10%
+  ely-catalog verify --collection Code --since 7d --deep")]
     Verify(VerifyArgs),
     /// Apply a retention policy: remove the backups (files and rows) it does not keep.
+    #[command(after_help = "\
+Examples:
+  ely-catalog cleanup --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+  ely-catalog cleanup --keep-last 3 --collection Code --source http://weaviate:8080
+  ely-catalog cleanup --older-than 90d --group-by none
+
+The rules are restic's: per group, the newest backup of each of the N newest days (hours,
+weeks, months, years) that have one, in the local time zone (TZ); the oldest too while a
+rule has count left. Pinned backups are always kept. docs/CATALOG.md has the details.")]
     Cleanup(CleanupArgs),
     /// Protect backups from every retention policy.
     Pin { ids: Vec<String> },
@@ -259,6 +274,15 @@ struct Groups(Vec<GroupBy>);
 enum ScheduleCommand {
     /// Record a backup plan and install its cron entry (in the managed `# BEGIN ely` block of
     /// your crontab, or --crontab-file).
+    #[command(after_help = "\
+Examples:
+  ely-catalog schedule add nightly --collection Code --every '0 2 * * *' --to /backups \\
+    --keep-daily 7 --keep-weekly 4 --alert-webhook https://hooks.example.com/services/T0/B0/XX
+  ely-catalog schedule add hourly-docs --collection Docs --every 1h --to /backups/docs \\
+    --format parquet --keep-hourly 24 --keep-daily 7 --store http://weaviate:8080
+
+cron runs `ely-catalog schedule run NAME`; its output goes to logs/schedule-NAME.log beside
+the catalog. A Weaviate that needs a key: set WEAVIATE_API_KEY in the crontab's environment.")]
     Add(Box<ScheduleAddArgs>),
     /// The plans, their schedules, last runs and next runs.
     List,
@@ -359,7 +383,11 @@ fn run(args: Args) -> Result<Exit> {
         })?;
     let path = std::path::absolute(&path).unwrap_or(path);
     let people = table::for_people(args.json);
-    let mut catalog = Catalog::open(&path)?;
+    // Only adding creates a catalog; every other command needs one to exist.
+    let mut catalog = match &args.command {
+        Command::Add(_) | Command::Schedule(ScheduleCommand::Add(_)) => Catalog::open(&path)?,
+        _ => Catalog::open_existing(&path)?,
+    };
     let out = Out { people };
     match args.command {
         Command::Add(a) => add(&mut catalog, a, &out),
@@ -384,7 +412,7 @@ fn run(args: Args) -> Result<Exit> {
             out.stats(&catalog.stats()?)?;
             Ok(Exit::Ok)
         }
-        Command::Verify(a) => verify_cmd(&catalog, a, &out),
+        Command::Verify(a) => verify_cmd(&mut catalog, a, &out),
         Command::Cleanup(a) => cleanup_cmd(&mut catalog, a, &out),
         Command::Pin { ids } => each(&catalog, &ids, "pinned", |c, b| c.set_pinned(b.seq, true)),
         Command::Unpin { ids } => each(&catalog, &ids, "unpinned", |c, b| {
@@ -444,7 +472,7 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
                 continue;
             }
             let n = i + 1;
-            let m = match Manifest::from_line(&line) {
+            let mut m = match Manifest::from_line(&line) {
                 Ok(m) => m,
                 Err(e) => {
                     ely_cli::warn(NAME, format!("<stdin> line {n}: not a manifest line: {e}; it is skipped (ely-backup prints one per file it writes with -o)"));
@@ -452,6 +480,10 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
                     continue;
                 }
             };
+            // A relative path is the file as this command sees it; the catalog keeps it whole.
+            if let Ok(abs) = std::path::absolute(&m.file) {
+                m.file = abs.display().to_string();
+            }
             match std::fs::metadata(&m.file) {
                 Ok(meta) if meta.len() == m.bytes => {}
                 Ok(meta) => {
@@ -468,10 +500,16 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
                     continue;
                 }
             }
-            let (action, b) = catalog
-                .add(&m, &extra)
-                .with_context(|| format!("<stdin> line {n}: {}", m.file))?;
-            out.added(action, &b)?;
+            match catalog.add(&m, &extra) {
+                Ok((action, b)) => out.added(action, &b)?,
+                Err(e) => {
+                    ely_cli::warn(
+                        NAME,
+                        format!("<stdin> line {n}: {}: {e:#}: not added", m.file),
+                    );
+                    rejected += 1;
+                }
+            }
         }
     }
     let mut skipped = 0u64;
@@ -515,8 +553,13 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
             ok: found.error.is_none(),
             error: found.error.clone(),
         });
-        let (action, b) = catalog.add(&found.manifest, &extra)?;
-        out.added(action, &b)?;
+        match catalog.add(&found.manifest, &extra) {
+            Ok((action, b)) => out.added(action, &b)?,
+            Err(e) => {
+                ely_cli::warn(NAME, format!("{}: {e:#}: not added", file.display()));
+                rejected += 1;
+            }
+        }
     }
     if skipped > 0 && out.people {
         eprintln!("{NAME}: {skipped} files under --scan are not ely backups: skipped");
@@ -551,7 +594,7 @@ fn scan(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn verify_cmd(catalog: &Catalog, a: VerifyArgs, out: &Out) -> Result<Exit> {
+fn verify_cmd(catalog: &mut Catalog, a: VerifyArgs, out: &Out) -> Result<Exit> {
     let backups = if a.all || (a.ids.is_empty() && !a.filter.is_empty()) {
         catalog.find(&a.filter.filter())?
     } else if a.ids.is_empty() {
@@ -647,6 +690,9 @@ fn cleanup_cmd(catalog: &mut Catalog, a: CleanupArgs, out: &Out) -> Result<Exit>
     for (id, e) in &removed.failed {
         ely_cli::warn(NAME, format!("backup {id}: not removed: {e}"));
     }
+    for (id, file) in &removed.replaced {
+        ely_cli::warn(NAME, format!("backup {id}: {file} is now another file (its size or modification time changed): the file is kept, the backup forgotten"));
+    }
     eprintln!(
         "{NAME}: {} backups kept, {} removed ({})",
         decisions.len() - removing,
@@ -667,7 +713,10 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
             let plans = catalog.plans()?;
             let mut last = Vec::new();
             for p in &plans {
-                last.push(catalog.runs(Some(&p.name), 1)?.pop());
+                last.push((
+                    catalog.runs(Some(&p.name), 1)?.pop(),
+                    p.installed(catalog.path()),
+                ));
             }
             out.plans(&plans, &last)?;
             Ok(Exit::Ok)
@@ -683,13 +732,13 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
                     Some(std::path::absolute(&f).unwrap_or(f).display().to_string());
             }
             let crontab = plan.crontab(catalog.path());
-            match crontab.remove(&plan.cron_key()) {
+            match crontab.remove(&plan.cron_key(catalog.path())) {
                 Ok(_) => {}
                 Err(ely_schedule::CrontabError::NoCrontab { .. }) => ely_cli::warn(
                     NAME,
                     format!(
                         "no crontab command: remove the line of `{}` from your crontab by hand",
-                        plan.cron_key()
+                        plan.cron_key(catalog.path())
                     ),
                 ),
                 Err(e) => return Err(anyhow::anyhow!("{e}")),
@@ -707,7 +756,7 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
             let outcome = match plan::run(catalog, &plan, &plan::backup_exe()) {
                 Ok(o) => o,
                 Err(e) if e.downcast_ref::<plan::Busy>().is_some() => {
-                    eprintln!("{NAME}: {e}");
+                    eprintln!("{NAME}: error: {e}");
                     return Ok(Exit::Unreachable);
                 }
                 Err(e) => return Err(e),
@@ -786,42 +835,82 @@ fn schedule_add(catalog: &mut Catalog, a: ScheduleAddArgs) -> Result<Exit> {
         tags: a.tags.clone(),
     };
     plan::validate(&plan).map_err(usage)?;
-    std::fs::create_dir_all(&to)
-        .with_context(|| format!("creating the folder {}", to.display()))?;
-    // Cron appends the run's output to the plan's log: its folder must exist.
-    let log = plan.log_path(catalog.path());
-    if let Some(dir) = log.parent() {
+    let previous = catalog.plan(&plan.name)?;
+    if previous.is_some() && !a.replace {
+        return Err(usage(format!(
+            "a backup plan named {:?} exists already: remove it first, or give --replace",
+            plan.name
+        )));
+    }
+    let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
+    let key = plan.cron_key(catalog.path());
+    let command = plan.cron_command(&exe, catalog.path());
+    // Every check passed: now the cron entry, then the plan; a plan that cannot be saved
+    // takes its entry back, so nothing is half-made.
+    let crontab = plan.crontab(catalog.path());
+    let installed = match crontab.install(&key, schedule.cron(), &command) {
+        Ok(_) => true,
+        Err(ely_schedule::CrontabError::NoCrontab { .. }) => false,
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    let catalog_path = catalog.path().to_owned();
+    let undo = |why: anyhow::Error| -> anyhow::Error {
+        if installed {
+            let _ = match &previous {
+                Some(old) if old.crontab_file == plan.crontab_file => {
+                    let old_command = old.cron_command(&exe, &catalog_path);
+                    crontab.install(&key, &old.cron, &old_command).map(|_| true)
+                }
+                _ => crontab.remove(&key),
+            };
+        }
+        why
+    };
+    if let Err(e) = catalog.save_plan(&plan, a.replace) {
+        return Err(undo(e));
+    }
+    // The folders the runs write into (cron appends to the log: its folder must exist).
+    for dir in [Some(to.as_path()), plan.log_path(catalog.path()).parent()]
+        .into_iter()
+        .flatten()
+    {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating the folder {}", dir.display()))?;
     }
-    let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
-    let command = plan.cron_command(&exe, catalog.path());
-    let replaced = catalog.save_plan(&plan, a.replace)?;
-    let crontab = plan.crontab(catalog.path());
-    match crontab.install(&plan.cron_key(), schedule.cron(), &command) {
-        Ok(_) => eprintln!(
+    // A replaced plan whose entry was in another crontab: that entry goes.
+    if let Some(old) = previous
+        .as_ref()
+        .filter(|o| o.crontab_file != plan.crontab_file)
+    {
+        match old.crontab(catalog.path()).remove(&key) {
+            Ok(_) | Err(ely_schedule::CrontabError::NoCrontab { .. }) => {}
+            Err(e) => ely_cli::warn(
+                NAME,
+                format!("the plan's old entry could not be removed: {e}"),
+            ),
+        }
+    }
+    if installed {
+        eprintln!(
             "{NAME}: plan {} {} ({}), entry in {}; next run {}",
             plan.name,
-            if replaced { "replaced" } else { "added" },
+            if previous.is_some() {
+                "replaced"
+            } else {
+                "added"
+            },
             schedule.describe(),
             crontab.describe(),
             plan.next_run().map_or("unknown".into(), |t| t
                 .strftime("%Y-%m-%d %H:%M %Z")
                 .to_string())
-        ),
-        Err(ely_schedule::CrontabError::NoCrontab { .. }) => {
-            ely_cli::warn(NAME, format!(
-                "plan {} recorded, but there is no crontab command here: add this line to your crontab by hand (or give --crontab-file):\n{} {}",
-                plan.name, schedule.cron(), command
-            ));
-        }
-        Err(e) => {
-            // Nothing half-made: the plan goes again.
-            if !replaced {
-                catalog.remove_plan(&plan.name)?;
-            }
-            return Err(anyhow::anyhow!("{e}"));
-        }
+        );
+    } else {
+        ely_cli::warn(NAME, format!(
+            "plan {} recorded, but there is no crontab command here: add this line to your crontab by hand (or give --crontab-file):\n{}",
+            plan.name,
+            ely_schedule::entry_line(schedule.cron(), &command)
+        ));
     }
     Ok(Exit::Ok)
 }
@@ -1057,9 +1146,13 @@ impl Out {
                 )?;
                 group = Some(&d.group);
             }
+            let status = match d.status {
+                Status::Ok | Status::Unverified => String::new(),
+                other => format!(" (the backup is {})", other.name()),
+            };
             writeln!(
                 out,
-                "  {:<6} {} {}  {}",
+                "  {:<6} {} {}  {}{status}",
                 d.action,
                 d.short_id,
                 local(&d.started),
@@ -1132,17 +1225,26 @@ impl Out {
         Ok(())
     }
 
-    fn plans(&self, plans: &[Plan], last: &[Option<Run>]) -> Result<()> {
+    /// Plans with their last run and whether their cron entry is installed (`None`: the
+    /// crontab could not be read).
+    fn plans(&self, plans: &[Plan], last: &[(Option<Run>, Option<bool>)]) -> Result<()> {
+        let next = |p: &Plan, installed: Option<bool>| match installed {
+            Some(false) => None,
+            _ => p.next_run(),
+        };
         if !self.people {
-            for (p, r) in plans.iter().zip(last) {
+            for (p, (r, installed)) in plans.iter().zip(last) {
                 let mut v = serde_json::to_value(p)?;
                 if let Some(o) = v.as_object_mut() {
                     if let Some(url) = &p.webhook {
                         o.insert("webhook".into(), plan::shown_url(url).into());
                     }
+                    o.insert("installed".into(), (*installed).into());
                     o.insert(
                         "next_run".into(),
-                        p.next_run().map(|t| t.timestamp().to_string()).into(),
+                        next(p, *installed)
+                            .map(|t| t.timestamp().to_string())
+                            .into(),
                     );
                     o.insert("last_run".into(), serde_json::to_value(r)?);
                 }
@@ -1161,7 +1263,7 @@ impl Out {
             "LAST RUN",
             "NEXT RUN",
         ]);
-        for (p, r) in plans.iter().zip(last) {
+        for (p, (r, installed)) in plans.iter().zip(last) {
             let last = match r {
                 Some(r) => format!(
                     "{} {}",
@@ -1189,8 +1291,11 @@ impl Out {
                     p.keep.describe().trim_start_matches("keep ").to_owned()
                 },
                 last,
-                p.next_run()
-                    .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M").to_string()),
+                match installed {
+                    Some(false) => "- (no cron entry)".into(),
+                    _ => next(p, *installed)
+                        .map_or("-".into(), |t| t.strftime("%Y-%m-%d %H:%M").to_string()),
+                },
             ]);
         }
         t.print()?;

@@ -72,7 +72,13 @@ impl Workdir {
 
     /// Runs `bin args` with `stdin` and returns what it did.
     pub fn run(&self, bin: &str, args: &[&str], stdin: &[u8]) -> Run {
+        self.run_env(bin, args, stdin, &[])
+    }
+
+    /// Like [`Workdir::run`], with these environment variables set.
+    pub fn run_env(&self, bin: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
         let mut cmd = self.command(bin);
+        cmd.envs(env.iter().copied());
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

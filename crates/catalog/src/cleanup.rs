@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Backup, Catalog, Filter};
+use crate::db::{mtime_ns, Backup, Catalog, Filter, Status};
 use crate::policy::{apply, Item, Policy};
 
 /// What backups are grouped by; each group gets the policy on its own.
@@ -53,8 +53,15 @@ pub struct Decision {
     /// `keep` or `remove`.
     pub action: String,
     pub reasons: Vec<String>,
+    /// The backup's status now: a `missing` or `failed` backup still counts for the policy,
+    /// which the operator should know before trusting what is kept.
+    pub status: Status,
     #[serde(skip)]
     pub seq: i64,
+    #[serde(skip)]
+    pub bytes: u64,
+    #[serde(skip)]
+    pub mtime_ns: i64,
 }
 
 impl ely_stream::Record for Decision {
@@ -89,10 +96,11 @@ pub fn decide(
     tz: &TimeZone,
 ) -> Result<Vec<Decision>> {
     let mut groups: BTreeMap<String, Vec<Backup>> = BTreeMap::new();
-    for b in catalog.rows(filter, false)? {
+    for mut b in catalog.rows(filter, false)? {
         if b.removing {
             continue;
         }
+        b.refresh_status();
         groups.entry(group_key(&b, by)).or_default().push(b);
     }
     let mut out = Vec::new();
@@ -115,7 +123,10 @@ pub fn decide(
                 group: group.clone(),
                 action: if v.keep { "keep" } else { "remove" }.into(),
                 reasons: v.reasons,
+                status: b.status,
                 seq: b.seq,
+                bytes: b.bytes,
+                mtime_ns: b.mtime_ns,
             });
         }
     }
@@ -129,26 +140,42 @@ pub struct Removed {
     pub removed: Vec<String>,
     /// Backups whose file could not be deleted (the row stays, marked), and why.
     pub failed: Vec<(String, String)>,
+    /// Backups whose path now holds another file (size or modification time differ): the
+    /// file is kept, the row dropped.
+    pub replaced: Vec<(String, String)>,
 }
 
 /// Removes the backups `decisions` do not keep, after finishing what an earlier cleanup
 /// left marked.
 pub fn remove(catalog: &mut Catalog, decisions: &[Decision]) -> Result<Removed> {
-    let mut todo: Vec<(i64, String, String)> = catalog
+    let mut todo: Vec<(i64, String, String, u64, i64)> = catalog
         .unfinished_removals()?
         .into_iter()
-        .map(|b| (b.seq, b.short_id, b.file))
+        .map(|b| (b.seq, b.short_id, b.file, b.bytes, b.mtime_ns))
         .collect();
     let doomed: Vec<&Decision> = decisions.iter().filter(|d| !d.keep()).collect();
-    catalog.mark_removing(&doomed.iter().map(|d| d.seq).collect::<Vec<_>>())?;
-    todo.extend(
-        doomed
-            .iter()
-            .map(|d| (d.seq, d.short_id.clone(), d.file.clone())),
-    );
+    // Pinned since the policy was applied: not marked, not removed.
+    let marked = catalog.mark_removing(&doomed.iter().map(|d| d.seq).collect::<Vec<_>>())?;
+    todo.extend(doomed.iter().filter(|d| marked.contains(&d.seq)).map(|d| {
+        (
+            d.seq,
+            d.short_id.clone(),
+            d.file.clone(),
+            d.bytes,
+            d.mtime_ns,
+        )
+    }));
     let mut out = Removed::default();
-    for (seq, short_id, file) in todo {
-        match remove_file(Path::new(&file)) {
+    for (seq, short_id, file, bytes, mtime) in todo {
+        let path = Path::new(&file);
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.len() != bytes || (mtime != 0 && mtime_ns(&meta) != mtime) {
+                catalog.forget(seq)?;
+                out.replaced.push((short_id, file));
+                continue;
+            }
+        }
+        match remove_file(path) {
             Ok(()) => {
                 catalog.forget(seq)?;
                 out.removed.push(short_id);

@@ -24,6 +24,7 @@ CREATE TABLE backups (
     compression TEXT NOT NULL,
     objects INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL DEFAULT 0,
     hash TEXT NOT NULL,
     algorithm TEXT NOT NULL,
     schema_only INTEGER NOT NULL,
@@ -121,7 +122,8 @@ CREATE INDEX runs_plan ON runs(plan, id);
 /// backup; the `collections` and `tags` tables are what filters and stats search.
 const COLUMNS: &str = "seq, id, file, format, compression, objects, bytes, hash, algorithm, \
     schema_only, filtered, started, finished, time_us, source, ely_version, grp, note, plan, \
-    pinned, removing, added, check_at, check_mode, check_ok, check_error, collections, tags";
+    pinned, removing, added, check_at, check_mode, check_ok, check_error, collections, tags, \
+    mtime_ns";
 
 /// The open catalog.
 pub struct Catalog {
@@ -227,6 +229,10 @@ pub struct Backup {
     pub verified: Option<Check>,
     #[serde(skip)]
     pub removing: bool,
+    /// The file's modification time when it was added (nanoseconds; 0 when unknown): a file
+    /// at the path that differs in it is not this backup, and cleanup leaves it alone.
+    #[serde(skip)]
+    pub mtime_ns: i64,
 }
 
 impl ely_stream::Record for Backup {
@@ -273,6 +279,7 @@ impl Backup {
             plan: r.get(18)?,
             pinned: r.get(19)?,
             removing,
+            mtime_ns: r.get(28)?,
             added: r.get(21)?,
             verified,
         })
@@ -329,6 +336,14 @@ pub fn backup_id(m: &Manifest) -> String {
     h.update(b"\n");
     h.update(m.file.as_bytes());
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A file's modification time in nanoseconds since the Unix epoch (0 when unknown).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// RFC 3339 text as microseconds since the Unix epoch.
@@ -433,14 +448,24 @@ impl Catalog {
     pub fn open(path: &Path) -> Result<Catalog> {
         let conn = ely_store::sqlite::open(path, "catalog", MIGRATIONS, |c| {
             c.pragma_update(None, "foreign_keys", "ON")?;
-            // Pages read from the map rather than copied: listings touch rows all over.
-            c.pragma_update(None, "mmap_size", 256i64 << 20)?;
             c.pragma_update(None, "synchronous", "NORMAL")
         })?;
         Ok(Catalog {
             conn,
             path: path.to_owned(),
         })
+    }
+
+    /// Opens a catalog that must exist (for every command but those that add to it): a
+    /// mistyped path is an error, not a new empty catalog.
+    pub fn open_existing(path: &Path) -> Result<Catalog> {
+        if !path.exists() {
+            bail!(
+                "no catalog at {} (`ely-catalog add` or `schedule add` creates one; check --catalog or ELY_CATALOG)",
+                path.display()
+            );
+        }
+        Catalog::open(path)
     }
 
     pub fn path(&self) -> &Path {
@@ -482,9 +507,9 @@ impl Catalog {
                 tx.execute(
                     "INSERT INTO backups (id, file, format, compression, objects, bytes, hash,
                         algorithm, schema_only, filtered, started, finished, time_us, source,
-                        ely_version, grp, note, plan, added, collections)
+                        ely_version, grp, note, plan, added, collections, mtime_ns)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                        ?16, '', ?17, ?18, ?19)",
+                        ?16, '', ?17, ?18, ?19, ?20)",
                     params![
                         id,
                         m.file,
@@ -505,6 +530,7 @@ impl Catalog {
                         extra.plan,
                         now,
                         serde_json::to_string(&m.collections)?,
+                        std::fs::metadata(&m.file).map_or(0, |meta| mtime_ns(&meta)),
                     ],
                 )?;
                 let seq = tx.last_insert_rowid();
@@ -625,7 +651,8 @@ impl Catalog {
         let sql = match filter.latest.filter(|_| limit) {
             Some(n) => format!(
                 "SELECT * FROM (SELECT {COLUMNS} FROM backups {wher}
-                    ORDER BY time_us DESC, seq DESC LIMIT {n}) ORDER BY time_us, seq"
+                    ORDER BY time_us DESC, seq DESC LIMIT {}) ORDER BY time_us, seq",
+                n.min(i64::MAX as usize)
             ),
             None => format!("SELECT {COLUMNS} FROM backups {wher} ORDER BY time_us, seq"),
         };
@@ -687,9 +714,10 @@ impl Catalog {
         Ok(found)
     }
 
+    /// Pins or unpins a backup; a pin also stops an unfinished removal of it.
     pub fn set_pinned(&self, seq: i64, pinned: bool) -> Result<()> {
         self.conn.execute(
-            "UPDATE backups SET pinned = ?1 WHERE seq = ?2",
+            "UPDATE backups SET pinned = ?1, removing = removing AND NOT ?1 WHERE seq = ?2",
             params![pinned, seq],
         )?;
         Ok(())
@@ -702,30 +730,44 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn record_check(&self, seq: i64, check: &Check) -> Result<()> {
-        record_check(&self.conn, seq, check)
-    }
-
-    /// Marks backups as being removed, before their files are deleted: a crash in between
-    /// leaves rows that say so, and the next cleanup finishes them.
-    pub fn mark_removing(&mut self, seqs: &[i64]) -> Result<()> {
+    /// Records a verification (nothing when the backup was dropped meanwhile).
+    pub fn record_check(&mut self, seq: i64, check: &Check) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        record_check(&tx, seq, check)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks backups as being removed, before their files are deleted: a crash in between
+    /// leaves rows that say so, and the next cleanup finishes them. A backup pinned since the
+    /// policy was applied is not marked. Returns those marked. The mark is synced to disk
+    /// before any file goes.
+    pub fn mark_removing(&mut self, seqs: &[i64]) -> Result<Vec<i64>> {
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut marked = Vec::new();
         {
-            let mut stmt = tx.prepare("UPDATE backups SET removing = 1 WHERE seq = ?1")?;
+            let mut stmt =
+                tx.prepare("UPDATE backups SET removing = 1 WHERE seq = ?1 AND pinned = 0")?;
             for s in seqs {
-                stmt.execute([s])?;
+                if stmt.execute([s])? > 0 {
+                    marked.push(*s);
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(marked)
     }
 
     /// Backups marked for removal by a cleanup that did not finish.
     pub fn unfinished_removals(&self) -> Result<Vec<Backup>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM backups WHERE removing = 1 ORDER BY seq"
+            "SELECT {COLUMNS} FROM backups WHERE removing = 1 AND pinned = 0 ORDER BY seq"
         ))?;
         let rows = stmt
             .query_map([], Backup::from_row)?
@@ -750,13 +792,13 @@ impl Catalog {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        // The parts of one split backup share its start time: their objects add up.
         let mut newest_objects = self.conn.prepare_cached(
-            "SELECT objects FROM collections WHERE name = ?1 AND time_us <= ?2
-             ORDER BY time_us DESC LIMIT 1",
+            "SELECT coalesce(SUM(objects), 0) FROM collections WHERE name = ?1 AND time_us = ?2",
         )?;
         let mut first_since = self.conn.prepare_cached(
-            "SELECT objects FROM collections WHERE name = ?1 AND time_us >= ?2
-             ORDER BY time_us LIMIT 1",
+            "SELECT coalesce(SUM(objects), 0) FROM collections WHERE name = ?1 AND time_us =
+                (SELECT MIN(time_us) FROM collections WHERE name = ?1 AND time_us >= ?2)",
         )?;
         // Runs per plan, and each plan's collections.
         let mut runs: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -783,7 +825,10 @@ impl Catalog {
             let month_before = newest - 30 * 86_400 * 1_000_000;
             let first: i64 = first_since.query_row(params![name, month_before], |r| r.get(0))?;
             let (mut total, mut ok) = (0, 0);
-            for p in plans.iter().filter(|p| p.collections.contains(&name)) {
+            for p in plans
+                .iter()
+                .filter(|p| p.all || p.collections.contains(&name))
+            {
                 if let Some((n, k)) = runs.get(&p.name) {
                     total += n;
                     ok += k;
@@ -878,6 +923,18 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Runs of `plan` that never finished (killed, or the machine went down) are recorded as
+    /// failed; called while holding the plan's lock, when no run of it can be going. Returns
+    /// how many.
+    pub fn close_dead_runs(&self, plan: &str) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET ok = 0, exit_code = 130, finished = ?2,
+                error = 'the run was killed or interrupted before it finished'
+             WHERE plan = ?1 AND ok IS NULL",
+            params![plan, ely_vocab::date::now_rfc3339()],
+        )?)
+    }
+
     /// Records how a run ended.
     pub fn finish_run(&self, run: &Run) -> Result<()> {
         self.conn.execute(
@@ -902,7 +959,8 @@ impl Catalog {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT * FROM (SELECT id, plan, started, finished, ok, exit_code, error, backups,
                 removed, alert FROM runs WHERE (?1 IS NULL OR plan = ?1)
-                ORDER BY id DESC LIMIT {n}) ORDER BY id"
+                ORDER BY id DESC LIMIT {}) ORDER BY id",
+            n.min(i64::MAX as usize)
         ))?;
         let rows = stmt
             .query_map([plan], |r| {
@@ -928,11 +986,14 @@ impl Catalog {
 }
 
 fn record_check(conn: &Connection, seq: i64, check: &Check) -> Result<()> {
-    conn.execute(
+    let changed = conn.execute(
         "UPDATE backups SET check_at = ?1, check_mode = ?2, check_ok = ?3, check_error = ?4
          WHERE seq = ?5",
         params![check.at, check.mode, check.ok, check.error, seq],
     )?;
+    if changed == 0 {
+        return Ok(());
+    }
     conn.execute(
         "INSERT INTO checks (seq, at, mode, ok, error) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, check.at, check.mode, check.ok, check.error],

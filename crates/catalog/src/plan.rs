@@ -81,17 +81,32 @@ pub fn shown_url(url: &str) -> String {
 }
 
 impl Plan {
-    /// The crontab this plan's entry lives in.
+    /// The crontab this plan's entry lives in. The user's crontab is locked by one file per
+    /// user (`$ELY_HOME/crontab.lock`), whatever catalog writes to it.
     pub fn crontab(&self, catalog: &Path) -> ely_schedule::Crontab {
         match &self.crontab_file {
             Some(f) => ely_schedule::Crontab::file(Path::new(f)),
-            None => ely_schedule::Crontab::system(catalog_dir(catalog).join("crontab.lock")),
+            None => ely_schedule::Crontab::system(
+                ely_store::ely_home(|k| std::env::var(k).ok())
+                    .unwrap_or_else(|| catalog_dir(catalog))
+                    .join("crontab.lock"),
+            ),
         }
     }
 
-    /// The key of its crontab entry.
-    pub fn cron_key(&self) -> String {
-        format!("ely-catalog schedule {}", self.name)
+    /// The key of its crontab entry: the plan in its catalog, so that two catalogs' plans of
+    /// one name never replace each other's entries.
+    pub fn cron_key(&self, catalog: &Path) -> String {
+        format!("ely-catalog schedule {} ({})", self.name, catalog.display())
+    }
+
+    /// Whether its entry is in its crontab (`None` when the crontab cannot be read).
+    pub fn installed(&self, catalog: &Path) -> Option<bool> {
+        let key = self.cron_key(catalog);
+        self.crontab(catalog)
+            .entries()
+            .ok()
+            .map(|e| e.iter().any(|e| e.key == key))
     }
 
     /// The command cron runs: this binary by its full path, the catalog by its full path,
@@ -107,16 +122,19 @@ impl Plan {
         )
     }
 
+    /// `logs/<catalog>-NAME.log` beside the catalog (`<catalog>` its file name without
+    /// extension, so catalogs in one folder keep apart).
     pub fn log_path(&self, catalog: &Path) -> PathBuf {
         catalog_dir(catalog)
             .join("logs")
-            .join(format!("schedule-{}.log", self.name))
+            .join(format!("{}-{}.log", stem(catalog), self.name))
     }
 
-    fn lock_path(&self, catalog: &Path) -> PathBuf {
+    /// `locks/<catalog>-NAME.lock` beside the catalog.
+    pub fn lock_path(&self, catalog: &Path) -> PathBuf {
         catalog_dir(catalog)
             .join("locks")
-            .join(format!("schedule-{}.lock", self.name))
+            .join(format!("{}-{}.lock", stem(catalog), self.name))
     }
 
     /// The next time cron runs it, in the local time zone.
@@ -134,6 +152,12 @@ impl Plan {
             ext => dir.join(format!("{}-{stamp}.{ext}", self.name)),
         }
     }
+}
+
+fn stem(catalog: &Path) -> String {
+    catalog
+        .file_stem()
+        .map_or_else(|| "catalog".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn catalog_dir(catalog: &Path) -> PathBuf {
@@ -184,6 +208,8 @@ pub fn run(catalog: &mut Catalog, plan: &Plan, backup_exe: &Path) -> Result<Outc
         }
         .into());
     };
+    // Holding the lock, no other run of the plan is going: one left unfinished was killed.
+    catalog.close_dead_runs(&plan.name)?;
     let previous_ok = catalog.runs(Some(&plan.name), 1)?.last().and_then(|r| r.ok);
     let id = catalog.start_run(&plan.name)?;
     let started = ely_vocab::date::now_rfc3339();
@@ -354,21 +380,40 @@ fn run_steps(
 }
 
 /// A Parquet run writes a folder `<plan>-<time>/`; once retention removed its files, the
-/// folder goes too.
+/// folder goes too (only folders named exactly so, and empty).
 fn remove_empty_run_folders(plan: &Plan) {
     let Ok(entries) = std::fs::read_dir(&plan.to) else {
         return;
     };
-    let prefix = format!("{}-", plan.name);
     for e in entries.flatten() {
         let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
         if p.is_dir()
-            && e.file_name().to_string_lossy().starts_with(&prefix)
+            && is_run_stamp(&plan.name, &name)
             && std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none())
         {
             let _ = std::fs::remove_dir(&p);
         }
     }
+}
+
+/// `<plan>-YYYYmmddTHHMMSS.mmmZ`, perhaps with `-N`: what a run names its output.
+fn is_run_stamp(plan: &str, name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(plan).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let (stamp, n) = match rest.split_once("Z-") {
+        Some((s, n)) => (s, n),
+        None => (rest.strip_suffix('Z').unwrap_or("-"), ""),
+    };
+    let b = stamp.as_bytes();
+    b.len() == 19
+        && b[8] == b'T'
+        && b[15] == b'.'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
+        && n.bytes().all(|c| c.is_ascii_digit())
 }
 
 /// The alert a webhook receives.
@@ -491,4 +536,30 @@ pub fn validate(plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_runs_own_folder_names_count() {
+        assert!(is_run_stamp("nightly", "nightly-20261128T020000.123Z"));
+        assert!(is_run_stamp("nightly", "nightly-20261128T020000.123Z-2"));
+        assert!(!is_run_stamp(
+            "nightly",
+            "nightly-docs-20261128T020000.123Z"
+        ));
+        assert!(!is_run_stamp("nightly", "nightly-20261128T020000.123"));
+        assert!(!is_run_stamp("nightly", "nightly-keep"));
+    }
+
+    #[test]
+    fn webhook_urls_show_scheme_and_host_only() {
+        assert_eq!(
+            shown_url("https://hooks.example.com/services/T0/SECRET"),
+            "https://hooks.example.com/..."
+        );
+        assert_eq!(shown_url("http://u:p@h:8080"), "http://h:8080");
+    }
 }

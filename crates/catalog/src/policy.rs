@@ -79,6 +79,15 @@ impl Age {
             }
             rest = &rest[unit_end..];
         }
+        if age.hours + age.days + age.weeks + age.months + age.years == 0 {
+            return Err(format!(
+                "'{t}' is no time at all: leave the flag out, or give e.g. 1d"
+            ));
+        }
+        // Counted back from now it must still be a time (jiff's range ends at year -9999).
+        if age.before(&Zoned::now()).is_none() {
+            return Err(format!("'{t}' reaches back before the calendar's start"));
+        }
         Ok(age)
     }
 
@@ -262,11 +271,13 @@ pub fn apply(items: &[Item], policy: &Policy, now: Timestamp, tz: &TimeZone) -> 
             .unwrap_or(Timestamp::UNIX_EPOCH)
             .to_zoned(tz.clone())
     };
-    // restic counts `within` back from the newest backup that is not in the future.
-    let latest = units
-        .keys()
-        .map(|k| k.0)
-        .find(|t| *t <= now.as_microsecond())
+    // restic counts `within` back from the newest backup (pinned ones too) that is not in
+    // the future.
+    let latest = items
+        .iter()
+        .map(|it| it.time_us)
+        .filter(|t| *t <= now.as_microsecond())
+        .max()
         .unwrap_or(0);
     let within_from = policy
         .within
@@ -289,6 +300,10 @@ pub fn apply(items: &[Item], policy: &Policy, now: Timestamp, tz: &TimeZone) -> 
     .into_iter()
     .filter_map(|(b, n)| n.filter(|n| *n > 0).map(|n| (b, n, None)))
     .collect();
+    // A rule whose cut-off cannot be computed (a duration beyond the calendar) keeps
+    // everything rather than nothing.
+    let uncomputable = (policy.within.is_some() && within_from.is_none())
+        || (policy.older_than.is_some() && newer_than.is_none());
     let count = units.len();
     for (nr, (time, keys)) in units.into_iter().enumerate() {
         let time = time.0;
@@ -328,6 +343,9 @@ pub fn apply(items: &[Item], policy: &Policy, now: Timestamp, tz: &TimeZone) -> 
                     .map(Age::to_string)
                     .unwrap_or_default()
             ));
+        }
+        if uncomputable {
+            reasons.push("a duration of the policy reaches before the calendar".into());
         }
         let keep = !reasons.is_empty();
         if !keep {
@@ -377,6 +395,36 @@ mod tests {
         assert!(Age::parse("5x").unwrap_err().contains("unknown unit"));
         assert!(Age::parse("").is_err());
         assert!(Age::parse("d").is_err());
+        assert!(Age::parse("0d").unwrap_err().contains("no time at all"));
+        assert!(Age::parse("9000y9000y")
+            .unwrap_err()
+            .contains("before the calendar"));
+    }
+
+    #[test]
+    fn within_counts_from_the_newest_backup_pinned_or_not() {
+        let items = vec![
+            Item {
+                key: 1,
+                time_us: at("2026-11-27T00:00:00Z"),
+                pinned: true,
+            },
+            Item {
+                key: 2,
+                time_us: at("2026-11-22T00:00:00Z"),
+                pinned: false,
+            },
+            Item {
+                key: 3,
+                time_us: at("2026-11-25T00:00:00Z"),
+                pinned: false,
+            },
+        ];
+        let p = Policy {
+            within: Some(Age::parse("3d").unwrap()),
+            ..Policy::default()
+        };
+        assert_eq!(kept(&items, &p, "2026-11-28T00:00:00Z"), vec![1, 3]);
     }
 
     #[test]
