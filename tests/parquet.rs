@@ -63,7 +63,9 @@ fn every_type_class(name: &str) -> Value {
             {"name": "place", "dataType": ["geoCoordinates"]},
             {"name": "phone", "dataType": ["phoneNumber"]},
             {"name": "meta", "dataType": ["object"], "nestedProperties": [
-                {"name": "k", "dataType": ["text"]}, {"name": "n", "dataType": ["number"]}]},
+                {"name": "k", "dataType": ["text"]}, {"name": "n", "dataType": ["number"]},
+                {"name": "inner", "dataType": ["object"], "nestedProperties": [
+                    {"name": "when", "dataType": ["date"]}, {"name": "tags", "dataType": ["text[]"]}]}]},
             {"name": "items", "dataType": ["object[]"], "nestedProperties": [
                 {"name": "k", "dataType": ["text"]}]},
             {"name": "author", "dataType": ["Person"]}
@@ -126,11 +128,27 @@ fn every_type_object(rng: &mut Rng, class: &str, i: usize, odd: bool) -> Object 
         "place".into(),
         json!({"latitude": 52.3676, "longitude": 4.9041}),
     );
-    p.insert(
-        "phone".into(),
-        json!({"input": "020 1234567", "defaultCountry": "NL", "countryCode": 31, "valid": true}),
-    );
-    p.insert("meta".into(), json!({"n": 1.5, "k": "v"}));
+    // Nested objects as Weaviate gives them (keys in name order); odd ones in another order
+    // (they keep their JSON in _extra).
+    if odd {
+        p.insert(
+            "phone".into(),
+            json!({"input": "020 1234567", "defaultCountry": "NL", "countryCode": 31, "valid": true}),
+        );
+        p.insert("meta".into(), json!({"n": 1.5, "k": "v"}));
+    } else {
+        p.insert(
+            "phone".into(),
+            json!({"countryCode": 31, "defaultCountry": "NL", "input": "020 1234567",
+                   "internationalFormatted": "+31 20 123 4567", "national": 201234567,
+                   "nationalFormatted": "020 123 4567", "valid": true}),
+        );
+        p.insert(
+            "meta".into(),
+            json!({"inner": {"tags": ["x", format!("t{i}")], "when": "2026-01-02T03:04:05Z"},
+                   "k": format!("v{i}"), "n": 1.5}),
+        );
+    }
     p.insert("items".into(), json!([{"k": "a"}, {"k": "b"}]));
     p.insert(
         "author".into(),
@@ -489,6 +507,10 @@ out = {
   "place": str(s.field("place").type),
   "tags": str(s.field("tags").type),
   "count": str(s.field("count").type),
+  "phone": str(s.field("phone").type),
+  "meta": str(s.field("meta").type),
+  "items": str(s.field("items").type),
+  "nested": t.column("meta")[1].as_py()["inner"]["tags"],
   "first_id": str(t.column("id")[0].as_py()),
   "first_vector": [float(x) for x in t.column("vector")[0].as_py()],
 }
@@ -496,6 +518,8 @@ con = duckdb.connect()
 r = con.execute("SELECT count(*), any_value(typeof(id)), any_value(typeof(\"when\")), any_value(typeof(vector)), sum(\"count\") FROM 'doc.parquet'").fetchone()
 out["duck"] = [r[0], r[1], r[2], r[3], int(r[4])]
 out["duck_when"] = str(con.execute("SELECT \"when\" FROM 'doc.parquet' LIMIT 1").fetchone()[0])
+r = con.execute("SELECT phone.countryCode, meta.inner.\"when\", meta.k, items[2].k FROM 'doc.parquet' LIMIT 1 OFFSET 1").fetchone()
+out["duck_nested"] = [r[0], str(r[1]), r[2], r[3]]
 print(json.dumps(out))
 "#;
     let run = Command::new("python3")
@@ -522,6 +546,20 @@ print(json.dumps(out))
         .starts_with("struct<latitude: double"));
     assert_eq!(got["tags"], "list<element: string>");
     assert_eq!(got["count"], "int64");
+    assert_eq!(
+        got["phone"],
+        "struct<countryCode: int64, defaultCountry: string, input: string, internationalFormatted: string, national: int64, nationalFormatted: string, valid: bool>"
+    );
+    assert_eq!(
+        got["meta"],
+        "struct<inner: struct<tags: list<element: string>, when: timestamp[us, tz=UTC]>, k: string, n: double>"
+    );
+    assert_eq!(got["items"], "list<element: struct<k: string>>");
+    assert_eq!(got["nested"], json!(["x", "t1"]));
+    assert_eq!(
+        got["duck_nested"],
+        json!([31, "2026-01-02 03:04:05+00:00", "v1", "b"])
+    );
     assert_eq!(got["first_id"], objects[0].id.as_str());
     let first: Vec<f32> = got["first_vector"]
         .as_array()

@@ -794,11 +794,13 @@ impl Catalog {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         // The parts of one split backup share its start time: their objects add up.
         let mut newest_objects = self.conn.prepare_cached(
-            "SELECT coalesce(SUM(objects), 0) FROM collections WHERE name = ?1 AND time_us = ?2",
+            "SELECT coalesce(SUM(objects), 0) FROM collections INDEXED BY collections_time
+             WHERE name = ?1 AND time_us = ?2",
         )?;
         let mut first_since = self.conn.prepare_cached(
-            "SELECT coalesce(SUM(objects), 0) FROM collections WHERE name = ?1 AND time_us =
-                (SELECT MIN(time_us) FROM collections WHERE name = ?1 AND time_us >= ?2)",
+            "SELECT coalesce(SUM(objects), 0) FROM collections INDEXED BY collections_time
+             WHERE name = ?1 AND time_us = (SELECT MIN(time_us) FROM collections
+                INDEXED BY collections_time WHERE name = ?1 AND time_us >= ?2)",
         )?;
         // Runs per plan, and each plan's collections.
         let mut runs: BTreeMap<String, (u64, u64)> = BTreeMap::new();

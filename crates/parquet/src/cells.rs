@@ -1,7 +1,8 @@
 //! Property values as typed cells and back. A value goes into its typed column only when the
 //! cell gives back exactly the same value (the same JSON); anything else (a date with
-//! nanoseconds, a number written `1.0`, a `null`, a value of another type) goes to the file's
-//! `_extra` JSON column, so nothing is lost and nothing changes.
+//! nanoseconds, a number written `1.0`, a `null`, a value of another type, a nested object
+//! whose keys come in another order) goes to the file's `_extra` JSON column, so nothing is
+//! lost and nothing changes.
 
 use serde_json::{Map, Number, Value};
 
@@ -18,8 +19,30 @@ pub enum Kind {
     Geo,
     /// Cross-references: the list of beacons.
     Refs,
-    /// Phone numbers, nested objects and anything else: the value as JSON text.
+    /// A nested object (`object`, `object[]` with their `nestedProperties`, and phone
+    /// numbers): a struct of its fields, in the order its [`Shape`] gives.
+    Struct,
+    /// Nested objects without a known shape, and anything else: the value as JSON text.
     Json,
+}
+
+/// What a column holds: a kind, whether an array of it, and for a struct its fields (name
+/// and shape, in the order the object's keys come).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub kind: Kind,
+    pub list: bool,
+    pub fields: Vec<(String, Shape)>,
+}
+
+impl Shape {
+    pub fn of(kind: Kind, list: bool) -> Shape {
+        Shape {
+            kind,
+            list,
+            fields: Vec::new(),
+        }
+    }
 }
 
 impl Kind {
@@ -38,7 +61,8 @@ impl Kind {
             "uuid" => Kind::Uuid,
             "blob" if !list => Kind::Blob,
             "geoCoordinates" if !list => Kind::Geo,
-            "phoneNumber" | "object" => return (Kind::Json, false),
+            "object" => Kind::Struct,
+            "phoneNumber" if !list => Kind::Struct,
             b if b.starts_with(|c: char| c.is_ascii_uppercase()) => return (Kind::Refs, false),
             _ => return (Kind::Json, false),
         };
@@ -56,6 +80,7 @@ impl Kind {
             Kind::Blob => "blob",
             Kind::Geo => "geo",
             Kind::Refs => "refs",
+            Kind::Struct => "object",
             Kind::Json => "json",
         }
     }
@@ -71,6 +96,7 @@ impl Kind {
             "blob" => Kind::Blob,
             "geo" => Kind::Geo,
             "refs" => Kind::Refs,
+            "object" => Kind::Struct,
             "json" => Kind::Json,
             _ => return None,
         })
@@ -90,22 +116,23 @@ pub enum Cell {
     Bytes(Vec<u8>),
     Geo(f64, f64),
     List(Vec<Cell>),
+    /// A nested object: each field's cell, `None` where the object has no such key.
+    Struct(Vec<Option<Cell>>),
 }
 
-/// The cell of `value` in a column of `kind` (`list`: an array of them), when the cell gives
-/// back exactly `value`.
-pub fn to_cell(kind: Kind, list: bool, value: &Value) -> Option<Cell> {
-    if list {
+/// The cell of `value` in a column of `shape`, when the cell gives back exactly `value`.
+pub fn to_cell(shape: &Shape, value: &Value) -> Option<Cell> {
+    if shape.list {
         let Value::Array(items) = value else {
             return None;
         };
         return items
             .iter()
-            .map(|v| one(kind, v))
+            .map(|v| one(shape, v))
             .collect::<Option<Vec<_>>>()
             .map(Cell::List);
     }
-    match kind {
+    match shape.kind {
         Kind::Refs => {
             let Value::Array(items) = value else {
                 return None;
@@ -124,11 +151,34 @@ pub fn to_cell(kind: Kind, list: bool, value: &Value) -> Option<Cell> {
         }
         // serde_json keeps members in order, so the text reads back as the same value.
         Kind::Json => serde_json::to_string(value).ok().map(Cell::Text),
-        _ => one(kind, value),
+        _ => one(shape, value),
     }
 }
 
-fn one(kind: Kind, value: &Value) -> Option<Cell> {
+/// A nested object as a struct: every key one of the fields, in the fields' order (so the
+/// object reads back with its keys as they were), every value fitting its field.
+fn fields_of(fields: &[(String, Shape)], value: &Value) -> Option<Cell> {
+    let Value::Object(m) = value else {
+        return None;
+    };
+    let mut cells = vec![None; fields.len()];
+    let mut last: Option<usize> = None;
+    for (k, v) in m {
+        let i = fields.iter().position(|(n, _)| n == k)?;
+        if last.is_some_and(|l| i <= l) {
+            return None;
+        }
+        last = Some(i);
+        cells[i] = Some(to_cell(&fields[i].1, v)?);
+    }
+    Some(Cell::Struct(cells))
+}
+
+fn one(shape: &Shape, value: &Value) -> Option<Cell> {
+    let kind = shape.kind;
+    if kind == Kind::Struct {
+        return fields_of(&shape.fields, value);
+    }
     let cell = match (kind, value) {
         (Kind::Text, Value::String(s)) => return Some(Cell::Text(s.clone())),
         (Kind::Bool, Value::Bool(b)) => return Some(Cell::Bool(*b)),
@@ -159,11 +209,12 @@ fn one(kind: Kind, value: &Value) -> Option<Cell> {
         _ => return None,
     };
     // Only a cell that gives the same value back goes in its column.
-    (value_of(kind, &cell) == *value).then_some(cell)
+    (value_of(shape, &cell) == *value).then_some(cell)
 }
 
-/// The value a cell stands for.
-pub fn value_of(kind: Kind, cell: &Cell) -> Value {
+/// The value a cell of a column of `shape` stands for.
+pub fn value_of(shape: &Shape, cell: &Cell) -> Value {
+    let kind = shape.kind;
     match cell {
         Cell::Text(s) if kind == Kind::Json => serde_json::from_str(s).unwrap_or(Value::Null),
         Cell::Text(s) => Value::String(s.clone()),
@@ -187,12 +238,20 @@ pub fn value_of(kind: Kind, cell: &Cell) -> Value {
                 .iter()
                 .map(|c| {
                     let mut m = Map::new();
-                    m.insert("beacon".into(), value_of(Kind::Text, c));
+                    m.insert("beacon".into(), value_of(&Shape::of(Kind::Text, false), c));
                     Value::Object(m)
                 })
                 .collect(),
         ),
-        Cell::List(items) => Value::Array(items.iter().map(|c| value_of(kind, c)).collect()),
+        Cell::List(items) => Value::Array(items.iter().map(|c| value_of(shape, c)).collect()),
+        Cell::Struct(cells) => Value::Object(
+            shape
+                .fields
+                .iter()
+                .zip(cells)
+                .filter_map(|((name, s), c)| c.as_ref().map(|c| (name.clone(), value_of(s, c))))
+                .collect(),
+        ),
     }
 }
 
@@ -214,9 +273,10 @@ mod tests {
     #[test]
     fn values_go_to_their_column_only_when_they_come_back_the_same() {
         let fits = |kind, list, v: Value| {
-            let c = to_cell(kind, list, &v);
+            let shape = Shape::of(kind, list);
+            let c = to_cell(&shape, &v);
             if let Some(c) = &c {
-                assert_eq!(value_of(kind, c), v, "{v}");
+                assert_eq!(value_of(&shape, c), v, "{v}");
             }
             c.is_some()
         };
@@ -278,5 +338,56 @@ mod tests {
             json!({"z": 1, "a": [1.5, {"k": null}]})
         ));
         assert!(!fits(Kind::Text, false, Value::Null));
+    }
+
+    #[test]
+    fn nested_objects_fit_their_struct_only_with_their_keys_in_order() {
+        let address = Shape {
+            kind: Kind::Struct,
+            list: false,
+            fields: vec![
+                ("city".into(), Shape::of(Kind::Text, false)),
+                ("zip".into(), Shape::of(Kind::Int, false)),
+            ],
+        };
+        let person = Shape {
+            kind: Kind::Struct,
+            list: true,
+            fields: vec![
+                ("address".into(), address),
+                ("born".into(), Shape::of(Kind::Date, false)),
+                ("tags".into(), Shape::of(Kind::Text, true)),
+            ],
+        };
+        let fits = |v: Value| {
+            let c = to_cell(&person, &v);
+            if let Some(c) = &c {
+                assert_eq!(value_of(&person, c).to_string(), v.to_string(), "{v}");
+            }
+            c.is_some()
+        };
+        assert!(fits(json!([
+            {"address": {"city": "Utrecht", "zip": 3511}, "born": "1990-01-02T00:00:00Z", "tags": ["a"]},
+            {"born": "2001-05-06T07:08:09Z"},
+            {}
+        ])));
+        assert!(fits(json!([])));
+        assert!(
+            !fits(json!([{"born": "1990-01-02T00:00:00Z", "address": {"city": "U"}}])),
+            "keys out of order"
+        );
+        assert!(
+            !fits(json!([{"address": {"city": "U", "street": "x"}}])),
+            "a key the shape lacks"
+        );
+        assert!(
+            !fits(json!([{"address": null}])),
+            "null is not an absent key"
+        );
+        assert!(
+            !fits(json!([{"address": {"zip": 1.5}}])),
+            "a value that does not fit"
+        );
+        assert!(!fits(json!([null])));
     }
 }

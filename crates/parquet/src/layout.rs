@@ -26,7 +26,7 @@ use ely_vocab::{Object, Vector};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cells::{to_cell, value_of, Cell, Kind};
+use crate::cells::{to_cell, value_of, Cell, Kind, Shape};
 
 /// Columns that are not properties; a property of one of these names goes to `_extra`.
 const SYSTEM: [&str; 6] = [
@@ -44,6 +44,86 @@ pub struct PropCol {
     pub name: String,
     pub kind: String,
     pub list: bool,
+    /// A struct's fields (kind `object`), in the order its objects' keys come.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<PropCol>,
+}
+
+impl PropCol {
+    fn shape(&self) -> anyhow::Result<Shape> {
+        Ok(Shape {
+            kind: Kind::parse(&self.kind)
+                .ok_or_else(|| anyhow!("unknown column kind {:?}", self.kind))?,
+            list: self.list,
+            fields: self
+                .fields
+                .iter()
+                .map(|f| Ok((f.name.clone(), f.shape()?)))
+                .collect::<anyhow::Result<_>>()?,
+        })
+    }
+
+    /// The column of a property of the class definition (`p`: its entry in `properties`
+    /// or `nestedProperties`). Nested objects become structs of their nested properties;
+    /// phone numbers structs of the fields Weaviate gives them. Fields come in name order
+    /// (as Weaviate writes an object's keys) unless `defined_order`.
+    fn of(name: &str, data_type: &str, p: &Value, defined_order: bool) -> PropCol {
+        let (kind, list) = Kind::of(data_type);
+        let mut fields: Vec<PropCol> = Vec::new();
+        if kind == Kind::Struct {
+            if data_type == "phoneNumber" {
+                fields = [
+                    ("countryCode", "int"),
+                    ("defaultCountry", "text"),
+                    ("input", "text"),
+                    ("internationalFormatted", "text"),
+                    ("national", "int"),
+                    ("nationalFormatted", "text"),
+                    ("valid", "boolean"),
+                ]
+                .iter()
+                .map(|(n, dt)| PropCol::of(n, dt, &Value::Null, defined_order))
+                .collect();
+            } else {
+                for np in p
+                    .get("nestedProperties")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(n), Some(dt)) = (
+                        np.get("name").and_then(Value::as_str),
+                        np.get("dataType")
+                            .and_then(Value::as_array)
+                            .and_then(|a| a.first())
+                            .and_then(Value::as_str),
+                    ) {
+                        if !fields.iter().any(|f| f.name == n) {
+                            fields.push(PropCol::of(n, dt, np, defined_order));
+                        }
+                    }
+                }
+                if !defined_order {
+                    fields.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+            }
+            if fields.is_empty() {
+                // An object without nested properties: JSON text.
+                return PropCol {
+                    name: name.into(),
+                    kind: Kind::Json.name().into(),
+                    list: false,
+                    fields,
+                };
+            }
+        }
+        PropCol {
+            name: name.into(),
+            kind: kind.name().into(),
+            list,
+            fields,
+        }
+    }
 }
 
 /// A vector column: `vector`, or `vector_<name>` for a named vector.
@@ -100,11 +180,23 @@ impl Layout {
                     continue;
                 };
                 if usable(name) && seen.insert(name.to_owned()) {
-                    let (kind, list) = Kind::of(dt);
-                    properties.push(PropCol {
-                        name: name.into(),
-                        kind: kind.name().into(),
-                        list,
+                    // Nested objects: their fields in the order the first objects' keys
+                    // come (name order, as Weaviate writes them, unless the definition's
+                    // order fits more of them).
+                    let sorted = PropCol::of(name, dt, p, false);
+                    let defined = PropCol::of(name, dt, p, true);
+                    let fitting = |c: &PropCol| {
+                        let Ok(shape) = c.shape() else { return 0 };
+                        sample
+                            .iter()
+                            .filter_map(|o| o.properties.get(name))
+                            .filter(|v| to_cell(&shape, v).is_some())
+                            .count()
+                    };
+                    properties.push(if fitting(&defined) > fitting(&sorted) {
+                        defined
+                    } else {
+                        sorted
                     });
                 }
             }
@@ -132,6 +224,7 @@ impl Layout {
                             name: name.clone(),
                             kind: kind.name().into(),
                             list,
+                            fields: Vec::new(),
                         });
                     }
                 }
@@ -201,15 +294,8 @@ impl Layout {
         layout
     }
 
-    fn kinds(&self) -> anyhow::Result<Vec<(Kind, bool)>> {
-        self.properties
-            .iter()
-            .map(|p| {
-                Kind::parse(&p.kind)
-                    .map(|k| (k, p.list))
-                    .ok_or_else(|| anyhow!("unknown column kind {:?}", p.kind))
-            })
-            .collect()
+    fn kinds(&self) -> anyhow::Result<Vec<Shape>> {
+        self.properties.iter().map(PropCol::shape).collect()
     }
 
     /// The order of `o`'s properties when it is not the one the file gives back: the typed
@@ -259,18 +345,8 @@ impl Layout {
             Field::new("creation_time", DataType::Int64, true),
             Field::new("update_time", DataType::Int64, true),
         ];
-        for (p, (kind, list)) in self.properties.iter().zip(self.kinds()?) {
-            let item = item_type(kind);
-            let dt = if list || kind == Kind::Refs {
-                DataType::List(Arc::new(element(item, kind)))
-            } else {
-                item
-            };
-            let mut f = Field::new(&p.name, dt, true);
-            if kind == Kind::Uuid && !list {
-                f = f.with_extension_type(arrow_schema::extension::Uuid);
-            }
-            fields.push(f);
+        for (p, shape) in self.properties.iter().zip(self.kinds()?) {
+            fields.push(column_field(&p.name, &shape));
         }
         for v in &self.vectors {
             fields.push(Field::new(v.column(), vector_type(v), true));
@@ -311,11 +387,8 @@ impl Layout {
             created.append_option(o.creation_time_unix);
             updated.append_option(o.last_update_time_unix);
             let mut typed = std::collections::HashSet::new();
-            for ((p, (kind, list)), col) in self.properties.iter().zip(&kinds).zip(&mut cells) {
-                let cell = o
-                    .properties
-                    .get(&p.name)
-                    .and_then(|v| to_cell(*kind, *list, v));
+            for ((p, shape), col) in self.properties.iter().zip(&kinds).zip(&mut cells) {
+                let cell = o.properties.get(&p.name).and_then(|v| to_cell(shape, v));
                 if cell.is_some() {
                     typed.insert(p.name.as_str());
                 }
@@ -377,8 +450,8 @@ impl Layout {
             Arc::new(created.finish()),
             Arc::new(updated.finish()),
         ];
-        for ((kind, list), col) in kinds.iter().zip(&cells) {
-            columns.push(build_cells(*kind, *list, col)?);
+        for (shape, col) in kinds.iter().zip(&cells) {
+            columns.push(build_cells(shape, col)?);
         }
         for (v, buf) in self.vectors.iter().zip(vecs) {
             columns.push(buf.finish(v)?);
@@ -444,13 +517,13 @@ impl Layout {
                 None => self.class.clone(),
             };
             let mut properties = Map::new();
-            for (i, (p, (kind, list))) in self.properties.iter().zip(&kinds).enumerate() {
+            for (i, (p, shape)) in self.properties.iter().zip(&kinds).enumerate() {
                 let col = batch.column(4 + i);
                 if col.is_null(row) {
                     continue;
                 }
-                let cell = read_cell(col.as_ref(), row, *kind, *list)?;
-                properties.insert(p.name.clone(), value_of(*kind, &cell));
+                let cell = read_cell(col.as_ref(), row, shape, shape.list)?;
+                properties.insert(p.name.clone(), value_of(shape, &cell));
             }
             if let Some(Value::Object(rest)) = extra.get("properties") {
                 for (k, v) in rest {
@@ -515,8 +588,34 @@ impl Layout {
     }
 }
 
-fn item_type(kind: Kind) -> DataType {
-    match kind {
+/// The Arrow field of a column (or a struct's field) of `shape`.
+fn column_field(name: &str, shape: &Shape) -> Field {
+    let kind = shape.kind;
+    let item = item_type(shape);
+    let dt = if shape.list || kind == Kind::Refs {
+        DataType::List(Arc::new(element(item, kind)))
+    } else {
+        item
+    };
+    let f = Field::new(name, dt, true);
+    if kind == Kind::Uuid && !shape.list {
+        f.with_extension_type(arrow_schema::extension::Uuid)
+    } else {
+        f
+    }
+}
+
+fn struct_fields(fields: &[(String, Shape)]) -> Fields {
+    fields
+        .iter()
+        .map(|(n, s)| column_field(n, s))
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn item_type(shape: &Shape) -> DataType {
+    match shape.kind {
+        Kind::Struct => DataType::Struct(struct_fields(&shape.fields)),
         Kind::Text | Kind::Json | Kind::Refs => DataType::Utf8,
         Kind::Int => DataType::Int64,
         Kind::Number => DataType::Float64,
@@ -678,11 +777,13 @@ fn json_vector(v: &Value) -> anyhow::Result<Vector> {
     }
 }
 
-fn build_cells(kind: Kind, list: bool, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
-    if list || kind == Kind::Refs {
-        return build_list(kind, cells);
+fn build_cells(shape: &Shape, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
+    let kind = shape.kind;
+    if shape.list || kind == Kind::Refs {
+        return build_list(shape, cells);
     }
     Ok(match kind {
+        Kind::Struct => build_struct(&shape.fields, cells)?,
         Kind::Text | Kind::Json => {
             let mut b = StringBuilder::new();
             for c in cells {
@@ -759,7 +860,54 @@ fn build_cells(kind: Kind, list: bool, cells: &[Option<Cell>]) -> anyhow::Result
     })
 }
 
-fn build_list(kind: Kind, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
+/// A struct array: each field's array built from that field's cells.
+fn build_struct(fields: &[(String, Shape)], cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
+    let mut children = Vec::with_capacity(fields.len());
+    for (i, (_, shape)) in fields.iter().enumerate() {
+        let field_cells: Vec<Option<Cell>> = cells
+            .iter()
+            .map(|c| match c {
+                Some(Cell::Struct(v)) => v.get(i).cloned().flatten(),
+                _ => None,
+            })
+            .collect();
+        children.push(build_cells(shape, &field_cells)?);
+    }
+    let valid: Vec<bool> = cells
+        .iter()
+        .map(|c| matches!(c, Some(Cell::Struct(_))))
+        .collect();
+    Ok(Arc::new(arrow_array::StructArray::try_new(
+        struct_fields(fields),
+        children,
+        Some(NullBuffer::from(valid)),
+    )?))
+}
+
+fn build_list(shape: &Shape, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
+    let kind = shape.kind;
+    if kind == Kind::Struct {
+        // The items of every row as one struct array, cut into rows by offsets.
+        let mut items: Vec<Option<Cell>> = Vec::new();
+        let mut ends = vec![0i32];
+        let mut valid = Vec::with_capacity(cells.len());
+        for c in cells {
+            if let Some(Cell::List(row)) = c {
+                items.extend(row.iter().cloned().map(Some));
+                valid.push(true);
+            } else {
+                valid.push(false);
+            }
+            ends.push(i32::try_from(items.len()).context("a list column over 2^31 items")?);
+        }
+        let values = build_struct(&shape.fields, &items)?;
+        return Ok(Arc::new(ListArray::try_new(
+            Arc::new(element(item_type(shape), kind)),
+            arrow_buffer::OffsetBuffer::new(ScalarBuffer::from(ends)),
+            values,
+            Some(NullBuffer::from(valid)),
+        )?));
+    }
     macro_rules! list {
         ($builder:expr, $item:expr, |$b:ident, $c:ident| $push:expr) => {{
             let mut lb = ListBuilder::new($builder).with_field(Arc::new(element($item, kind)));
@@ -799,7 +947,7 @@ fn build_list(kind: Kind, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
         }),
         Kind::Date => list!(
             TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            item_type(Kind::Date),
+            item_type(&Shape::of(Kind::Date, false)),
             |b, c| match c {
                 Cell::Time(t) => b.append_value(*t),
                 _ => b.append_null(),
@@ -824,11 +972,14 @@ fn build_list(kind: Kind, cells: &[Option<Cell>]) -> anyhow::Result<ArrayRef> {
             }
             Arc::new(lb.finish())
         }
-        Kind::Blob | Kind::Geo => bail!("{} has no array form", kind.name()),
+        Kind::Blob | Kind::Geo | Kind::Struct => bail!("{} has no array form", kind.name()),
     })
 }
 
-fn read_cell(col: &dyn Array, row: usize, kind: Kind, list: bool) -> anyhow::Result<Cell> {
+/// The cell at `row` of a column of `shape` (`list`: whether this level is the list, or its
+/// items).
+fn read_cell(col: &dyn Array, row: usize, shape: &Shape, list: bool) -> anyhow::Result<Cell> {
+    let kind = shape.kind;
     if list || kind == Kind::Refs {
         let l = col
             .as_list_opt::<i32>()
@@ -836,7 +987,8 @@ fn read_cell(col: &dyn Array, row: usize, kind: Kind, list: bool) -> anyhow::Res
         let items = l.value(row);
         let mut out = Vec::with_capacity(items.len());
         // A reference list holds beacons: text.
-        let item = if kind == Kind::Refs { Kind::Text } else { kind };
+        let text = Shape::of(Kind::Text, false);
+        let item = if kind == Kind::Refs { &text } else { shape };
         for i in 0..items.len() {
             out.push(read_cell(items.as_ref(), i, item, false)?);
         }
@@ -844,6 +996,21 @@ fn read_cell(col: &dyn Array, row: usize, kind: Kind, list: bool) -> anyhow::Res
     }
     let wrong = || anyhow!("a {} column has another type", kind.name());
     Ok(match kind {
+        Kind::Struct => {
+            let s = col.as_struct_opt().ok_or_else(wrong)?;
+            if s.num_columns() != shape.fields.len() {
+                return Err(wrong());
+            }
+            let mut cells = Vec::with_capacity(shape.fields.len());
+            for (i, (_, f)) in shape.fields.iter().enumerate() {
+                let child = s.column(i);
+                cells.push(match child.is_null(row) {
+                    true => None,
+                    false => Some(read_cell(child.as_ref(), row, f, f.list)?),
+                });
+            }
+            Cell::Struct(cells)
+        }
         Kind::Text | Kind::Json | Kind::Refs => Cell::Text(
             col.as_string_opt::<i32>()
                 .ok_or_else(wrong)?
