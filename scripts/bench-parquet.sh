@@ -13,8 +13,9 @@
 #   memory      peak RSS of ely-convert both ways on OBJECTS_MEM objects (about 1 GB of JSON
 #               lines at 60000 x 1536 dims)
 #
-# The stream comes from ely-gen (a header line, OBJECTS object lines with DIMS-dimension
-# float32 vectors and text, int, date and text[] properties, a trailer line). pyarrow and
+# The stream comes from ely-gen in its realistic mode (a header line, OBJECTS object lines
+# with DIMS-dimension unit-length float32 vectors, code-like text with a large vocabulary,
+# int, date and text[] properties, a trailer line). pyarrow and
 # DuckDB read plain.jsonl, its object lines only (the header and trailer stripped with grep
 # before any clock starts): they would take the header and trailer for rows. Each tool reads
 # its own Parquet back (DuckDB duck.parquet, ely ely.parquet). Every timed figure is a whole
@@ -149,8 +150,8 @@ LOAD_BEFORE=$(load_avg)
 
 say "generating $OBJECTS objects of $DIMS dimensions (seed $SEED) in $WORK"
 rm -f objects.jsonl plain.jsonl ely.parquet py.parquet duck.parquet back.jsonl duck.jsonl
-"$GEN" --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl
-GEN_CMD=$(quoted "$GEN" --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl)
+"$GEN" --mode realistic --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl
+GEN_CMD=$(quoted "$GEN" --mode realistic --objects "$OBJECTS" --dims "$DIMS" --seed "$SEED" -o objects.jsonl)
 IN_BYTES=$(stat -c %s objects.jsonl)
 # pyarrow and DuckDB get the object lines only; ely-convert the whole stream.
 STRIP_CMD="grep -v '^{\"ely\":' objects.jsonl > plain.jsonl"
@@ -202,8 +203,8 @@ MEM_TO_RSS=0 MEM_BACK_RSS=0
 if ((OBJECTS_MEM > 0)); then
     say "memory: generating $OBJECTS_MEM objects of $DIMS dimensions"
     rm -f big.jsonl big.parquet big-back.jsonl
-    record_line "$(quoted "$GEN" --objects "$OBJECTS_MEM" --dims "$DIMS" --seed "$SEED" -o big.jsonl)"
-    "$GEN" --objects "$OBJECTS_MEM" --dims "$DIMS" --seed "$SEED" -o big.jsonl
+    record_line "$(quoted "$GEN" --mode realistic --objects "$OBJECTS_MEM" --dims "$DIMS" --seed "$SEED" -o big.jsonl)"
+    "$GEN" --mode realistic --objects "$OBJECTS_MEM" --dims "$DIMS" --seed "$SEED" -o big.jsonl
     BIG_BYTES=$(stat -c %s big.jsonl)
     cat big.jsonl >/dev/null
     say "memory: JSONL -> Parquet ($(mb "$BIG_BYTES") MB)"

@@ -5,7 +5,14 @@ mod util;
 
 use util::Workdir;
 
-const BINARIES: [&str; 3] = ["ely-convert", "ely-backup", "ely-restore"];
+const BINARIES: [&str; 6] = [
+    "ely-convert",
+    "ely-backup",
+    "ely-restore",
+    "ely-ingest",
+    "ely-catalog",
+    "ely-repo",
+];
 
 #[test]
 fn every_binary_generates_completions_and_its_man_page() {

@@ -1237,7 +1237,7 @@ impl Out {
                 let mut v = serde_json::to_value(p)?;
                 if let Some(o) = v.as_object_mut() {
                     if let Some(url) = &p.webhook {
-                        o.insert("webhook".into(), plan::shown_url(url).into());
+                        o.insert("webhook".into(), ely_schedule::alert::shown_url(url).into());
                     }
                     o.insert("installed".into(), (*installed).into());
                     o.insert(

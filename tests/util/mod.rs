@@ -58,6 +58,7 @@ impl Workdir {
             "ely-restore" => env!("CARGO_BIN_EXE_ely-restore"),
             "ely-ingest" => env!("CARGO_BIN_EXE_ely-ingest"),
             "ely-catalog" => env!("CARGO_BIN_EXE_ely-catalog"),
+            "ely-repo" => env!("CARGO_BIN_EXE_ely-repo"),
             other => panic!("unknown binary {other}"),
         };
         let mut cmd = Command::new(exe);

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ely_stream::{Manifest, Record};
@@ -67,17 +66,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "plan name {name:?}: use 1 to 64 letters, digits, '-' or '_'"
         )),
     }
-}
-
-/// A webhook URL as it may be shown: scheme and host only (the rest may be a secret token).
-pub fn shown_url(url: &str) -> String {
-    let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[scheme_end..];
-    let host_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let host = &rest[..host_end];
-    let host = host.rsplit('@').next().unwrap_or(host);
-    let more = if host_end < rest.len() { "/..." } else { "" };
-    format!("{}{host}{more}", &url[..scheme_end])
 }
 
 impl Plan {
@@ -429,13 +417,10 @@ struct Alert<'a> {
     run: &'a Run,
 }
 
-/// POSTs the alert, retrying transport errors, 429 and 5xx with backoff (4 attempts);
-/// returns what happened, for the run's record. The URL is never shown whole.
+/// POSTs the alert (through `ely_schedule::alert`, with its retries); returns what happened,
+/// for the run's record. The URL is never shown whole.
 fn alert(url: &str, event: &str, run: &Run) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
+    let host = ely_schedule::alert::host();
     let text = match event {
         "failed" => format!(
             "ely backup plan {} failed on {host}: {}",
@@ -458,50 +443,15 @@ fn alert(url: &str, event: &str, run: &Run) -> String {
     let Ok(body) = serde_json::to_vec(&body) else {
         return "not sent: the alert could not be written".into();
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let shown = shown_url(url);
-    let mut last = String::new();
-    for attempt in 0..4u32 {
-        if attempt > 0 {
-            std::thread::sleep(Duration::from_millis(250 << attempt));
-        }
-        match agent
-            .post(url)
-            .header("content-type", "application/json")
-            .send(&body[..])
-        {
-            Ok(resp) if resp.status().is_success() => {
-                return format!("{event} alert sent to {shown}");
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                last = format!("{shown} answered {status}");
-                if !(status == 429 || status >= 500) {
-                    break;
-                }
-            }
-            Err(e) => last = format!("{shown}: {}", redact(&e.to_string(), url, &shown)),
-        }
+    match ely_schedule::alert::post(url, &body) {
+        Ok(to) => format!("{event} alert sent to {to}"),
+        Err(why) => format!("{event} alert not delivered: {why}"),
     }
-    format!("{event} alert not delivered: {last}")
-}
-
-/// `text` with the whole URL replaced by its shown form.
-fn redact(text: &str, url: &str, shown: &str) -> String {
-    text.replace(url, shown)
 }
 
 /// The ely-backup that runs a plan: the one beside this binary, else the one on PATH.
 pub fn backup_exe() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .map(|e| e.with_file_name("ely-backup"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("ely-backup"))
+    ely_schedule::sibling("ely-backup")
 }
 
 /// Checks what `schedule add` is given before anything is changed.
@@ -531,7 +481,7 @@ pub fn validate(plan: &Plan) -> Result<()> {
         if !(l.starts_with("http://") || l.starts_with("https://")) {
             bail!(
                 "--alert-webhook {}: give an http:// or https:// URL",
-                shown_url(url)
+                ely_schedule::alert::shown_url(url)
             );
         }
     }
@@ -552,14 +502,5 @@ mod tests {
         ));
         assert!(!is_run_stamp("nightly", "nightly-20261128T020000.123"));
         assert!(!is_run_stamp("nightly", "nightly-keep"));
-    }
-
-    #[test]
-    fn webhook_urls_show_scheme_and_host_only() {
-        assert_eq!(
-            shown_url("https://hooks.example.com/services/T0/SECRET"),
-            "https://hooks.example.com/..."
-        );
-        assert_eq!(shown_url("http://u:p@h:8080"), "http://h:8080");
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod date;
 pub mod float;
+pub mod human;
 pub mod id;
 pub mod json;
 mod object;

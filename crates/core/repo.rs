@@ -1,0 +1,752 @@
+//! ely-repo: one command puts a git repository under continuous sync into a collection
+//! (clone, first sync through ely-ingest's git mode, cron entry); then status, logs, syncs,
+//! pause, resume and remove. The work is in the `ely-repo` library crate; this file parses
+//! arguments and prints.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use ely_cli::table::{self, Table};
+use ely_cli::{usage, Exit};
+use ely_repo::add::{self, Request};
+use ely_repo::sync::{self, Tools};
+use ely_repo::{Repo, State, Sync};
+use ely_stream::Record;
+use jiff::tz::TimeZone;
+
+const NAME: &str = "ely-repo";
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Put a repository under sync every 30 minutes (clone, first sync, cron entry)
+  ely-repo add https://github.com/org/app --schedule 30m --yes
+  ely-repo add ~/src/tool --collection Tools --schedule '*/15 * * * *' --store http://weaviate:8080
+
+  # How are they doing?
+  ely-repo list
+  ely-repo status app
+  ely-repo logs app --tail 5
+
+  # What cron runs; by hand, a sync now
+  ely-repo sync --all --cron
+  ely-repo sync app
+
+  ely-repo pause app && ely-repo resume app
+  ely-repo remove app --delete-collection --yes
+
+State is one SQLite file: --state, else $ELY_HOME/repos.db (ELY_HOME defaults to
+~/.local/share/ely); clones live in $ELY_HOME/repos/. A token for https sources comes from
+GITHUB_TOKEN or GIT_TOKEN and is never printed. docs/REPO.md has the details.
+
+";
+
+/// Keep git repositories in step with collections, from one command.
+#[derive(Parser, Debug)]
+#[command(name = NAME, version, after_help = format!("{AFTER_HELP}{}", ely_cli::EXIT_CODES_HELP))]
+struct Args {
+    /// The state file.
+    #[arg(long, global = true, value_name = "FILE")]
+    state: Option<PathBuf>,
+
+    /// JSON lines on stdout even on a terminal.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(flatten)]
+    report: ely_cli::ReportArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Put a repository under sync: check the source, clone it, sync it once (creating the
+    /// collection), install its cron entry. A failure leaves nothing behind.
+    Add(Box<AddArgs>),
+    /// Every repository, one line each.
+    List,
+    /// How a repository is doing (every repository without NAME).
+    Status { name: Option<String> },
+    /// Sync now: fetch, then ingest what was committed since the last sync.
+    Sync(SyncArgs),
+    /// Sync a failing repository now, whatever its backoff.
+    Retry { name: String },
+    /// The history of syncs, with their messages.
+    Logs {
+        name: Option<String>,
+        /// How many syncs.
+        #[arg(long, default_value_t = 20)]
+        tail: usize,
+    },
+    /// Stop syncing a repository (its cron entry goes; everything else stays).
+    Pause { name: String },
+    /// Start syncing a paused repository again.
+    Resume { name: String },
+    /// Stop syncing and forget a repository: its cron entry, clone and history go.
+    Remove {
+        name: String,
+        /// Delete its collection from the store too.
+        #[arg(long)]
+        delete_collection: bool,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(ClapArgs, Debug)]
+struct AddArgs {
+    /// A git URL (https, ssh, file://) or the path of a local clone.
+    source: String,
+    /// The repository's name [default: from the source].
+    #[arg(long)]
+    name: Option<String>,
+    /// The collection [default: from the name, e.g. my-app -> MyApp].
+    #[arg(long)]
+    collection: Option<String>,
+    /// When to sync: 30m, 1h, 1d, @hourly, or a cron expression.
+    #[arg(long, default_value = "30m")]
+    schedule: String,
+    /// The store (a Weaviate URL or an embedded store's path) [default: as ely-ingest
+    /// resolves it now: $ELY_STORE, $WEAVIATE_URL, $ELY_HOME/store.db].
+    #[arg(long, value_name = "URL|PATH")]
+    store: Option<String>,
+    /// The branch [default: the remote's default branch].
+    #[arg(long)]
+    branch: Option<String>,
+    /// Only files matching (repeatable; ely-ingest's --include).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Not files matching (repeatable; ely-ingest's --exclude).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Larger files are skipped (ely-ingest's --max-file-size).
+    #[arg(long, value_name = "SIZE")]
+    max_file_size: Option<String>,
+    /// The collection's vectorizer when it is created (ely-ingest's --vectorizer).
+    #[arg(long)]
+    vectorizer: Option<String>,
+    /// The vectorizer's model.
+    #[arg(long)]
+    model: Option<String>,
+    /// POST a JSON alert here when a sync fails, and when one succeeds after a failure.
+    #[arg(long, value_name = "URL")]
+    alert_webhook: Option<String>,
+    /// Write the cron entry into this crontab-format file instead of your crontab.
+    #[arg(long, value_name = "FILE")]
+    crontab_file: Option<PathBuf>,
+    /// Do not ask (the default when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    yes: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+struct SyncArgs {
+    /// The repository.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    name: Option<String>,
+    /// Every repository.
+    #[arg(long)]
+    all: bool,
+    /// Repositories synced at once with --all.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    parallel: u32,
+    /// A scheduled run (what cron runs): paused repositories and failing ones still in their
+    /// backoff are left for later.
+    #[arg(long)]
+    cron: bool,
+}
+
+fn main() -> ExitCode {
+    ely_cli::start(NAME, run)
+}
+
+fn run(args: Args) -> Result<Exit> {
+    let path = ely_repo::state::state_path(args.state.as_deref(), |k| std::env::var(k).ok())
+        .ok_or_else(|| usage("no state file: give --state FILE, or set ELY_HOME or HOME"))?;
+    let path = std::path::absolute(&path).unwrap_or(path);
+    if !matches!(args.command, Command::Add(_)) && !path.exists() {
+        return Err(usage(format!(
+            "no repositories yet ({} does not exist): add one with `ely-repo add URL`",
+            path.display()
+        )));
+    }
+    let state = State::open(&path)?;
+    let out = Out {
+        people: table::for_people(args.json),
+    };
+    let quiet = args.report.quiet;
+    match args.command {
+        Command::Add(a) => add_cmd(&state, *a, &out, quiet),
+        Command::List => {
+            let repos = state.repos()?;
+            out.statuses(&state, &repos)?;
+            Ok(Exit::Ok)
+        }
+        Command::Status { name } => {
+            match name {
+                Some(n) => {
+                    let repo = state.need(&n)?;
+                    out.status_one(&state, &repo)?;
+                }
+                None => out.statuses(&state, &state.repos()?)?,
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Sync(a) => sync_cmd(&state, a, &out, quiet),
+        Command::Retry { name } => {
+            let repo = state.need(&name)?;
+            sync_some(&state, &[repo], "retry", 1, &out, quiet)
+        }
+        Command::Logs { name, tail } => {
+            if let Some(n) = &name {
+                state.need(n)?;
+            }
+            out.syncs(&state.syncs(name.as_deref(), tail)?, true)?;
+            Ok(Exit::Ok)
+        }
+        Command::Pause { name } => pause(&state, &name, true),
+        Command::Resume { name } => pause(&state, &name, false),
+        Command::Remove {
+            name,
+            delete_collection,
+            yes,
+        } => remove(&state, &name, delete_collection, yes),
+    }
+}
+
+fn add_cmd(state: &State, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
+    let home = state
+        .path()
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let req = Request {
+        source: a.source,
+        name: a.name,
+        collection: a.collection,
+        schedule: a.schedule,
+        store: a.store,
+        branch: a.branch,
+        include: a.include,
+        exclude: a.exclude,
+        max_file_size: a.max_file_size,
+        vectorizer: a.vectorizer,
+        model: a.model,
+        webhook: a.alert_webhook,
+        crontab_file: a.crontab_file,
+    };
+    let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
+    let mut say = |m: String| {
+        if !quiet {
+            eprintln!("{NAME}: {m}");
+        }
+    };
+    let added = add::add(state, &req, &home, &exe, &mut say)?;
+    let repo = &added.repo;
+    if !added.installed {
+        ely_cli::warn(
+            NAME,
+            format!(
+                "there is no crontab command here: add this line to your crontab by hand (or give --crontab-file):\n{}",
+                added.entry
+            ),
+        );
+    }
+    if out.people {
+        let documents = add::documents(repo).map_or("?".into(), table::count);
+        println!(
+            "{} is under sync: collection {} holds {} objects ({} files added)",
+            repo.name, repo.collection, documents, added.sync.added
+        );
+        println!(
+            "next sync: {}",
+            next_sync(repo).unwrap_or_else(|| "-".into())
+        );
+        println!(
+            "check on it: ely-repo status {0} | ely-repo logs {0}",
+            repo.name
+        );
+    } else {
+        out.record_status(state, repo)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn sync_cmd(state: &State, a: SyncArgs, out: &Out, quiet: bool) -> Result<Exit> {
+    let repos = match &a.name {
+        Some(n) => vec![state.need(n)?],
+        None => state.repos()?,
+    };
+    let trigger = if a.cron { "cron" } else { "manual" };
+    let mut due = Vec::new();
+    for r in repos {
+        if a.cron {
+            if r.paused {
+                continue;
+            }
+            let (failures, last) = state.failures(&r.name)?;
+            if failures > 0 {
+                let wait_until = last
+                    .and_then(|l| l.parse::<jiff::Timestamp>().ok())
+                    .and_then(|t| t.checked_add(sync::backoff(failures)).ok());
+                if wait_until.is_some_and(|t| t > jiff::Timestamp::now()) {
+                    if !quiet {
+                        eprintln!(
+                            "{NAME}: {} failed {failures} times in a row: the next try is after {} (ely-repo retry {} tries now)",
+                            r.name,
+                            wait_until.map(|t| local(&t.to_string())).unwrap_or_default(),
+                            r.name
+                        );
+                    }
+                    continue;
+                }
+            }
+        }
+        due.push(r);
+    }
+    sync_some(state, &due, trigger, a.parallel as usize, out, quiet)
+}
+
+/// Syncs the repositories, `parallel` at once; the exit code is the worst of theirs.
+fn sync_some(
+    state: &State,
+    repos: &[Repo],
+    trigger: &str,
+    parallel: usize,
+    out: &Out,
+    quiet: bool,
+) -> Result<Exit> {
+    let tools = Tools::beside(state.path());
+    let path = state.path().to_owned();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(repos.len()).max(1) {
+            scope.spawn(|| {
+                // Each thread its own connection to the state file.
+                let own = State::open(&path);
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(repo) = repos.get(i) else { break };
+                    let result = own
+                        .as_ref()
+                        .map_err(|e| anyhow::anyhow!("{e:#}"))
+                        .and_then(|s| sync::sync(s, repo, trigger, &tools));
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    let mut worst = Exit::Ok;
+    let mut done = Vec::new();
+    for (i, result) in results {
+        let name = &repos[i].name;
+        match result {
+            Ok((s, code)) => {
+                if let Some(e) = &s.error {
+                    eprintln!("{NAME}: error: sync of {name} failed: {e}");
+                } else if !quiet && out.people {
+                    eprintln!(
+                        "{NAME}: {name} synced to {}: {} added, {} modified, {} deleted, {} objects written",
+                        s.commit.as_deref().map_or("-", |c| &c[..c.len().min(10)]),
+                        s.added, s.modified, s.deleted, s.objects
+                    );
+                }
+                if let Some(a) = &s.alert {
+                    eprintln!("{NAME}: {a}");
+                }
+                worst = worse(worst, exit_of(code));
+                done.push(s);
+            }
+            Err(e) if e.downcast_ref::<sync::Busy>().is_some() => {
+                eprintln!("{NAME}: {e}");
+                worst = worse(worst, Exit::Unreachable);
+            }
+            Err(e) => {
+                eprintln!("{NAME}: error: {name}: {e:#}");
+                worst = worse(worst, Exit::Fatal);
+            }
+        }
+    }
+    out.syncs(&done, false)?;
+    Ok(worst)
+}
+
+fn exit_of(code: i32) -> Exit {
+    match code {
+        0 => Exit::Ok,
+        1 => Exit::Rejected,
+        3 => Exit::Unreachable,
+        4 => Exit::Verification,
+        130 => Exit::Interrupted,
+        _ => Exit::Fatal,
+    }
+}
+
+/// The exit code that says more of what went wrong.
+fn worse(a: Exit, b: Exit) -> Exit {
+    let rank = |e: Exit| match e {
+        Exit::Ok => 0,
+        Exit::Rejected => 1,
+        Exit::Unreachable => 2,
+        Exit::Verification => 3,
+        Exit::Fatal => 4,
+        Exit::Interrupted => 5,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn pause(state: &State, name: &str, paused: bool) -> Result<Exit> {
+    let mut repo = state.need(name)?;
+    if repo.paused == paused {
+        eprintln!(
+            "{NAME}: {name} is {} already",
+            if paused { "paused" } else { "syncing" }
+        );
+        return Ok(Exit::Ok);
+    }
+    let crontab = add::crontab(&repo, state.path());
+    let key = add::cron_key(&repo, state.path());
+    let changed = if paused {
+        crontab.remove(&key).map(|_| ())
+    } else {
+        let exe = std::env::current_exe().context("finding this program's path")?;
+        let command = add::cron_command(&repo, &exe, state.path());
+        crontab.install(&key, &repo.cron, &command).map(|_| ())
+    };
+    match changed {
+        Ok(()) | Err(ely_schedule::CrontabError::NoCrontab { .. }) => {}
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    }
+    repo.paused = paused;
+    state.save(&repo, true)?;
+    eprintln!(
+        "{NAME}: {name} {}; its entry {} {}",
+        if paused { "paused" } else { "resumed" },
+        if paused { "removed from" } else { "is back in" },
+        crontab.describe()
+    );
+    Ok(Exit::Ok)
+}
+
+fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Result<Exit> {
+    let repo = state.need(name)?;
+    if !yes && std::io::stdin().is_terminal() {
+        eprint!(
+            "{NAME}: remove {name} (its cron entry, clone and history{})? [y/N] ",
+            if delete_collection {
+                format!(", and collection {}", repo.collection)
+            } else {
+                String::new()
+            }
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("{NAME}: nothing removed");
+            return Ok(Exit::Ok);
+        }
+    }
+    if delete_collection {
+        let loc = ely_store::resolve(Some(&repo.store), |_| None)?;
+        let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())?;
+        store.delete_class(&repo.collection)?;
+    }
+    match add::crontab(&repo, state.path()).remove(&add::cron_key(&repo, state.path())) {
+        Ok(_) | Err(ely_schedule::CrontabError::NoCrontab { .. }) => {}
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    }
+    state.remove(name)?;
+    Tools::beside(state.path()).forget_ingest_state(name);
+    let _ = std::fs::remove_dir_all(&repo.path);
+    eprintln!(
+        "{NAME}: {name} removed{}",
+        if delete_collection {
+            format!(" with collection {}", repo.collection)
+        } else {
+            format!("; collection {} stays", repo.collection)
+        }
+    );
+    Ok(Exit::Ok)
+}
+
+fn local(rfc3339: &str) -> String {
+    match rfc3339.parse::<jiff::Timestamp>() {
+        Ok(t) => t
+            .to_zoned(TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
+fn next_sync(repo: &Repo) -> Option<String> {
+    if repo.paused {
+        return None;
+    }
+    let s = ely_schedule::Schedule::parse(&repo.cron).ok()?;
+    s.next_after(&jiff::Zoned::now())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+}
+
+/// A repository's status, as `status` and `list` print it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Status {
+    name: String,
+    status: String,
+    url: String,
+    collection: String,
+    store: String,
+    branch: Option<String>,
+    /// Objects in the collection (`None` when the store cannot be asked).
+    documents: Option<u64>,
+    last_sync: Option<String>,
+    last_ok: Option<bool>,
+    last_error: Option<String>,
+    commit: Option<String>,
+    next_sync: Option<String>,
+    schedule: String,
+    syncs: u64,
+    success_rate: Option<f64>,
+}
+
+impl Record for Status {
+    const KIND: &'static str = "repo";
+}
+
+fn status_of(state: &State, repo: &Repo) -> Result<Status> {
+    let (failures, _) = state.failures(&repo.name)?;
+    let history = state.syncs(Some(&repo.name), 100)?;
+    let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
+    let last = finished.last();
+    let ok = finished.iter().filter(|s| s.ok == Some(true)).count();
+    Ok(Status {
+        name: repo.name.clone(),
+        status: ely_repo::health(repo, failures).into(),
+        url: ely_repo::git::shown(&repo.url),
+        collection: repo.collection.clone(),
+        store: ely_store::shown(&repo.store),
+        branch: repo.branch.clone(),
+        documents: add::documents(repo),
+        last_sync: last.and_then(|s| s.finished.clone()),
+        last_ok: last.and_then(|s| s.ok),
+        last_error: finished.iter().rev().find_map(|s| s.error.clone()),
+        commit: history.iter().rev().find_map(|s| s.commit.clone()),
+        next_sync: next_sync(repo),
+        schedule: repo.schedule.clone(),
+        syncs: finished.len() as u64,
+        success_rate: (!finished.is_empty()).then(|| ok as f64 / finished.len() as f64),
+    })
+}
+
+struct Out {
+    people: bool,
+}
+
+impl Out {
+    fn record(&self, r: &impl Record) -> Result<()> {
+        let mut line = r.to_line();
+        line.push(b'\n');
+        std::io::stdout().lock().write_all(&line)?;
+        Ok(())
+    }
+
+    fn record_status(&self, state: &State, repo: &Repo) -> Result<()> {
+        self.record(&status_of(state, repo)?)
+    }
+
+    fn statuses(&self, state: &State, repos: &[Repo]) -> Result<()> {
+        let statuses = repos
+            .iter()
+            .map(|r| status_of(state, r))
+            .collect::<Result<Vec<_>>>()?;
+        if !self.people {
+            for s in &statuses {
+                self.record(s)?;
+            }
+            return Ok(());
+        }
+        if statuses.is_empty() {
+            println!("no repositories under sync: add one with `ely-repo add URL`");
+            return Ok(());
+        }
+        let mut t = Table::new(&[
+            "REPOSITORY",
+            "COLLECTION",
+            ">DOCUMENTS",
+            "LAST SYNC",
+            "NEXT SYNC",
+            "STATUS",
+        ]);
+        for s in &statuses {
+            t.row(vec![
+                s.name.clone(),
+                s.collection.clone(),
+                s.documents.map_or("?".into(), table::count),
+                s.last_sync.as_deref().map_or("never".into(), |t| {
+                    format!(
+                        "{} {}",
+                        local(t),
+                        if s.last_ok == Some(true) {
+                            "ok"
+                        } else {
+                            "failed"
+                        }
+                    )
+                }),
+                s.next_sync.clone().unwrap_or_else(|| "-".into()),
+                s.status.clone(),
+            ]);
+        }
+        t.print()?;
+        Ok(())
+    }
+
+    fn status_one(&self, state: &State, repo: &Repo) -> Result<()> {
+        let s = status_of(state, repo)?;
+        if !self.people {
+            return self.record(&s);
+        }
+        let recent = state.syncs(Some(&repo.name), 5)?;
+        let changes: Vec<String> = recent
+            .iter()
+            .rev()
+            .filter(|r| r.ok == Some(true))
+            .map(|r| {
+                format!(
+                    "{}: {} added, {} modified, {} deleted",
+                    local(&r.started),
+                    r.added,
+                    r.modified,
+                    r.deleted
+                )
+            })
+            .collect();
+        let rows = [
+            (
+                "source",
+                format!("{} ({})", s.url, s.branch.clone().unwrap_or_default()),
+            ),
+            (
+                "collection",
+                format!(
+                    "{} in {} ({} objects)",
+                    s.collection,
+                    s.store,
+                    s.documents.map_or("?".into(), table::count)
+                ),
+            ),
+            (
+                "last sync",
+                s.last_sync.as_deref().map_or("never".into(), |t| {
+                    format!(
+                        "{} {}",
+                        local(t),
+                        if s.last_ok == Some(true) {
+                            "ok"
+                        } else {
+                            "failed"
+                        }
+                    )
+                }),
+            ),
+            (
+                "next sync",
+                s.next_sync.clone().unwrap_or_else(|| "- (paused)".into()),
+            ),
+            (
+                "recent",
+                if changes.is_empty() {
+                    "-".into()
+                } else {
+                    changes.join("; ")
+                },
+            ),
+            (
+                "success",
+                s.success_rate.map_or("-".into(), |r| {
+                    format!("{:.0}% of {} syncs", r * 100.0, s.syncs)
+                }),
+            ),
+            (
+                "last error",
+                s.last_error.clone().unwrap_or_else(|| "-".into()),
+            ),
+        ];
+        let mut text = format!("{}  {}\n", s.name, s.status);
+        for (i, (k, v)) in rows.iter().enumerate() {
+            let branch = if i + 1 == rows.len() {
+                "└─"
+            } else {
+                "├─"
+            };
+            text.push_str(&format!("{branch} {k:<11} {v}\n"));
+        }
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    fn syncs(&self, syncs: &[Sync], with_messages: bool) -> Result<()> {
+        if !self.people {
+            for s in syncs {
+                self.record(s)?;
+            }
+            return Ok(());
+        }
+        if syncs.is_empty() {
+            return Ok(());
+        }
+        let mut t = Table::new(&[
+            "SYNC",
+            "REPOSITORY",
+            "STARTED",
+            "TRIGGER",
+            "RESULT",
+            ">ADDED",
+            ">MODIFIED",
+            ">DELETED",
+            ">OBJECTS",
+            "ERROR",
+        ]);
+        for s in syncs {
+            t.row(vec![
+                s.id.to_string(),
+                s.repo.clone(),
+                local(&s.started),
+                s.trigger.clone(),
+                match s.ok {
+                    Some(true) => "ok".into(),
+                    Some(false) => format!("FAILED (exit {})", s.exit_code.unwrap_or(2)),
+                    None => "running or killed".into(),
+                },
+                s.added.to_string(),
+                s.modified.to_string(),
+                s.deleted.to_string(),
+                s.objects.to_string(),
+                s.error.clone().unwrap_or_default(),
+            ]);
+        }
+        t.print()?;
+        if with_messages {
+            for s in syncs.iter().filter(|s| !s.messages.is_empty()) {
+                println!("\nsync {} of {}:", s.id, s.repo);
+                for l in s.messages.lines() {
+                    println!("  {l}");
+                }
+            }
+        }
+        Ok(())
+    }
+}

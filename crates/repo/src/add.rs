@@ -1,0 +1,342 @@
+//! Putting a repository under sync: every check first (the name, the schedule, the store, the
+//! source answering as git with its branch), then the clone, what it holds, the first sync
+//! (which creates the collection), and the cron entry. A step that fails undoes the ones
+//! before it: the clone, the state, a collection the first sync created, the entry.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::git::{self, Discovery};
+use crate::state::{Repo, State, Sync};
+use crate::sync::{self, Tools};
+
+/// What `ely-repo add` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// A URL (https, ssh, `file://`) or the path of a local clone.
+    pub source: String,
+    pub name: Option<String>,
+    pub collection: Option<String>,
+    pub schedule: String,
+    pub store: Option<String>,
+    pub branch: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_file_size: Option<String>,
+    pub vectorizer: Option<String>,
+    pub model: Option<String>,
+    pub webhook: Option<String>,
+    pub crontab_file: Option<PathBuf>,
+}
+
+/// The repository's name from its source: the last part of the URL or path, without `.git`.
+pub fn name_of(source: &str) -> String {
+    let trimmed = source.trim_end_matches('/');
+    let last = trimmed.rsplit(['/', ':']).next().unwrap_or(trimmed);
+    last.strip_suffix(".git").unwrap_or(last).to_owned()
+}
+
+/// A repository name: letters, digits, `.`, `_` and `-` (it names a folder and a lock).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    match ok {
+        true => Ok(()),
+        false => Err(format!(
+            "repository name {name:?}: use letters, digits, '.', '_' and '-' (give --name)"
+        )),
+    }
+}
+
+/// A collection name made from a repository name, valid for Weaviate (a capital first,
+/// then letters, digits and `_`): `my-app` is `MyApp`, `2fa` is `Repo2fa`.
+pub fn collection_of(name: &str) -> String {
+    let mut out = String::new();
+    for part in name.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.push(first.to_ascii_uppercase());
+            out.push_str(chars.as_str());
+        }
+    }
+    if !out.starts_with(|c: char| c.is_ascii_uppercase()) {
+        out.insert_str(0, "Repo");
+    }
+    out
+}
+
+/// What an add did.
+pub struct Added {
+    pub repo: Repo,
+    pub discovery: Discovery,
+    pub sync: Sync,
+    /// Whether the cron entry is installed (false: no crontab command; the line to install
+    /// by hand is `entry`).
+    pub installed: bool,
+    pub entry: String,
+}
+
+/// The source as git takes it: a local folder by its absolute path, anything else as given.
+fn source_url(source: &str) -> String {
+    let p = Path::new(source);
+    if !source.contains("://") && p.exists() {
+        return std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_owned())
+            .display()
+            .to_string();
+    }
+    source.to_owned()
+}
+
+/// Adds a repository; `say` is told of each step.
+pub fn add(
+    state: &State,
+    req: &Request,
+    home: &Path,
+    exe: &Path,
+    say: &mut dyn FnMut(String),
+) -> Result<Added> {
+    let url = source_url(&req.source);
+    if url.contains('@') && url.contains("://") && ely_store::shown(&url) != url {
+        bail!(
+            "{}: give the URL without credentials; a token goes in GITHUB_TOKEN or GIT_TOKEN",
+            ely_store::shown(&url)
+        );
+    }
+    let name = req.name.clone().unwrap_or_else(|| name_of(&url));
+    check_name(&name).map_err(anyhow::Error::msg)?;
+    if state.repo(&name)?.is_some() {
+        bail!("a repository named {name:?} is under sync already (see `ely-repo status {name}`; give --name for another)");
+    }
+    let collection = req
+        .collection
+        .clone()
+        .unwrap_or_else(|| collection_of(&name));
+    ely_store::names::check_class_name(&collection)
+        .map_err(|e| anyhow::anyhow!("--collection {collection}: {e}"))?;
+    let schedule = ely_schedule::Schedule::parse(&req.schedule)
+        .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
+    let store = match ely_store::resolve(req.store.as_deref(), |k| std::env::var(k).ok())? {
+        ely_store::Location::Weaviate(u) => u,
+        ely_store::Location::Embedded(p) => {
+            std::path::absolute(&p).unwrap_or(p).display().to_string()
+        }
+    };
+    if let Some(w) = &req.webhook {
+        let l = w.to_ascii_lowercase();
+        if !(l.starts_with("http://") || l.starts_with("https://")) {
+            bail!(
+                "--alert-webhook {}: give an http:// or https:// URL",
+                ely_schedule::alert::shown_url(w)
+            );
+        }
+    }
+    let branch = git::check_source(&url, req.branch.as_deref())?;
+    say(format!(
+        "source {} answers; branch {branch}",
+        git::shown(&url)
+    ));
+
+    let dest = home.join("repos").join(&name);
+    if dest.exists() {
+        bail!(
+            "{} exists already: remove it, or give --name for another folder",
+            dest.display()
+        );
+    }
+    std::fs::create_dir_all(home.join("repos"))
+        .with_context(|| format!("creating {}", home.join("repos").display()))?;
+    let repo = Repo {
+        name: name.clone(),
+        url: url.clone(),
+        path: dest.display().to_string(),
+        collection,
+        store,
+        branch: Some(branch.clone()),
+        include: req.include.clone(),
+        exclude: req.exclude.clone(),
+        max_file_size: req.max_file_size.clone(),
+        vectorizer: req.vectorizer.clone(),
+        model: req.model.clone(),
+        schedule: req.schedule.clone(),
+        cron: schedule.cron().to_owned(),
+        webhook: req.webhook.clone(),
+        crontab_file: req.crontab_file.as_ref().map(|f| {
+            std::path::absolute(f)
+                .unwrap_or(f.clone())
+                .display()
+                .to_string()
+        }),
+        paused: false,
+    };
+    // From here on, a failure undoes what was done.
+    let collection_existed = collection_exists(&repo);
+    let mut undo = Undo {
+        state,
+        repo: &repo,
+        clone: false,
+        saved: false,
+        collection: false,
+    };
+    git::clone(&url, &branch, &dest)?;
+    undo.clone = true;
+    let discovery = git::discover(&dest)?;
+    say(format!(
+        "cloned into {}: {} files in {} folders, {}",
+        dest.display(),
+        discovery.files,
+        discovery.directories,
+        ely_vocab::human::bytes(discovery.bytes)
+    ));
+    state.save(&repo, false)?;
+    undo.saved = true;
+    let tools = Tools::beside(state.path());
+    say(format!("first sync into collection {}", repo.collection));
+    undo.collection = !collection_existed.unwrap_or(true);
+    let (first, code) = sync::sync(state, &repo, "add", &tools)?;
+    if code != 0 {
+        bail!(
+            "the first sync failed: {} (nothing was kept: run the same command again once that is fixed)",
+            first.error.as_deref().unwrap_or("no message")
+        );
+    }
+    let key = cron_key(&repo, state.path());
+    let command = cron_command(&repo, exe, state.path());
+    let entry = ely_schedule::entry_line(schedule.cron(), &command);
+    let installed = match crontab(&repo, state.path()).install(&key, schedule.cron(), &command) {
+        Ok(_) => true,
+        Err(ely_schedule::CrontabError::NoCrontab { .. }) => false,
+        Err(e) => bail!("installing the cron entry: {e}"),
+    };
+    undo.disarm();
+    drop(undo);
+    Ok(Added {
+        repo,
+        discovery,
+        sync: first,
+        installed,
+        entry,
+    })
+}
+
+/// Whether the repository's collection exists in its store (`None` when the store cannot
+/// be asked).
+pub fn collection_exists(repo: &Repo) -> Option<bool> {
+    let loc = ely_store::resolve(Some(&repo.store), |_| None).ok()?;
+    if let ely_store::Location::Embedded(p) = &loc {
+        if !p.exists() {
+            return Some(false);
+        }
+    }
+    let store = ely_store::open(&loc, &ely_store::OpenOptions::from_env()).ok()?;
+    store.class(&repo.collection).ok().map(|c| c.is_some())
+}
+
+/// The objects in the repository's collection (`None` when the store cannot be asked).
+pub fn documents(repo: &Repo) -> Option<u64> {
+    let loc = ely_store::resolve(Some(&repo.store), |_| None).ok()?;
+    let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env()).ok()?;
+    store.count(&repo.collection, None).ok()
+}
+
+/// Undoes an add that failed halfway, in reverse.
+struct Undo<'a> {
+    state: &'a State,
+    repo: &'a Repo,
+    clone: bool,
+    saved: bool,
+    collection: bool,
+}
+
+impl Undo<'_> {
+    fn disarm(&mut self) {
+        self.clone = false;
+        self.saved = false;
+        self.collection = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if self.collection {
+            if let Ok(loc) = ely_store::resolve(Some(&self.repo.store), |_| None) {
+                if let Ok(store) =
+                    ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())
+                {
+                    let _ = store.delete_class(&self.repo.collection);
+                }
+            }
+        }
+        if self.saved {
+            let _ = self.state.remove(&self.repo.name);
+            Tools::beside(self.state.path()).forget_ingest_state(&self.repo.name);
+        }
+        if self.clone {
+            let _ = std::fs::remove_dir_all(&self.repo.path);
+        }
+    }
+}
+
+/// The key of a repository's cron entry (the repository in its state file).
+pub fn cron_key(repo: &Repo, state: &Path) -> String {
+    format!("ely-repo sync {} ({})", repo.name, state.display())
+}
+
+/// What cron runs: this binary and the state file by their full paths, output appended to
+/// the repository's log beside the state file.
+pub fn cron_command(repo: &Repo, exe: &Path, state: &Path) -> String {
+    let dir = state
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let log = dir.join("logs").join(format!("repo-{}.log", repo.name));
+    let _ = std::fs::create_dir_all(dir.join("logs"));
+    ely_schedule::append_log(
+        &ely_schedule::command_line(&[
+            &exe.display().to_string(),
+            "--state",
+            &state.display().to_string(),
+            "sync",
+            "--cron",
+            &repo.name,
+        ]),
+        &log.display().to_string(),
+    )
+}
+
+/// The crontab a repository's entry lives in.
+pub fn crontab(repo: &Repo, state: &Path) -> ely_schedule::Crontab {
+    match &repo.crontab_file {
+        Some(f) => ely_schedule::Crontab::file(PathBuf::from(f)),
+        None => ely_schedule::Crontab::system(
+            ely_store::ely_home(|k| std::env::var(k).ok())
+                .unwrap_or_else(|| state.parent().map(Path::to_owned).unwrap_or_default())
+                .join("crontab.lock"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_collections_come_from_the_source() {
+        assert_eq!(name_of("https://github.com/org/my-app.git"), "my-app");
+        assert_eq!(name_of("git@github.com:org/app.git"), "app");
+        assert_eq!(name_of("file:///srv/git/tool/"), "tool");
+        assert_eq!(name_of("../work/ely"), "ely");
+        assert_eq!(collection_of("my-app"), "MyApp");
+        assert_eq!(collection_of("ely"), "Ely");
+        assert_eq!(collection_of("2fa"), "Repo2fa");
+        assert_eq!(collection_of("a.b_c"), "ABC");
+        assert!(check_name("my-app").is_ok());
+        assert!(check_name("../x").is_err());
+        assert!(check_name("").is_err());
+    }
+}

@@ -1,0 +1,258 @@
+//! A sync: the repository's lock taken (an overlapping sync of it stops at once), the clone
+//! brought to the remote branch's newest commit, and what was committed since the last sync
+//! ingested by ely-ingest's git mode (the binary beside this one), which remembers that
+//! commit itself, re-indexes after a force push or a branch switch and removes the objects
+//! of files that are gone. The sync is recorded with its counts and messages, and the
+//! repository's webhook is alerted when a sync fails and when one succeeds after a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::state::{Repo, State, Sync};
+
+/// Another sync of the repository holds its lock.
+#[derive(Debug)]
+pub struct Busy {
+    pub repo: String,
+    pub pid: Option<u32>,
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "another sync of {} ", self.repo)?;
+        if let Some(pid) = self.pid {
+            write!(f, "(pid {pid}) ")?;
+        }
+        write!(f, "is still going; this one stops")
+    }
+}
+
+impl std::error::Error for Busy {}
+
+/// Where a sync finds what it needs.
+pub struct Tools {
+    /// The ely-ingest binary.
+    pub ingest: PathBuf,
+    /// The folder of ely-ingest's state files (the commit each repository was synced to),
+    /// one per repository, beside ely-repo's state: removing a repository forgets it whole.
+    pub ingest_states: PathBuf,
+    /// Folder of the per-repository locks.
+    pub locks: PathBuf,
+}
+
+impl Tools {
+    /// ely-ingest's state file for `repo`.
+    pub fn ingest_state(&self, repo: &str) -> PathBuf {
+        self.ingest_states.join(format!("{repo}.db"))
+    }
+
+    /// Forgets what ely-ingest remembered of `repo` (its state file and SQLite's companions).
+    pub fn forget_ingest_state(&self, repo: &str) {
+        let db = self.ingest_state(repo);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// The tools beside the state file at `state` and this binary.
+    pub fn beside(state: &Path) -> Tools {
+        let dir = state
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_owned);
+        Tools {
+            ingest: ely_schedule::sibling("ely-ingest"),
+            ingest_states: dir.join("ingest"),
+            locks: dir.join("locks"),
+        }
+    }
+}
+
+/// How long a repository whose last `failures` syncs failed waits before a scheduled sync
+/// tries again: 5 minutes after the first failure, doubling, at most 4 hours.
+pub fn backoff(failures: u32) -> jiff::SignedDuration {
+    let minutes = 5i64.saturating_mul(1 << failures.saturating_sub(1).min(6));
+    jiff::SignedDuration::from_mins(minutes.min(240))
+}
+
+/// Syncs `repo` now. `Err` only when it could not start (another sync holds the lock, the
+/// state file fails); a sync that failed is an `Ok` whose `ok` is false, with its exit
+/// code: 3 when the remote or the store could not be reached, 1 when files were rejected,
+/// 2 otherwise.
+pub fn sync(state: &State, repo: &Repo, trigger: &str, tools: &Tools) -> Result<(Sync, i32)> {
+    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
+    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)
+        .with_context(|| format!("taking the lock {}", lock_path.display()))?
+    else {
+        return Err(Busy {
+            repo: repo.name.clone(),
+            pid: ely_schedule::RunLock::holder(&lock_path),
+        }
+        .into());
+    };
+    state.close_dead_syncs(&repo.name)?;
+    let (failures_before, _) = state.failures(&repo.name)?;
+    // What the last good sync reached: the files changed since are what this one counts.
+    let since = state
+        .syncs(Some(&repo.name), 100)?
+        .into_iter()
+        .rev()
+        .find(|s| s.ok == Some(true))
+        .and_then(|s| s.commit);
+    let mut s = state.start_sync(&repo.name, trigger)?;
+    let code = match steps(repo, tools, since.as_deref(), &mut s) {
+        Ok(()) => 0,
+        Err((code, why)) => {
+            s.error = Some(why);
+            code
+        }
+    };
+    s.ok = Some(code == 0);
+    s.exit_code = Some(i64::from(code));
+    s.finished = Some(ely_vocab::date::now_rfc3339());
+    let event = match (code == 0, failures_before) {
+        (false, _) => Some("failed"),
+        (true, n) if n > 0 => Some("recovered"),
+        _ => None,
+    };
+    if let (Some(event), Some(url)) = (event, &repo.webhook) {
+        s.alert = Some(alert(url, event, repo, &s));
+    }
+    state.finish_sync(&s)?;
+    Ok((s, code))
+}
+
+fn steps(
+    repo: &Repo,
+    tools: &Tools,
+    since: Option<&str>,
+    s: &mut Sync,
+) -> Result<(), (i32, String)> {
+    let dir = Path::new(&repo.path);
+    let branch = repo.branch.as_deref().unwrap_or("main");
+    let commit = crate::git::update(dir, &repo.url, branch).map_err(|e| (3, format!("{e:#}")))?;
+    // The files counted from git: what the repository's history says changed.
+    (s.added, s.modified, s.deleted) = match since {
+        Some(old) if old == commit => (0, 0, 0),
+        Some(old) => crate::git::changed(dir, old, &commit).unwrap_or_default(),
+        None => (
+            crate::git::discover(dir)
+                .map(|d| d.files)
+                .unwrap_or_default(),
+            0,
+            0,
+        ),
+    };
+    s.commit = Some(commit);
+    let mut cmd = Command::new(&tools.ingest);
+    cmd.arg("--store")
+        .arg(&repo.store)
+        .arg("--collection")
+        .arg(&repo.collection)
+        .arg("--git")
+        .arg(dir)
+        .arg("--state")
+        .arg(tools.ingest_state(&repo.name))
+        .arg("--quiet");
+    for g in &repo.include {
+        cmd.arg("--include").arg(g);
+    }
+    for g in &repo.exclude {
+        cmd.arg("--exclude").arg(g);
+    }
+    if let Some(m) = &repo.max_file_size {
+        cmd.arg("--max-file-size").arg(m);
+    }
+    if let Some(v) = &repo.vectorizer {
+        cmd.arg("--vectorizer").arg(v);
+    }
+    if let Some(m) = &repo.model {
+        cmd.arg("--model").arg(m);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| (2, format!("running {}: {e}", tools.ingest.display())))?;
+    let mut rejected_paths = Vec::new();
+    for line in out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            continue;
+        };
+        let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
+        // Files written and deleted are counted from git (above); ely-ingest says what it
+        // left unchanged, rejected, and how many objects it wrote.
+        match (field("op"), field("action")) {
+            ("changeset", _) => {}
+            (_, "unchanged") => s.unchanged += 1,
+            (_, "rejected") => {
+                s.rejected += 1;
+                rejected_paths.push(format!("{}: {}", field("path"), field("reason")));
+            }
+            _ => {}
+        }
+        s.objects += v
+            .get("chunks")
+            .and_then(Value::as_u64)
+            .filter(|_| field("action") == "upserted")
+            .unwrap_or(0);
+    }
+    s.messages = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(1) => Err((
+            1,
+            format!(
+                "{} files rejected (the commit is kept and tried again): {}",
+                s.rejected,
+                rejected_paths.join("; ")
+            ),
+        )),
+        code => {
+            let why = s
+                .messages
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("ely-ingest failed without a message")
+                .trim()
+                .to_owned();
+            Err((code.unwrap_or(2), why))
+        }
+    }
+}
+
+/// POSTs the alert; returns what happened, for the record.
+fn alert(url: &str, event: &str, repo: &Repo, s: &Sync) -> String {
+    let host = ely_schedule::alert::host();
+    let text = match event {
+        "failed" => format!(
+            "ely-repo: sync of {} failed on {host}: {}",
+            repo.name,
+            s.error.as_deref().unwrap_or("no message")
+        ),
+        _ => format!(
+            "ely-repo: {} on {host} syncs again after a failure",
+            repo.name
+        ),
+    };
+    let body = serde_json::json!({
+        "ely": "alert",
+        "event": event,
+        "repo": repo.name,
+        "collection": repo.collection,
+        "host": host,
+        "text": text,
+        "sync": s,
+    });
+    match ely_schedule::alert::post(url, body.to_string().as_bytes()) {
+        Ok(to) => format!("{event} alert sent to {to}"),
+        Err(why) => format!("{event} alert not delivered: {why}"),
+    }
+}

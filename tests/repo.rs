@@ -1,0 +1,455 @@
+//! ely-repo as users run it, against `file://` bare repositories made here (commits, pushes,
+//! a force push, a deleted and a renamed file), the embedded store and a crontab file: add
+//! and its rollback, status and list, syncs that leave the collection equal to the
+//! repository's tracked files, pause and resume, overlapping syncs, a failing store with its
+//! alerts, and remove.
+
+mod util;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+
+use serde_json::Value;
+use util::Workdir;
+
+/// Runs git in `dir`; fails the test when git fails.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "ely")
+        .env("GIT_AUTHOR_EMAIL", "ely@example.com")
+        .env("GIT_COMMITTER_NAME", "ely")
+        .env("GIT_COMMITTER_EMAIL", "ely@example.com")
+        .stdin(Stdio::null())
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A bare repository `origin.git` and a working copy `work` that pushes to it.
+struct Upstream {
+    bare: PathBuf,
+    work: PathBuf,
+}
+
+impl Upstream {
+    fn new(w: &Workdir) -> Upstream {
+        let bare = w.path("origin.git");
+        let work = w.path("work");
+        std::fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        std::fs::create_dir_all(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().unwrap()]);
+        Upstream { bare, work }
+    }
+
+    fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    fn write(&self, rel: &str, text: &str) {
+        let p = self.work.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn push(&self, msg: &str) {
+        git(&self.work, &["add", "-A"]);
+        git(&self.work, &["commit", "-q", "-m", msg]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+    }
+
+    fn tracked(&self) -> BTreeSet<String> {
+        git(&self.work, &["ls-files"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+fn repo_cmd(w: &Workdir, args: &[&str]) -> util::Run {
+    let home = w.path("home");
+    let mut all = vec![];
+    all.extend_from_slice(args);
+    w.run_env(
+        "ely-repo",
+        &all,
+        b"",
+        &[("ELY_HOME", home.to_str().unwrap()), ("TZ", "UTC")],
+    )
+}
+
+fn lines(out: &[u8]) -> Vec<Value> {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// The paths the collection holds objects of.
+fn paths_in(store: &Path, collection: &str) -> BTreeSet<String> {
+    let loc = ely_store::Location::Embedded(store.to_owned());
+    let s = ely_store::open_existing(&loc, &ely_store::OpenOptions::default()).unwrap();
+    let mut out = BTreeSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s
+            .scan(collection, None, after.as_deref(), 500, false)
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        for o in page {
+            out.insert(o.properties["path"].as_str().unwrap().to_owned());
+        }
+    }
+    out
+}
+
+fn add(w: &Workdir, up: &Upstream, extra: &[&str]) -> util::Run {
+    let store = w.path("store.db");
+    let crontab = w.path("crontab");
+    let url = up.url();
+    let mut args = vec![
+        "add",
+        url.as_str(),
+        "--name",
+        "app",
+        "--store",
+        store.to_str().unwrap(),
+        "--crontab-file",
+        crontab.to_str().unwrap(),
+        "--schedule",
+        "30m",
+    ];
+    args.extend_from_slice(extra);
+    repo_cmd(w, &args)
+}
+
+#[test]
+fn a_repository_is_added_synced_after_pushes_and_removed() {
+    let w = Workdir::new();
+    std::fs::write(w.path("crontab"), "MAILTO=ops@example.com\n").unwrap();
+    let up = Upstream::new(&w);
+    up.write("src/main.rs", "fn main() {\n    println!(\"hi\");\n}\n");
+    up.write("README.md", "# App\n");
+    up.write("docs/old name.md", "a doc\n");
+    up.push("one");
+    let added = add(&w, &up, &[]);
+    added.ok();
+    added.expect_stderr("answers; branch main");
+    let status = &lines(added.stdout())[0];
+    assert_eq!(status["name"], "app");
+    assert_eq!(status["collection"], "App");
+    assert_eq!(status["status"], "healthy");
+    assert_eq!(status["documents"], 3);
+    let crontab = std::fs::read_to_string(w.path("crontab")).unwrap();
+    assert!(
+        crontab.starts_with("MAILTO=ops@example.com\n# BEGIN ely\n"),
+        "{crontab}"
+    );
+    assert!(crontab.contains("*/30 * * * * "), "{crontab}");
+    assert!(crontab.contains("'sync' '--cron' 'app'"), "{crontab}");
+    assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
+
+    // Changes pushed: an edit, a new file, a delete, a rename.
+    up.write("src/main.rs", "fn main() {}\n");
+    up.write("src/lib.rs", "pub fn f() {}\n");
+    git(&up.work, &["rm", "-q", "README.md"]);
+    git(&up.work, &["mv", "docs/old name.md", "docs/new name.md"]);
+    up.push("two");
+    let synced = repo_cmd(&w, &["sync", "app"]);
+    synced.ok();
+    let s = &lines(synced.stdout())[0];
+    assert_eq!(s["ok"], true);
+    assert_eq!(
+        (
+            s["added"].as_u64(),
+            s["modified"].as_u64(),
+            s["deleted"].as_u64()
+        ),
+        (Some(1), Some(2), Some(1)),
+        "{s}"
+    );
+    assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
+
+    // A force push that drops the last commit: the collection follows.
+    git(&up.work, &["reset", "-q", "--hard", "HEAD~1"]);
+    git(&up.work, &["push", "-q", "--force", "origin", "main"]);
+    repo_cmd(&w, &["sync", "--all", "--cron"]).ok();
+    assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
+    assert!(up.tracked().contains("README.md"));
+
+    // Nothing new: a sync writes nothing.
+    let again = repo_cmd(&w, &["sync", "app"]);
+    again.ok();
+    assert_eq!(lines(again.stdout())[0]["objects"], 0);
+
+    // The history and the status.
+    let logs = lines(repo_cmd(&w, &["logs", "app"]).stdout());
+    let triggers: Vec<&str> = logs
+        .iter()
+        .map(|l| l["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, vec!["add", "manual", "cron", "manual"]);
+    let st = &lines(repo_cmd(&w, &["status", "app"]).stdout())[0];
+    assert_eq!(st["syncs"], 4);
+    assert_eq!(st["success_rate"], 1.0);
+    assert_eq!(
+        st["commit"].as_str().unwrap(),
+        git(&up.work, &["rev-parse", "HEAD"]).trim()
+    );
+
+    // Pause and resume change the cron block; remove takes the entry and the clone.
+    repo_cmd(&w, &["pause", "app"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(w.path("crontab")).unwrap(),
+        "MAILTO=ops@example.com\n"
+    );
+    assert_eq!(
+        lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["status"],
+        "paused"
+    );
+    let skipped = repo_cmd(&w, &["sync", "--all", "--cron"]);
+    skipped.ok();
+    assert!(
+        lines(skipped.stdout()).is_empty(),
+        "a paused repository is not synced by cron"
+    );
+    repo_cmd(&w, &["resume", "app"]).ok();
+    assert!(std::fs::read_to_string(w.path("crontab"))
+        .unwrap()
+        .contains("'app'"));
+    repo_cmd(&w, &["remove", "app"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(w.path("crontab")).unwrap(),
+        "MAILTO=ops@example.com\n"
+    );
+    assert!(!w.path("home/repos/app").exists());
+    assert!(lines(repo_cmd(&w, &["list"]).stdout()).is_empty());
+    assert_eq!(
+        paths_in(&w.path("store.db"), "App"),
+        up.tracked(),
+        "the collection stays"
+    );
+
+    // Added again, then removed with its collection.
+    add(&w, &up, &[]).ok();
+    assert_eq!(
+        paths_in(&w.path("store.db"), "App"),
+        up.tracked(),
+        "a fresh first sync"
+    );
+    repo_cmd(&w, &["remove", "app", "--delete-collection", "--yes"]).ok();
+    let loc = ely_store::Location::Embedded(w.path("store.db"));
+    let s = ely_store::open_existing(&loc, &ely_store::OpenOptions::default()).unwrap();
+    assert!(s.class("App").unwrap().is_none());
+}
+
+#[test]
+fn an_add_that_fails_leaves_nothing_behind() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.push("one");
+    // A source that is not a repository, and a branch it lacks: refused before anything.
+    let bad = repo_cmd(
+        &w,
+        &[
+            "add",
+            "file:///nonexistent/x.git",
+            "--store",
+            "s.db",
+            "--crontab-file",
+            "crontab",
+        ],
+    );
+    bad.expect_code(2)
+        .expect_stderr("does not answer as a git repository");
+    add(&w, &up, &["--branch", "nope"])
+        .expect_code(2)
+        .expect_stderr("has no branch nope");
+    add(&w, &up, &["--schedule", "45m"])
+        .expect_code(2)
+        .expect_stderr("--schedule");
+    // A store the first sync cannot write: the clone, the state and the entry are undone.
+    let failed = repo_cmd(
+        &w,
+        &[
+            "add",
+            &up.url(),
+            "--store",
+            "/proc/no/store.db",
+            "--crontab-file",
+            w.path("crontab").to_str().unwrap(),
+        ],
+    );
+    assert_ne!(failed.code(), 0);
+    failed.expect_stderr("the first sync failed");
+    assert!(!w.path("home/repos/origin").exists(), "no clone left");
+    assert!(
+        !w.path("crontab").exists()
+            || !std::fs::read_to_string(w.path("crontab"))
+                .unwrap()
+                .contains("ely")
+    );
+    assert!(lines(repo_cmd(&w, &["list"]).stdout()).is_empty());
+    // Then it works.
+    add(&w, &up, &[]).ok();
+    add(&w, &up, &[])
+        .expect_code(2)
+        .expect_stderr("under sync already");
+}
+
+#[test]
+fn overlapping_syncs_never_collide() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.push("one");
+    add(&w, &up, &[]).ok();
+    // A sync holding the repository's lock, as a running one does.
+    let lock = w.path("home/locks/repo-app.lock");
+    let held = ely_schedule::RunLock::try_acquire(&lock)
+        .unwrap()
+        .expect("lock");
+    repo_cmd(&w, &["sync", "app"])
+        .expect_code(3)
+        .expect_stderr("is still going");
+    drop(held);
+    up.write("b.rs", "fn b() {}\n");
+    up.push("two");
+    // Two at once: both finish (one after the other, or one stops at the lock), and the
+    // collection is the repository's files, each once.
+    let a = repo_start(&w, &["sync", "app"]);
+    let b = repo_start(&w, &["sync", "app"]);
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        let code = out.status.code().unwrap();
+        assert!(
+            code == 0 || code == 3,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
+    let loc = ely_store::Location::Embedded(w.path("store.db"));
+    let s = ely_store::open_existing(&loc, &ely_store::OpenOptions::default()).unwrap();
+    assert_eq!(s.count("App", None).unwrap(), 2);
+}
+
+fn repo_start(w: &Workdir, args: &[&str]) -> std::process::Child {
+    let mut cmd = w.command("ely-repo");
+    cmd.args(args)
+        .env("ELY_HOME", w.path("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// A local HTTP listener that answers 200 and hands each body it got to the test.
+fn webhook() -> (String, mpsc::Receiver<Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook/SECRET", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_failing_store_makes_the_repository_retrying_then_failing_and_alerts_on_recovery() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.push("one");
+    let (url, alerts) = webhook();
+    add(&w, &up, &["--alert-webhook", &url]).ok();
+    // The store becomes unusable: a folder where its file was.
+    std::fs::rename(w.path("store.db"), w.path("store.bak")).unwrap();
+    std::fs::create_dir(w.path("store.db")).unwrap();
+    up.write("b.rs", "fn b() {}\n");
+    up.push("two");
+    let failed = repo_cmd(&w, &["sync", "app"]);
+    assert_ne!(failed.code(), 0);
+    assert!(!failed.stderr().contains("SECRET"), "{}", failed.stderr());
+    let a = alerts
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a failure alert");
+    assert_eq!(a["event"], "failed");
+    assert_eq!(a["repo"], "app");
+    assert_eq!(
+        lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["status"],
+        "retrying"
+    );
+    // Cron's next run waits for the backoff; retry does not.
+    let waiting = repo_cmd(&w, &["sync", "--all", "--cron"]);
+    waiting.ok();
+    waiting.expect_stderr("the next try is after");
+    repo_cmd(&w, &["retry", "app"]);
+    repo_cmd(&w, &["retry", "app"]);
+    assert_eq!(
+        lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["status"],
+        "failing"
+    );
+    for _ in 0..2 {
+        alerts
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("failure alerts");
+    }
+    // Fixed: the next sync succeeds, with a recovery alert, and catches up.
+    std::fs::remove_dir(w.path("store.db")).unwrap();
+    std::fs::rename(w.path("store.bak"), w.path("store.db")).unwrap();
+    repo_cmd(&w, &["retry", "app"]).ok();
+    let r = alerts
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a recovery alert");
+    assert_eq!(r["event"], "recovered");
+    assert_eq!(
+        lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["status"],
+        "healthy"
+    );
+    assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
+    let logs = lines(repo_cmd(&w, &["logs", "app"]).stdout());
+    let last = logs.last().unwrap();
+    assert_eq!(
+        (last["added"].as_u64(), last["ok"].as_bool()),
+        (Some(1), Some(true)),
+        "{last}"
+    );
+}
