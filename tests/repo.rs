@@ -259,10 +259,11 @@ fn a_repository_is_added_synced_after_pushes_and_removed() {
 #[test]
 fn an_add_that_fails_leaves_nothing_behind() {
     let w = Workdir::new();
+    std::fs::write(w.path("crontab"), "MAILTO=ops@example.com\n").unwrap();
     let up = Upstream::new(&w);
     up.write("a.rs", "fn a() {}\n");
     up.push("one");
-    // A source that is not a repository, and a branch it lacks: refused before anything.
+    // Refused before anything changes: not even the state file is made.
     let bad = repo_cmd(
         &w,
         &[
@@ -282,29 +283,53 @@ fn an_add_that_fails_leaves_nothing_behind() {
     add(&w, &up, &["--schedule", "45m"])
         .expect_code(2)
         .expect_stderr("--schedule");
-    // A store the first sync cannot write: the clone, the state and the entry are undone.
+    add(&w, &up, &["--model", "m"])
+        .expect_code(2)
+        .expect_stderr("--vectorizer");
+    let secret = repo_cmd(&w, &["add", "https://me:hunter2@example.com/a.git"]);
+    secret.expect_code(2).expect_stderr("without credentials");
+    assert!(!secret.stderr().contains("hunter2"));
+    let store_secret = repo_cmd(
+        &w,
+        &[
+            "add",
+            &up.url(),
+            "--store",
+            "http://me:pw@localhost:1",
+            "--crontab-file",
+            "crontab",
+        ],
+    );
+    store_secret
+        .expect_code(2)
+        .expect_stderr("without credentials");
+    assert!(
+        !w.path("home").exists(),
+        "nothing made before the checks passed"
+    );
+    // A store the first sync cannot write (its folder is a file): the clone, the state and
+    // ely-ingest's memory are undone, and no entry is installed.
+    std::fs::write(w.path("afile"), "").unwrap();
     let failed = repo_cmd(
         &w,
         &[
             "add",
             &up.url(),
             "--store",
-            "/proc/no/store.db",
+            w.path("afile/store.db").to_str().unwrap(),
             "--crontab-file",
             w.path("crontab").to_str().unwrap(),
         ],
     );
-    assert_ne!(failed.code(), 0);
-    failed.expect_stderr("the first sync failed");
+    failed.expect_code(2).expect_stderr("the first sync failed");
     assert!(!w.path("home/repos/origin").exists(), "no clone left");
-    assert!(
-        !w.path("crontab").exists()
-            || !std::fs::read_to_string(w.path("crontab"))
-                .unwrap()
-                .contains("ely")
+    assert!(!w.path("home/ingest/origin.db").exists(), "no memory left");
+    assert_eq!(
+        std::fs::read_to_string(w.path("crontab")).unwrap(),
+        "MAILTO=ops@example.com\n"
     );
     assert!(lines(repo_cmd(&w, &["list"]).stdout()).is_empty());
-    // Then it works.
+    // Then it works, once.
     add(&w, &up, &[]).ok();
     add(&w, &up, &[])
         .expect_code(2)
@@ -329,10 +354,11 @@ fn overlapping_syncs_never_collide() {
     drop(held);
     up.write("b.rs", "fn b() {}\n");
     up.push("two");
-    // Two at once: both finish (one after the other, or one stops at the lock), and the
-    // collection is the repository's files, each once.
+    // Two at once: both finish (one after the other, or one stops at the lock), the new
+    // file is written once in all, and the collection is the repository's files.
     let a = repo_start(&w, &["sync", "app"]);
     let b = repo_start(&w, &["sync", "app"]);
+    let mut written = 0;
     for c in [a, b] {
         let out = c.wait_with_output().unwrap();
         let code = out.status.code().unwrap();
@@ -341,7 +367,11 @@ fn overlapping_syncs_never_collide() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        for s in lines(&out.stdout) {
+            written += s["objects"].as_u64().unwrap();
+        }
     }
+    assert_eq!(written, 1, "b.rs written once");
     assert_eq!(paths_in(&w.path("store.db"), "App"), up.tracked());
     let loc = ely_store::Location::Embedded(w.path("store.db"));
     let s = ely_store::open_existing(&loc, &ely_store::OpenOptions::default()).unwrap();
@@ -405,9 +435,15 @@ fn a_failing_store_makes_the_repository_retrying_then_failing_and_alerts_on_reco
     std::fs::create_dir(w.path("store.db")).unwrap();
     up.write("b.rs", "fn b() {}\n");
     up.push("two");
+    let good = lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["commit"].clone();
     let failed = repo_cmd(&w, &["sync", "app"]);
     assert_ne!(failed.code(), 0);
     assert!(!failed.stderr().contains("SECRET"), "{}", failed.stderr());
+    assert_eq!(
+        lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["commit"],
+        good,
+        "the collection is still at the last good commit"
+    );
     let a = alerts
         .recv_timeout(std::time::Duration::from_secs(20))
         .expect("a failure alert");
@@ -452,4 +488,47 @@ fn a_failing_store_makes_the_repository_retrying_then_failing_and_alerts_on_reco
         (Some(1), Some(true)),
         "{last}"
     );
+}
+
+#[test]
+fn a_collection_two_repositories_share_is_not_deleted_under_either() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.push("one");
+    add(&w, &up, &["--collection", "Shared"]).ok();
+    let store = w.path("store.db");
+    let crontab = w.path("crontab");
+    repo_cmd(
+        &w,
+        &[
+            "add",
+            &up.url(),
+            "--name",
+            "app2",
+            "--collection",
+            "Shared",
+            "--store",
+            store.to_str().unwrap(),
+            "--crontab-file",
+            crontab.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    repo_cmd(&w, &["remove", "app", "--delete-collection", "--yes"])
+        .expect_code(2)
+        .expect_stderr("also synced from app2");
+    assert_eq!(
+        lines(repo_cmd(&w, &["list"]).stdout()).len(),
+        2,
+        "nothing removed"
+    );
+    // The collection deleted behind ely-repo's back: the next sync indexes it all again.
+    let loc = ely_store::Location::Embedded(store.clone());
+    ely_store::open_existing(&loc, &ely_store::OpenOptions::default())
+        .unwrap()
+        .delete_class("Shared")
+        .unwrap();
+    repo_cmd(&w, &["sync", "app"]).ok();
+    assert_eq!(paths_in(&store, "Shared"), up.tracked());
 }

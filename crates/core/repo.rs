@@ -168,20 +168,37 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<Exit> {
     let path = ely_repo::state::state_path(args.state.as_deref(), |k| std::env::var(k).ok())
         .ok_or_else(|| usage("no state file: give --state FILE, or set ELY_HOME or HOME"))?;
-    let path = std::path::absolute(&path).unwrap_or(path);
-    if !matches!(args.command, Command::Add(_)) && !path.exists() {
-        return Err(usage(format!(
-            "no repositories yet ({} does not exist): add one with `ely-repo add URL`",
-            path.display()
-        )));
-    }
-    let state = State::open(&path)?;
+    // One spelling of the path (its folder resolved): cron entries are keyed by it.
+    let path = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(file)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(file))
+            .unwrap_or_else(|_| std::path::absolute(&path).unwrap_or(path.clone())),
+        _ => std::path::absolute(&path).unwrap_or(path),
+    };
     let out = Out {
         people: table::for_people(args.json),
     };
     let quiet = args.report.quiet;
+    if let Command::Add(a) = args.command {
+        return add_cmd(&path, *a, &out, quiet);
+    }
+    if !path.exists() {
+        return match args.command {
+            Command::List | Command::Status { name: None } | Command::Logs { name: None, .. } => {
+                if out.people {
+                    println!("no repositories under sync: add one with `ely-repo add URL`");
+                }
+                Ok(Exit::Ok)
+            }
+            _ => Err(usage(format!(
+                "no repositories yet ({} does not exist): add one with `ely-repo add URL`",
+                path.display()
+            ))),
+        };
+    }
+    let state = State::open(&path)?;
     match args.command {
-        Command::Add(a) => add_cmd(&state, *a, &out, quiet),
+        Command::Add(_) => Ok(Exit::Ok),
         Command::List => {
             let repos = state.repos()?;
             out.statuses(&state, &repos)?;
@@ -219,9 +236,8 @@ fn run(args: Args) -> Result<Exit> {
     }
 }
 
-fn add_cmd(state: &State, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
-    let home = state
-        .path()
+fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
+    let home = path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_owned);
     let req = Request {
@@ -239,13 +255,26 @@ fn add_cmd(state: &State, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         webhook: a.alert_webhook,
         crontab_file: a.crontab_file,
     };
+    // Every check (the source answering included) before the state file is touched.
+    let checked = add::check(&req)?;
+    let state = State::open(path)?;
+    let state = &state;
     let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
     let mut say = |m: String| {
         if !quiet {
             eprintln!("{NAME}: {m}");
         }
     };
-    let added = add::add(state, &req, &home, &exe, &mut say)?;
+    let added = match add::add(state, checked, &home, &exe, &mut say) {
+        Ok(a) => a,
+        Err(e) => {
+            if let Some(f) = e.downcast_ref::<add::FirstSyncFailed>() {
+                eprintln!("{NAME}: error: {f}");
+                return Ok(exit_of(f.code));
+            }
+            return Err(e);
+        }
+    };
     let repo = &added.repo;
     if !added.installed {
         ely_cli::warn(
@@ -285,7 +314,7 @@ fn sync_cmd(state: &State, a: SyncArgs, out: &Out, quiet: bool) -> Result<Exit> 
     let mut due = Vec::new();
     for r in repos {
         if a.cron {
-            if r.paused {
+            if r.paused || r.pending {
                 continue;
             }
             let (failures, last) = state.failures(&r.name)?;
@@ -420,7 +449,14 @@ fn pause(state: &State, name: &str, paused: bool) -> Result<Exit> {
     let crontab = add::crontab(&repo, state.path());
     let key = add::cron_key(&repo, state.path());
     let changed = if paused {
-        crontab.remove(&key).map(|_| ())
+        crontab.remove(&key).map(|found| {
+            if !found {
+                ely_cli::warn(
+                    NAME,
+                    format!("{} held no entry of {name}", crontab.describe()),
+                );
+            }
+        })
     } else {
         let exe = std::env::current_exe().context("finding this program's path")?;
         let command = add::cron_command(&repo, &exe, state.path());
@@ -443,6 +479,24 @@ fn pause(state: &State, name: &str, paused: bool) -> Result<Exit> {
 
 fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Result<Exit> {
     let repo = state.need(name)?;
+    if delete_collection {
+        // Another repository syncing into the collection would lose its objects.
+        let sharing: Vec<String> = state
+            .repos()?
+            .into_iter()
+            .filter(|r| {
+                r.name != repo.name && r.collection == repo.collection && r.store == repo.store
+            })
+            .map(|r| r.name)
+            .collect();
+        if !sharing.is_empty() {
+            return Err(usage(format!(
+                "collection {} is also synced from {}: remove without --delete-collection, or remove those first",
+                repo.collection,
+                sharing.join(", ")
+            )));
+        }
+    }
     if !yes && std::io::stdin().is_terminal() {
         eprint!(
             "{NAME}: remove {name} (its cron entry, clone and history{})? [y/N] ",
@@ -459,18 +513,26 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
             return Ok(Exit::Ok);
         }
     }
-    if delete_collection {
-        let loc = ely_store::resolve(Some(&repo.store), |_| None)?;
-        let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())?;
-        store.delete_class(&repo.collection)?;
-    }
+    // No sync of it may be going while it is taken apart.
+    let tools = Tools::beside(state.path());
+    let lock_path = tools.locks.join(format!("repo-{name}.lock"));
+    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
+        eprintln!("{NAME}: error: a sync of {name} is going: try again when it is done");
+        return Ok(Exit::Unreachable);
+    };
+    // The cron entry first (nothing starts a sync after it), the collection last.
     match add::crontab(&repo, state.path()).remove(&add::cron_key(&repo, state.path())) {
         Ok(_) | Err(ely_schedule::CrontabError::NoCrontab { .. }) => {}
         Err(e) => return Err(anyhow::anyhow!("{e}")),
     }
     state.remove(name)?;
-    Tools::beside(state.path()).forget_ingest_state(name);
+    tools.forget_ingest_state(name);
     let _ = std::fs::remove_dir_all(&repo.path);
+    if delete_collection {
+        let loc = ely_store::resolve(Some(&repo.store), |_| None)?;
+        let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())?;
+        store.delete_class(&repo.collection)?;
+    }
     eprintln!(
         "{NAME}: {name} removed{}",
         if delete_collection {
@@ -543,7 +605,12 @@ fn status_of(state: &State, repo: &Repo) -> Result<Status> {
         last_sync: last.and_then(|s| s.finished.clone()),
         last_ok: last.and_then(|s| s.ok),
         last_error: finished.iter().rev().find_map(|s| s.error.clone()),
-        commit: history.iter().rev().find_map(|s| s.commit.clone()),
+        // The commit the collection is at: the last good sync's.
+        commit: history
+            .iter()
+            .rev()
+            .filter(|s| s.ok == Some(true))
+            .find_map(|s| s.commit.clone()),
         next_sync: next_sync(repo),
         schedule: repo.schedule.clone(),
         syncs: finished.len() as u64,

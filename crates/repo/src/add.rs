@@ -70,6 +70,106 @@ pub fn collection_of(name: &str) -> String {
     out
 }
 
+/// The first sync of an add failed (the add was undone): its exit code (3: the remote or the
+/// store could not be reached; 1: files were rejected) and why.
+#[derive(Debug)]
+pub struct FirstSyncFailed {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for FirstSyncFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the first sync failed: {} (nothing was kept: run the same command again once that is fixed)",
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for FirstSyncFailed {}
+
+/// Whether a URL carries credentials a state file must not keep: a password, or any user
+/// of an http(s) URL (ssh's `git@` is a login name, not a secret).
+fn has_credentials(url: &str) -> bool {
+    let Some(scheme_end) = url.find("://") else {
+        return false;
+    };
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    let rest = &url[scheme_end + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    match authority.rfind('@') {
+        None => false,
+        Some(at) => scheme.starts_with("http") || authority[..at].contains(':'),
+    }
+}
+
+/// A request checked, before anything is changed.
+pub struct Checked {
+    req: Request,
+    url: String,
+    branch: String,
+    name: String,
+    collection: String,
+    schedule: ely_schedule::Schedule,
+    store: String,
+}
+
+/// Checks everything before anything changes: the arguments, then the source answering as
+/// git with its branch (`git ls-remote`).
+pub fn check(req: &Request) -> Result<Checked> {
+    let url = source_url(&req.source);
+    if has_credentials(&url) {
+        bail!(
+            "{}: give the URL without credentials; a token goes in GITHUB_TOKEN or GIT_TOKEN",
+            ely_store::shown(&url)
+        );
+    }
+    let name = req.name.clone().unwrap_or_else(|| name_of(&url));
+    check_name(&name).map_err(anyhow::Error::msg)?;
+    let collection = req
+        .collection
+        .clone()
+        .unwrap_or_else(|| collection_of(&name));
+    ely_store::names::check_class_name(&collection)
+        .map_err(|e| anyhow::anyhow!("--collection {collection}: {e}"))?;
+    let schedule = ely_schedule::Schedule::parse(&req.schedule)
+        .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
+    let store = match ely_store::resolve(req.store.as_deref(), |k| std::env::var(k).ok())? {
+        ely_store::Location::Weaviate(u) if has_credentials(&u) => bail!(
+            "--store {}: give the URL without credentials; the API key comes from WEAVIATE_API_KEY",
+            ely_store::shown(&u)
+        ),
+        ely_store::Location::Weaviate(u) => u,
+        ely_store::Location::Embedded(p) => {
+            std::path::absolute(&p).unwrap_or(p).display().to_string()
+        }
+    };
+    if let Some(w) = &req.webhook {
+        let l = w.to_ascii_lowercase();
+        if !(l.starts_with("http://") || l.starts_with("https://")) {
+            bail!(
+                "--alert-webhook {}: give an http:// or https:// URL",
+                ely_schedule::alert::shown_url(w)
+            );
+        }
+    }
+    if req.model.is_some() && req.vectorizer.is_none() {
+        bail!("--model names the model of --vectorizer: give both");
+    }
+    let branch = git::check_source(&url, req.branch.as_deref())?;
+    Ok(Checked {
+        req: req.clone(),
+        url,
+        branch,
+        name,
+        collection,
+        schedule,
+        store,
+    })
+}
+
 /// What an add did.
 pub struct Added {
     pub repo: Repo,
@@ -93,50 +193,36 @@ fn source_url(source: &str) -> String {
     source.to_owned()
 }
 
-/// Adds a repository; `say` is told of each step.
+/// Adds a checked repository; `say` is told of each step. A repository of that name whose
+/// add was interrupted (still pending) is cleared away first.
 pub fn add(
     state: &State,
-    req: &Request,
+    checked: Checked,
     home: &Path,
     exe: &Path,
     say: &mut dyn FnMut(String),
 ) -> Result<Added> {
-    let url = source_url(&req.source);
-    if url.contains('@') && url.contains("://") && ely_store::shown(&url) != url {
-        bail!(
-            "{}: give the URL without credentials; a token goes in GITHUB_TOKEN or GIT_TOKEN",
-            ely_store::shown(&url)
-        );
-    }
-    let name = req.name.clone().unwrap_or_else(|| name_of(&url));
-    check_name(&name).map_err(anyhow::Error::msg)?;
-    if state.repo(&name)?.is_some() {
-        bail!("a repository named {name:?} is under sync already (see `ely-repo status {name}`; give --name for another)");
-    }
-    let collection = req
-        .collection
-        .clone()
-        .unwrap_or_else(|| collection_of(&name));
-    ely_store::names::check_class_name(&collection)
-        .map_err(|e| anyhow::anyhow!("--collection {collection}: {e}"))?;
-    let schedule = ely_schedule::Schedule::parse(&req.schedule)
-        .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
-    let store = match ely_store::resolve(req.store.as_deref(), |k| std::env::var(k).ok())? {
-        ely_store::Location::Weaviate(u) => u,
-        ely_store::Location::Embedded(p) => {
-            std::path::absolute(&p).unwrap_or(p).display().to_string()
+    let Checked {
+        req,
+        url,
+        branch,
+        name,
+        collection,
+        schedule,
+        store,
+    } = checked;
+    let req = &req;
+    if let Some(old) = state.repo(&name)? {
+        if !old.pending {
+            bail!("a repository named {name:?} is under sync already (see `ely-repo status {name}`; give --name for another)");
         }
-    };
-    if let Some(w) = &req.webhook {
-        let l = w.to_ascii_lowercase();
-        if !(l.starts_with("http://") || l.starts_with("https://")) {
-            bail!(
-                "--alert-webhook {}: give an http:// or https:// URL",
-                ely_schedule::alert::shown_url(w)
-            );
-        }
+        say(format!(
+            "clearing away an add of {name} that was interrupted"
+        ));
+        state.remove(&name)?;
+        Tools::beside(state.path()).forget_ingest_state(&name);
+        let _ = std::fs::remove_dir_all(&old.path);
     }
-    let branch = git::check_source(&url, req.branch.as_deref())?;
     say(format!(
         "source {} answers; branch {branch}",
         git::shown(&url)
@@ -149,8 +235,14 @@ pub fn add(
             dest.display()
         );
     }
-    std::fs::create_dir_all(home.join("repos"))
-        .with_context(|| format!("creating {}", home.join("repos").display()))?;
+    // Clones of private code: for this user only.
+    let repos = home.join("repos");
+    std::fs::create_dir_all(&repos).with_context(|| format!("creating {}", repos.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&repos, std::fs::Permissions::from_mode(0o700));
+    }
     let repo = Repo {
         name: name.clone(),
         url: url.clone(),
@@ -173,8 +265,10 @@ pub fn add(
                 .to_string()
         }),
         paused: false,
+        pending: true,
     };
-    // From here on, a failure undoes what was done.
+    // From here on, a failure undoes what was done (an interrupt leaves the repository
+    // pending, and the next add of it clears it away).
     let collection_existed = collection_exists(&repo);
     let mut undo = Undo {
         state,
@@ -200,10 +294,11 @@ pub fn add(
     undo.collection = !collection_existed.unwrap_or(true);
     let (first, code) = sync::sync(state, &repo, "add", &tools)?;
     if code != 0 {
-        bail!(
-            "the first sync failed: {} (nothing was kept: run the same command again once that is fixed)",
-            first.error.as_deref().unwrap_or("no message")
-        );
+        return Err(FirstSyncFailed {
+            code,
+            message: first.error.unwrap_or_else(|| "no message".into()),
+        }
+        .into());
     }
     let key = cron_key(&repo, state.path());
     let command = cron_command(&repo, exe, state.path());
@@ -215,6 +310,9 @@ pub fn add(
     };
     undo.disarm();
     drop(undo);
+    let mut repo = repo;
+    repo.pending = false;
+    state.save(&repo, true)?;
     Ok(Added {
         repo,
         discovery,

@@ -16,27 +16,63 @@ pub fn shown(url: &str) -> String {
     ely_store::shown(url)
 }
 
-/// A `git` command for `url`, with the token (for https) in its environment.
+/// The scheme and host of an https URL (`https://github.com`), for a setting that applies to
+/// that host only; `None` for other URLs.
+fn https_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://").or_else(|| {
+        url.get(..8)
+            .filter(|p| p.eq_ignore_ascii_case("https://"))
+            .map(|_| &url[8..])
+    })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = host.rsplit('@').next().unwrap_or(host);
+    (!host.is_empty()).then(|| format!("https://{}", host.to_ascii_lowercase()))
+}
+
+/// A `git` command that never waits for a person (no prompt, ssh in batch mode, a transfer
+/// that stalls for a minute gives up), with the token for `url`'s host in its environment:
+/// `GITHUB_TOKEN` for github.com, `GIT_TOKEN` for any https host. git reads it as extra
+/// configuration for that host only, so it never reaches another host, never appears in the
+/// process's arguments, and is never printed.
 fn git(url: Option<&str>) -> Command {
     let mut cmd = Command::new("git");
     cmd.env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60")
         .stdin(Stdio::null());
-    let token = std::env::var("GITHUB_TOKEN")
-        .or_else(|_| std::env::var("GIT_TOKEN"))
-        .ok()
-        .filter(|t| !t.trim().is_empty());
-    if let (Some(token), Some(url)) = (token, url) {
-        if url.to_ascii_lowercase().starts_with("https://") {
-            // git reads extra configuration from its environment: the header stays out of
-            // the process's arguments, where any user could see it.
-            cmd.env("GIT_CONFIG_COUNT", "1")
-                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-                .env(
-                    "GIT_CONFIG_VALUE_0",
-                    format!("Authorization: Bearer {}", token.trim()),
-                );
-        }
+    if std::env::var_os("GIT_SSH_COMMAND").is_none() {
+        cmd.env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o ConnectTimeout=30",
+        );
+    }
+    let Some(host) = url.and_then(https_host) else {
+        return cmd;
+    };
+    let var = |k: &str| std::env::var(k).ok().filter(|t| !t.trim().is_empty());
+    let token = match host.as_str() {
+        "https://github.com" => var("GITHUB_TOKEN").or_else(|| var("GIT_TOKEN")),
+        _ => var("GIT_TOKEN"),
+    };
+    if let Some(token) = token {
+        // Basic with the token as the password: what GitHub, GitLab and Gitea accept for
+        // git over https.
+        let basic = ely_vocab::base64(format!("x-access-token:{}", token.trim()).as_bytes());
+        // After the user's own environment settings, if any.
+        let n: usize = std::env::var("GIT_CONFIG_COUNT")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        cmd.env("GIT_CONFIG_COUNT", (n + 1).to_string())
+            .env(
+                format!("GIT_CONFIG_KEY_{n}"),
+                format!("http.{host}/.extraHeader"),
+            )
+            .env(
+                format!("GIT_CONFIG_VALUE_{n}"),
+                format!("Authorization: Basic {basic}"),
+            );
     }
     cmd
 }
@@ -55,7 +91,9 @@ fn run(mut cmd: Command, what: &str, url: &str) -> Result<Output> {
         for var in ["GITHUB_TOKEN", "GIT_TOKEN"] {
             if let Ok(t) = std::env::var(var) {
                 if !t.trim().is_empty() {
-                    msg = msg.replace(t.trim(), "<token>");
+                    let basic =
+                        ely_vocab::base64(format!("x-access-token:{}", t.trim()).as_bytes());
+                    msg = msg.replace(t.trim(), "<token>").replace(&basic, "<token>");
                 }
             }
         }
@@ -192,30 +230,70 @@ pub fn discover(dir: &Path) -> Result<Discovery> {
     Ok(d)
 }
 
-/// Files added, modified (renames included) and deleted from `old` to `new`
-/// (`git diff --name-status -M`).
-pub fn changed(dir: &Path, old: &str, new: &str) -> Result<(u64, u64, u64)> {
+/// How each path changed from `old` to `new` (`git diff --name-status -M`): `A` added, `D`
+/// deleted, `M` modified; a rename is its new path, `M`, and its old path, `D`.
+pub fn changed(dir: &Path, old: &str, new: &str) -> Result<BTreeMap<String, char>> {
     let mut cmd = git(None);
     cmd.arg("-C")
         .arg(dir)
         .args(["diff", "--name-status", "-z", "-M", old, new]);
     let out = run(cmd, "comparing commits", "")?;
-    let (mut added, mut modified, mut deleted) = (0, 0, 0);
+    let mut map = BTreeMap::new();
     let mut fields = out.stdout.split(|b| *b == 0).filter(|f| !f.is_empty());
     while let Some(status) = fields.next() {
-        let paths = if matches!(status.first(), Some(b'R' | b'C')) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..paths {
-            fields.next();
-        }
+        let path = |f: Option<&[u8]>| f.map(|p| String::from_utf8_lossy(p).into_owned());
         match status.first() {
-            Some(b'A' | b'C') => added += 1,
-            Some(b'D') => deleted += 1,
-            _ => modified += 1,
+            Some(b'R') => {
+                if let Some(from) = path(fields.next()) {
+                    map.insert(from, 'D');
+                }
+                if let Some(to) = path(fields.next()) {
+                    map.insert(to, 'M');
+                }
+            }
+            Some(b'C') => {
+                fields.next();
+                if let Some(to) = path(fields.next()) {
+                    map.insert(to, 'A');
+                }
+            }
+            Some(c) => {
+                if let Some(p) = path(fields.next()) {
+                    map.insert(
+                        p,
+                        if *c == b'A' || *c == b'D' {
+                            *c as char
+                        } else {
+                            'M'
+                        },
+                    );
+                }
+            }
+            None => {}
         }
     }
-    Ok((added, modified, deleted))
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_go_to_their_host_only() {
+        assert_eq!(
+            https_host("https://github.com/org/app"),
+            Some("https://github.com".into())
+        );
+        assert_eq!(
+            https_host("HTTPS://GitHub.com/x"),
+            Some("https://github.com".into())
+        );
+        assert_eq!(
+            https_host("https://u@gitlab.example:8443/a.git"),
+            Some("https://gitlab.example:8443".into())
+        );
+        assert_eq!(https_host("file:///srv/a.git"), None);
+        assert_eq!(https_host("git@github.com:org/app.git"), None);
+    }
 }

@@ -16,10 +16,13 @@ pub mod sync;
 
 pub use state::{Repo, State, Sync};
 
-/// What a repository's health is, from its last syncs: `paused`, `healthy` (the last sync
-/// succeeded, or none ran yet), `retrying` (the last one failed; the next is due), or
-/// `failing` (three or more failed in a row).
+/// What a repository's health is, from its last syncs: `pending` (its add did not finish),
+/// `paused`, `healthy` (the last sync succeeded, or none ran yet), `retrying` (the last one
+/// or two failed), or `failing` (three or more failed in a row).
 pub fn health(repo: &Repo, failures: u32) -> &'static str {
+    if repo.pending {
+        return "pending";
+    }
     match (repo.paused, failures) {
         (true, _) => "paused",
         (false, 0) => "healthy",

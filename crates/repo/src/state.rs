@@ -70,6 +70,10 @@ pub struct Repo {
     pub crontab_file: Option<String>,
     #[serde(default)]
     pub paused: bool,
+    /// Being added: an add that was interrupted leaves it so, and the next add of it clears
+    /// it away.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// One sync.

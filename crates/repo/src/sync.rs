@@ -96,10 +96,15 @@ pub fn sync(state: &State, repo: &Repo, trigger: &str, tools: &Tools) -> Result<
         .into());
     };
     state.close_dead_syncs(&repo.name)?;
-    let (failures_before, _) = state.failures(&repo.name)?;
+    let history = state.syncs(Some(&repo.name), 100)?;
+    // A recovery is told only to whom a failure was told.
+    let alerted_failure = history
+        .iter()
+        .rev()
+        .find(|s| s.ok.is_some())
+        .is_some_and(|s| s.ok == Some(false) && s.alert.is_some());
     // What the last good sync reached: the files changed since are what this one counts.
-    let since = state
-        .syncs(Some(&repo.name), 100)?
+    let since = history
         .into_iter()
         .rev()
         .find(|s| s.ok == Some(true))
@@ -115,9 +120,10 @@ pub fn sync(state: &State, repo: &Repo, trigger: &str, tools: &Tools) -> Result<
     s.ok = Some(code == 0);
     s.exit_code = Some(i64::from(code));
     s.finished = Some(ely_vocab::date::now_rfc3339());
-    let event = match (code == 0, failures_before) {
-        (false, _) => Some("failed"),
-        (true, n) if n > 0 => Some("recovered"),
+    // The first sync of an add that fails undoes the add: nothing to alert about.
+    let event = match (code == 0, alerted_failure) {
+        (false, _) if trigger != "add" => Some("failed"),
+        (true, true) => Some("recovered"),
         _ => None,
     };
     if let (Some(event), Some(url)) = (event, &repo.webhook) {
@@ -136,19 +142,21 @@ fn steps(
     let dir = Path::new(&repo.path);
     let branch = repo.branch.as_deref().unwrap_or("main");
     let commit = crate::git::update(dir, &repo.url, branch).map_err(|e| (3, format!("{e:#}")))?;
-    // The files counted from git: what the repository's history says changed.
-    (s.added, s.modified, s.deleted) = match since {
-        Some(old) if old == commit => (0, 0, 0),
-        Some(old) => crate::git::changed(dir, old, &commit).unwrap_or_default(),
-        None => (
-            crate::git::discover(dir)
-                .map(|d| d.files)
-                .unwrap_or_default(),
-            0,
-            0,
-        ),
+    // How each path changed since the last good sync, to tell added files from modified
+    // ones (ely-ingest writes both alike); without one, every file is new.
+    let statuses = match since {
+        Some(old) if old != commit => {
+            crate::git::changed(dir, old, &commit).map_err(|e| (2, format!("{e:#}")))?
+        }
+        _ => Default::default(),
     };
+    let first = since.is_none();
     s.commit = Some(commit);
+    // A collection deleted behind ely-ingest's back: what it remembers is void, and the
+    // whole repository is indexed again.
+    if crate::add::collection_exists(repo) == Some(false) {
+        tools.forget_ingest_state(&repo.name);
+    }
     let mut cmd = Command::new(&tools.ingest);
     cmd.arg("--store")
         .arg(&repo.store)
@@ -186,10 +194,16 @@ fn steps(
             continue;
         };
         let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-        // Files written and deleted are counted from git (above); ely-ingest says what it
-        // left unchanged, rejected, and how many objects it wrote.
+        // What ely-ingest did to each file (its filters included); git says whether a file
+        // written is new.
         match (field("op"), field("action")) {
             ("changeset", _) => {}
+            (_, "upserted") => match statuses.get(field("path")) {
+                Some('A') => s.added += 1,
+                None if first => s.added += 1,
+                _ => s.modified += 1,
+            },
+            (_, "deleted") => s.deleted += 1,
             (_, "unchanged") => s.unchanged += 1,
             (_, "rejected") => {
                 s.rejected += 1;
@@ -215,13 +229,18 @@ fn steps(
             ),
         )),
         code => {
-            let why = s
+            // ely-ingest's own error line, else its last words.
+            let lines: Vec<&str> = s
                 .messages
                 .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            let why = lines
+                .iter()
                 .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("ely-ingest failed without a message")
-                .trim()
+                .find(|l| l.contains("error:"))
+                .or(lines.last())
+                .map_or("ely-ingest failed without a message", |l| l.trim())
                 .to_owned();
             Err((code.unwrap_or(2), why))
         }

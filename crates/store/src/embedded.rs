@@ -404,7 +404,12 @@ fn add_hrefs(def: &Value, properties: &mut Map<String, Value>) {
 
 impl Store for Embedded {
     fn location(&self) -> String {
-        self.path.display().to_string()
+        // The full path: a manifest or a header read from another folder (a catalog, cron)
+        // still names this store, and one store is one source.
+        std::path::absolute(&self.path)
+            .unwrap_or_else(|_| self.path.clone())
+            .display()
+            .to_string()
     }
 
     fn collections(&self) -> Result<Vec<Value>> {
