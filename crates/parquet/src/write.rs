@@ -44,7 +44,7 @@ impl Default for Options {
         Options {
             level: None,
             group_rows: 16_384,
-            group_bytes: 40 << 20,
+            group_bytes: 32 << 20,
             infer_rows: 1000,
             split_rows: None,
             split_bytes: None,
@@ -547,7 +547,9 @@ struct Encoder {
 
 impl Encoder {
     fn start(mut writer: ArrowWriter<Counted>) -> Encoder {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(1);
+        // A rendezvous: the next row group waits, built, while this one is encoded; a
+        // queued third would cost a row group of memory for no speed.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<arrow_array::RecordBatch>(0);
         let handle = std::thread::spawn(move || -> anyhow::Result<ArrowWriter<Counted>> {
             for batch in rx {
                 writer.write(&batch).context("writing a row group")?;
