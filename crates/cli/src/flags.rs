@@ -360,7 +360,8 @@ pub struct CompressArgs {
     #[arg(long, value_name = "KIND")]
     pub compress: Option<ely_stream::Compression>,
 
-    /// Compression level: zstd 1-22 (default 3), gzip 0-9 (default 6).
+    /// Compression level: zstd 1-22 (default 3; for Parquet, 3 and 1 for vector columns),
+    /// gzip 0-9 (default 6).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub level: Option<i32>,
 

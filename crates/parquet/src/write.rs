@@ -472,8 +472,15 @@ fn create(
 }
 
 /// zstd everywhere; float columns byte-stream-split and without dictionaries.
-fn properties(layout: &Layout, level: Option<i32>) -> anyhow::Result<WriterProperties> {
-    let level = ZstdLevel::try_new(level.unwrap_or(3)).context("zstd level")?;
+fn properties(layout: &Layout, given: Option<i32>) -> anyhow::Result<WriterProperties> {
+    let level = ZstdLevel::try_new(given.unwrap_or(3)).context("zstd level")?;
+    // Vector columns are most of a file, and their mantissa bytes are noise to zstd: by
+    // default they take level 1, which costs them about 3% of size and saves a sixth of the
+    // conversion's time; `--level` sets every column alike.
+    let vector_level = match given {
+        Some(_) => level,
+        None => ZstdLevel::try_new(1).context("zstd level")?,
+    };
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(None)
@@ -490,6 +497,10 @@ fn properties(layout: &Layout, level: Option<i32>) -> anyhow::Result<WriterPrope
         if v.multi {
             path.extend(["list".into(), "element".into()]);
         }
+        b = b.set_column_compression(
+            ColumnPath::new(path.clone()),
+            Compression::ZSTD(vector_level),
+        );
         floats.push(path);
     }
     for p in &layout.properties {
