@@ -920,22 +920,9 @@ struct Out {
     people: bool,
 }
 
-fn local(rfc3339: &str) -> String {
-    match rfc3339.parse::<jiff::Timestamp>() {
-        Ok(t) => t
-            .to_zoned(TimeZone::system())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string(),
-        Err(_) => rfc3339.to_owned(),
-    }
-}
-
 impl Out {
     fn record(&self, r: &impl Record) -> Result<()> {
-        let mut line = r.to_line();
-        line.push(b'\n');
-        std::io::stdout().lock().write_all(&line)?;
-        Ok(())
+        Ok(table::print_record(r)?)
     }
 
     fn backups(&self, backups: &[Backup]) -> Result<()> {
@@ -968,15 +955,15 @@ impl Out {
             };
             t.row(vec![
                 b.short_id.clone(),
-                local(&b.started),
+                table::local_time(&b.started),
                 names.join(","),
                 table::count(b.objects),
                 table::bytes(b.bytes),
                 format!("{}/{}", b.format, b.compression),
                 status,
-                b.verified
-                    .as_ref()
-                    .map_or("-".into(), |c| format!("{} {}", c.mode, local(&c.at))),
+                b.verified.as_ref().map_or("-".into(), |c| {
+                    format!("{} {}", c.mode, table::local_time(&c.at))
+                }),
                 b.file.clone(),
             ]);
         }
@@ -1014,10 +1001,13 @@ impl Out {
             );
         }
         kv("source", b.source.clone());
-        kv("started", format!("{} ({})", local(&b.started), b.started));
+        kv(
+            "started",
+            format!("{} ({})", table::local_time(&b.started), b.started),
+        );
         kv(
             "finished",
-            format!("{} ({})", local(&b.finished), b.finished),
+            format!("{} ({})", table::local_time(&b.finished), b.finished),
         );
         kv(
             "ely",
@@ -1051,15 +1041,15 @@ impl Out {
         if !b.note.is_empty() {
             kv("note", b.note.clone());
         }
-        kv("added", local(&b.added));
+        kv("added", table::local_time(&b.added));
         kv(
             "verified",
             match &b.verified {
-                Some(c) if c.ok => format!("ok ({}, {})", c.mode, local(&c.at)),
+                Some(c) if c.ok => format!("ok ({}, {})", c.mode, table::local_time(&c.at)),
                 Some(c) => format!(
                     "FAILED ({}, {}): {}",
                     c.mode,
-                    local(&c.at),
+                    table::local_time(&c.at),
                     c.error.as_deref().unwrap_or("")
                 ),
                 None => "never".into(),
@@ -1155,7 +1145,7 @@ impl Out {
                 "  {:<6} {} {}  {}{status}",
                 d.action,
                 d.short_id,
-                local(&d.started),
+                table::local_time(&d.started),
                 d.reasons.join(", ")
             )?;
         }
@@ -1185,7 +1175,7 @@ impl Out {
             t.row(vec![
                 s.collection.clone(),
                 table::count(s.backups),
-                local(&s.newest),
+                table::local_time(&s.newest),
                 table::count(s.objects),
                 format!("{:+}", s.growth_30d),
                 table::bytes(s.bytes),
@@ -1206,7 +1196,7 @@ impl Out {
             t.row(vec![
                 r.id.to_string(),
                 r.plan.clone(),
-                local(&r.started),
+                table::local_time(&r.started),
                 match r.ok {
                     Some(true) => "ok".into(),
                     Some(false) => format!("FAILED (exit {})", r.exit_code.unwrap_or(2)),
@@ -1267,7 +1257,7 @@ impl Out {
             let last = match r {
                 Some(r) => format!(
                     "{} {}",
-                    local(&r.started),
+                    table::local_time(&r.started),
                     match r.ok {
                         Some(true) => "ok",
                         Some(false) => "FAILED",

@@ -15,7 +15,6 @@ use ely_repo::add::{self, Request};
 use ely_repo::sync::{self, Tools};
 use ely_repo::{Repo, State, Sync};
 use ely_stream::Record;
-use jiff::tz::TimeZone;
 
 const NAME: &str = "ely-repo";
 
@@ -327,7 +326,7 @@ fn sync_cmd(state: &State, a: SyncArgs, out: &Out, quiet: bool) -> Result<Exit> 
                         eprintln!(
                             "{NAME}: {} failed {failures} times in a row: the next try is after {} (ely-repo retry {} tries now)",
                             r.name,
-                            wait_until.map(|t| local(&t.to_string())).unwrap_or_default(),
+                            wait_until.map(|t| table::local_time(&t.to_string())).unwrap_or_default(),
                             r.name
                         );
                     }
@@ -544,16 +543,6 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
     Ok(Exit::Ok)
 }
 
-fn local(rfc3339: &str) -> String {
-    match rfc3339.parse::<jiff::Timestamp>() {
-        Ok(t) => t
-            .to_zoned(TimeZone::system())
-            .strftime("%Y-%m-%d %H:%M")
-            .to_string(),
-        Err(_) => rfc3339.to_owned(),
-    }
-}
-
 fn next_sync(repo: &Repo) -> Option<String> {
     if repo.paused {
         return None;
@@ -618,16 +607,29 @@ fn status_of(state: &State, repo: &Repo) -> Result<Status> {
     })
 }
 
+/// The last sync as a cell: its time and whether it succeeded.
+fn last_sync(s: &Status) -> String {
+    match &s.last_sync {
+        Some(t) => format!(
+            "{} {}",
+            table::local_time(t),
+            if s.last_ok == Some(true) {
+                "ok"
+            } else {
+                "failed"
+            }
+        ),
+        None => "never".into(),
+    }
+}
+
 struct Out {
     people: bool,
 }
 
 impl Out {
     fn record(&self, r: &impl Record) -> Result<()> {
-        let mut line = r.to_line();
-        line.push(b'\n');
-        std::io::stdout().lock().write_all(&line)?;
-        Ok(())
+        Ok(table::print_record(r)?)
     }
 
     fn record_status(&self, state: &State, repo: &Repo) -> Result<()> {
@@ -662,17 +664,7 @@ impl Out {
                 s.name.clone(),
                 s.collection.clone(),
                 s.documents.map_or("?".into(), table::count),
-                s.last_sync.as_deref().map_or("never".into(), |t| {
-                    format!(
-                        "{} {}",
-                        local(t),
-                        if s.last_ok == Some(true) {
-                            "ok"
-                        } else {
-                            "failed"
-                        }
-                    )
-                }),
+                last_sync(s),
                 s.next_sync.clone().unwrap_or_else(|| "-".into()),
                 s.status.clone(),
             ]);
@@ -694,7 +686,7 @@ impl Out {
             .map(|r| {
                 format!(
                     "{}: {} added, {} modified, {} deleted",
-                    local(&r.started),
+                    table::local_time(&r.started),
                     r.added,
                     r.modified,
                     r.deleted
@@ -715,20 +707,7 @@ impl Out {
                     s.documents.map_or("?".into(), table::count)
                 ),
             ),
-            (
-                "last sync",
-                s.last_sync.as_deref().map_or("never".into(), |t| {
-                    format!(
-                        "{} {}",
-                        local(t),
-                        if s.last_ok == Some(true) {
-                            "ok"
-                        } else {
-                            "failed"
-                        }
-                    )
-                }),
-            ),
+            ("last sync", last_sync(&s)),
             (
                 "next sync",
                 s.next_sync.clone().unwrap_or_else(|| "- (paused)".into()),
@@ -791,7 +770,7 @@ impl Out {
             t.row(vec![
                 s.id.to_string(),
                 s.repo.clone(),
-                local(&s.started),
+                table::local_time(&s.started),
                 s.trigger.clone(),
                 match s.ok {
                     Some(true) => "ok".into(),

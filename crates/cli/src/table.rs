@@ -81,6 +81,25 @@ impl Table {
 
 pub use ely_vocab::human::{bytes, count};
 
+/// An RFC 3339 time as people read it: `2026-11-28 02:00` in the local time zone (`TZ`);
+/// text that is not such a time, as it is.
+pub fn local_time(rfc3339: &str) -> String {
+    match rfc3339.parse::<jiff::Timestamp>() {
+        Ok(t) => t
+            .to_zoned(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+        Err(_) => rfc3339.to_owned(),
+    }
+}
+
+/// One record as one JSON line on stdout.
+pub fn print_record(r: &impl ely_stream::Record) -> io::Result<()> {
+    let mut line = r.to_line();
+    line.push(b'\n');
+    io::stdout().lock().write_all(&line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
