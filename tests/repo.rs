@@ -532,3 +532,140 @@ fn a_collection_two_repositories_share_is_not_deleted_under_either() {
     repo_cmd(&w, &["sync", "app"]).ok();
     assert_eq!(paths_in(&store, "Shared"), up.tracked());
 }
+
+#[test]
+fn update_switches_branch_and_schedule_and_diagnose_says_what_is_wrong() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.write("b.rs", "fn b() {}\n");
+    up.push("one");
+    // A branch `dev` without b.rs and with c.rs.
+    git(&up.work, &["checkout", "-q", "-b", "dev"]);
+    git(&up.work, &["rm", "-q", "b.rs"]);
+    up.write("c.rs", "fn c() {}\n");
+    git(&up.work, &["add", "-A"]);
+    git(&up.work, &["commit", "-q", "-m", "dev"]);
+    git(&up.work, &["push", "-q", "origin", "dev"]);
+    add(&w, &up, &[]).ok();
+    let store = w.path("store.db");
+    assert!(paths_in(&store, "App").contains("b.rs"));
+
+    // Healthy: every check passes.
+    let d = repo_cmd(&w, &["diagnose", "app"]);
+    d.ok();
+    let checks: Vec<(String, String)> = lines(d.stdout())
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_owned(),
+                f["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for name in [
+        "remote",
+        "credentials",
+        "store",
+        "collection",
+        "objects",
+        "cron",
+        "recent syncs",
+    ] {
+        assert!(
+            checks.contains(&(name.into(), "ok".into())),
+            "{name}: {checks:?}"
+        );
+    }
+
+    // A branch that does not exist changes nothing; dev does, and the next sync follows it.
+    repo_cmd(&w, &["update", "app", "--branch", "nope"]).expect_code(2);
+    repo_cmd(
+        &w,
+        &["update", "app", "--branch", "dev", "--schedule", "1h"],
+    )
+    .ok();
+    let crontab = std::fs::read_to_string(w.path("crontab")).unwrap();
+    assert!(
+        crontab.contains("0 * * * * ") && !crontab.contains("*/30"),
+        "{crontab}"
+    );
+    repo_cmd(&w, &["sync", "app"]).ok();
+    let want: BTreeSet<String> = ["a.rs", "c.rs"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        paths_in(&store, "App"),
+        want,
+        "the branch switch removed b.rs and added c.rs"
+    );
+
+    // Broken: the entry gone by hand and the store unusable.
+    std::fs::write(w.path("crontab"), "").unwrap();
+    std::fs::rename(&store, w.path("store.bak")).unwrap();
+    std::fs::create_dir(&store).unwrap();
+    let d = repo_cmd(&w, &["diagnose", "app"]);
+    d.expect_code(3);
+    let findings = lines(d.stdout());
+    let verdict = |name: &str| {
+        findings
+            .iter()
+            .find(|f| f["check"] == name)
+            .map(|f| {
+                (
+                    f["verdict"].as_str().unwrap().to_owned(),
+                    f["advice"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(verdict("store").0, "fail");
+    assert!(
+        verdict("store").1.contains("ely-repo retry app"),
+        "{:?}",
+        verdict("store")
+    );
+    assert_eq!(verdict("cron").0, "fail");
+    assert!(verdict("cron").1.contains("resume app"));
+}
+
+#[test]
+fn add_batch_adds_each_line_and_one_bad_line_stops_nothing() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.push("one");
+    let list = format!(
+        "# repositories\n{url} name=one collection=One\n{url} name=two speed=fast\nfile:///nonexistent/x.git name=three\n{url} name=four schedule=1h include=*.rs\n",
+        url = up.url()
+    );
+    w.write("list.txt", list.as_bytes());
+    let run = repo_cmd(
+        &w,
+        &[
+            "add-batch",
+            "list.txt",
+            "--store",
+            w.path("store.db").to_str().unwrap(),
+            "--crontab-file",
+            w.path("crontab").to_str().unwrap(),
+        ],
+    );
+    run.expect_code(1);
+    run.expect_stderr("line 3: unknown key \"speed\"");
+    let results = lines(run.stdout());
+    let oks: Vec<(u64, bool)> = results
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(oks, vec![(2, true), (3, false), (4, false), (5, true)]);
+    let names: Vec<String> = lines(repo_cmd(&w, &["list"]).stdout())
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, vec!["four", "one"]);
+    let crontab = std::fs::read_to_string(w.path("crontab")).unwrap();
+    assert_eq!(
+        crontab.matches("# ely: ely-repo sync").count(),
+        2,
+        "{crontab}"
+    );
+}

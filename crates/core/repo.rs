@@ -33,6 +33,9 @@ Examples:
   ely-repo sync --all --cron
   ely-repo sync app
 
+  ely-repo diagnose app                     # what is wrong, and what to do
+  ely-repo update app --branch release --schedule 1h
+  ely-repo add-batch repos.txt --store http://weaviate:8080   # URL [key=value ...] per line
   ely-repo pause app && ely-repo resume app
   ely-repo remove app --delete-collection --yes
 
@@ -81,6 +84,16 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         tail: usize,
     },
+    /// Change a repository's settings: schedule, branch (the next sync re-indexes and removes
+    /// what the new branch lacks), filters, webhook.
+    Update(UpdateArgs),
+    /// Add every repository of a file: one `SOURCE [key=value ...]` per line (keys: name,
+    /// collection, schedule, store, branch, include, exclude, max-file-size, vectorizer,
+    /// model, alert-webhook; include and exclude take comma-separated globs). One line's
+    /// failure does not stop the others; each gets a result line.
+    AddBatch(AddBatchArgs),
+    /// What could keep a repository from syncing, each check with a verdict and what to do.
+    Diagnose { name: String },
     /// Stop syncing a repository (its cron entry goes; everything else stays).
     Pause { name: String },
     /// Start syncing a paused repository again.
@@ -144,6 +157,47 @@ struct AddArgs {
 }
 
 #[derive(ClapArgs, Debug)]
+struct UpdateArgs {
+    name: String,
+    /// When to sync: 30m, 1h, 1d, @hourly, or a cron expression.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// The branch to sync from now on.
+    #[arg(long)]
+    branch: Option<String>,
+    /// Only files matching (repeatable; replaces the repository's list).
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
+    /// Not files matching (repeatable; replaces the repository's list).
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Larger files are skipped.
+    #[arg(long, value_name = "SIZE")]
+    max_file_size: Option<String>,
+    /// POST alerts here.
+    #[arg(long, value_name = "URL", conflicts_with = "no_alert_webhook")]
+    alert_webhook: Option<String>,
+    /// No alerts any more.
+    #[arg(long)]
+    no_alert_webhook: bool,
+}
+
+#[derive(ClapArgs, Debug)]
+struct AddBatchArgs {
+    /// The file of repositories, `-` for stdin.
+    file: PathBuf,
+    /// The store of lines that name none.
+    #[arg(long, value_name = "URL|PATH")]
+    store: Option<String>,
+    /// The schedule of lines that name none.
+    #[arg(long, default_value = "30m")]
+    schedule: String,
+    /// Write the cron entries into this crontab-format file instead of your crontab.
+    #[arg(long, value_name = "FILE")]
+    crontab_file: Option<PathBuf>,
+}
+
+#[derive(ClapArgs, Debug)]
 struct SyncArgs {
     /// The repository.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -181,6 +235,9 @@ fn run(args: Args) -> Result<Exit> {
     if let Command::Add(a) = args.command {
         return add_cmd(&path, *a, &out, quiet);
     }
+    if let Command::AddBatch(a) = args.command {
+        return add_batch(&path, a, &out, quiet);
+    }
     if !path.exists() {
         return match args.command {
             Command::List | Command::Status { name: None } | Command::Logs { name: None, .. } => {
@@ -197,7 +254,25 @@ fn run(args: Args) -> Result<Exit> {
     }
     let state = State::open(&path)?;
     match args.command {
-        Command::Add(_) => Ok(Exit::Ok),
+        Command::Add(_) | Command::AddBatch(_) => Ok(Exit::Ok),
+        Command::Update(a) => update(&state, a),
+        Command::Diagnose { name } => {
+            let repo = state.need(&name)?;
+            let findings = ely_repo::diagnose::diagnose(&state, &repo);
+            out.findings(&findings)?;
+            let failed = |check: &str| {
+                findings
+                    .iter()
+                    .any(|f| f.verdict == "fail" && f.check == check)
+            };
+            Ok(if failed("remote") || failed("store") {
+                Exit::Unreachable
+            } else if findings.iter().any(|f| f.verdict == "fail") {
+                Exit::Fatal
+            } else {
+                Exit::Ok
+            })
+        }
         Command::List => {
             let repos = state.repos()?;
             out.statuses(&state, &repos)?;
@@ -301,6 +376,193 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
     } else {
         out.record_status(state, repo)?;
     }
+    Ok(Exit::Ok)
+}
+
+/// One line of an add-batch file as a request: `SOURCE key=value ...`.
+fn batch_request(line: &str, a: &AddBatchArgs) -> Result<Request, String> {
+    let mut words = line.split_whitespace();
+    let source = words.next().ok_or("an empty line")?;
+    let mut req = Request {
+        source: source.into(),
+        schedule: a.schedule.clone(),
+        store: a.store.clone(),
+        crontab_file: a.crontab_file.clone(),
+        ..Request::default()
+    };
+    let globs = |v: &str| {
+        v.split(',')
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("{w:?} is not key=value"))?;
+        let v = v.to_owned();
+        match k {
+            "name" => req.name = Some(v),
+            "collection" => req.collection = Some(v),
+            "schedule" => req.schedule = v,
+            "store" => req.store = Some(v),
+            "branch" => req.branch = Some(v),
+            "include" => req.include = globs(&v),
+            "exclude" => req.exclude = globs(&v),
+            "max-file-size" => req.max_file_size = Some(v),
+            "vectorizer" => req.vectorizer = Some(v),
+            "model" => req.model = Some(v),
+            "alert-webhook" => req.webhook = Some(v),
+            other => return Err(format!("unknown key {other:?}")),
+        }
+    }
+    Ok(req)
+}
+
+/// The result line of one add-batch line.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BatchResult {
+    line: usize,
+    source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl Record for BatchResult {
+    const KIND: &'static str = "added";
+}
+
+fn add_batch(path: &Path, a: AddBatchArgs, out: &Out, quiet: bool) -> Result<Exit> {
+    let text = if a.file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("reading stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(&a.file).with_context(|| format!("reading {}", a.file.display()))?
+    };
+    let home = path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
+    let mut failed = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let source = line.split_whitespace().next().unwrap_or_default();
+        let mut result = BatchResult {
+            line: i + 1,
+            source: ely_store::shown(source),
+            name: None,
+            ok: false,
+            error: None,
+        };
+        let outcome = batch_request(line, &a)
+            .map_err(anyhow::Error::msg)
+            .and_then(|req| add::check(&req))
+            .and_then(|checked| {
+                let state = State::open(path)?;
+                let mut say = |m: String| {
+                    if !quiet {
+                        eprintln!("{NAME}: line {}: {m}", i + 1);
+                    }
+                };
+                add::add(&state, checked, &home, &exe, &mut say)
+            });
+        match outcome {
+            Ok(added) => {
+                result.ok = true;
+                result.name = Some(added.repo.name.clone());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{NAME}: error: {} line {}: {e:#}", a.file.display(), i + 1);
+                result.error = Some(format!("{e:#}"));
+            }
+        }
+        if out.people {
+            println!(
+                "line {}: {} {}",
+                result.line,
+                result.source,
+                if result.ok { "added" } else { "FAILED" }
+            );
+        } else {
+            out.record(&result)?;
+        }
+    }
+    Ok(if failed > 0 { Exit::Rejected } else { Exit::Ok })
+}
+
+fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
+    let mut repo = state.need(&a.name)?;
+    let before = repo.clone();
+    if let Some(s) = &a.schedule {
+        let parsed =
+            ely_schedule::Schedule::parse(s).map_err(|e| usage(format!("--schedule: {e}")))?;
+        repo.schedule = s.clone();
+        repo.cron = parsed.cron().to_owned();
+    }
+    if let Some(w) = &a.alert_webhook {
+        let l = w.to_ascii_lowercase();
+        if !(l.starts_with("http://") || l.starts_with("https://")) {
+            return Err(usage(format!(
+                "--alert-webhook {}: give an http:// or https:// URL",
+                ely_schedule::alert::shown_url(w)
+            )));
+        }
+        repo.webhook = Some(w.clone());
+    }
+    if a.no_alert_webhook {
+        repo.webhook = None;
+    }
+    if !a.include.is_empty() {
+        repo.include = a.include.clone();
+    }
+    if !a.exclude.is_empty() {
+        repo.exclude = a.exclude.clone();
+    }
+    if let Some(m) = &a.max_file_size {
+        repo.max_file_size = Some(m.clone());
+    }
+    if let Some(b) = &a.branch {
+        // The branch must exist before anything changes.
+        ely_repo::git::check_source(&repo.url, Some(b))?;
+        repo.branch = Some(b.clone());
+    }
+    if repo == before {
+        eprintln!(
+            "{NAME}: {} unchanged (give what to change; see --help)",
+            repo.name
+        );
+        return Ok(Exit::Ok);
+    }
+    if repo.cron != before.cron && !repo.paused {
+        let exe = std::env::current_exe().context("finding this program's path")?;
+        let command = add::cron_command(&repo, &exe, state.path());
+        match add::crontab(&repo, state.path()).install(
+            &add::cron_key(&repo, state.path()),
+            &repo.cron,
+            &command,
+        ) {
+            Ok(_) | Err(ely_schedule::CrontabError::NoCrontab { .. }) => {}
+            Err(e) => return Err(anyhow::anyhow!("{e}")),
+        }
+    }
+    state.save(&repo, true)?;
+    eprintln!(
+        "{NAME}: {} updated{}",
+        repo.name,
+        if repo.branch != before.branch {
+            "; the next sync switches branch (what the new branch lacks is removed)"
+        } else {
+            ""
+        }
+    );
     Ok(Exit::Ok)
 }
 
@@ -741,6 +1003,26 @@ impl Out {
             text.push_str(&format!("{branch} {k:<11} {v}\n"));
         }
         std::io::stdout().lock().write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    fn findings(&self, findings: &[ely_repo::diagnose::Finding]) -> Result<()> {
+        if !self.people {
+            for f in findings {
+                self.record(f)?;
+            }
+            return Ok(());
+        }
+        let mut t = Table::new(&["CHECK", "VERDICT", "DETAIL", "WHAT TO DO"]);
+        for f in findings {
+            t.row(vec![
+                f.check.clone(),
+                f.verdict.to_uppercase(),
+                f.detail.clone(),
+                f.advice.clone(),
+            ]);
+        }
+        t.print()?;
         Ok(())
     }
 

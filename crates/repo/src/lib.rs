@@ -4,12 +4,14 @@
 //! - [`state`]: the state file (repositories, their settings, the history of syncs);
 //! - [`git`]: the source checked, cloned and brought up to date; what a clone holds;
 //! - [`sync`]: one sync (lock, fetch, ely-ingest's git mode, record, alert);
-//! - [`add`]: a repository added with every check first and nothing half-made.
+//! - [`add`]: a repository added with every check first and nothing half-made;
+//! - [`diagnose`]: what could keep a repository from syncing, and what to do.
 //!
 //! Cron entries, locks and alerts come from `ely-schedule`, as ely-catalog's schedules do.
 //! docs/REPO.md describes it for users.
 
 pub mod add;
+pub mod diagnose;
 pub mod git;
 pub mod state;
 pub mod sync;
