@@ -34,25 +34,6 @@ fn finding(check: &str, verdict: &str, detail: String, advice: &str) -> Finding 
     }
 }
 
-/// The properties ely-ingest gives a collection.
-const PROPERTIES: [&str; 15] = [
-    "repo",
-    "path",
-    "fileName",
-    "extension",
-    "language",
-    "content",
-    "chunkIndex",
-    "chunkCount",
-    "startLine",
-    "endLine",
-    "size",
-    "contentHash",
-    "commit",
-    "branch",
-    "indexedAt",
-];
-
 /// Every check of `repo`.
 pub fn diagnose(state: &State, repo: &Repo) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -135,9 +116,10 @@ pub fn diagnose(state: &State, repo: &Repo) -> Vec<Finding> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let missing: Vec<&str> = PROPERTIES
+                    // The properties ely-ingest gives a collection.
+                    let missing: Vec<&str> = ely_ingest::model::PROPERTIES
                         .iter()
-                        .copied()
+                        .map(|(name, _, _)| *name)
                         .filter(|p| !have.iter().any(|h| h.eq_ignore_ascii_case(p)))
                         .collect();
                     if missing.is_empty() {
