@@ -14,7 +14,10 @@
 #   7. show that a damaged backup is caught (exit 4), and that restoring it writes nothing,
 #   8. ely-catalog: catalog the backups, verify them deeply, add a nightly backup plan (its
 #      cron entry goes into a crontab file here), run it twice as cron would, and show which
-#      backups a retention policy would keep and why.
+#      backups a retention policy would keep and why,
+#   9. ely-repo: put the git repository of step 1 (pushed to a bare remote) under sync with
+#      one command, push a commit, sync as cron would, and show its status, history and
+#      diagnosis.
 # Needs git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +32,7 @@ cargo build --release --workspace
 bin=target/release
 mkdir -p "$OUT"
 rm -f "$OUT"/sample.* "$OUT"/backup.* "$OUT"/copy.* "$OUT"/store.db* "$OUT"/ingest.* "$OUT"/catalog.db* "$OUT"/crontab
-rm -rf "$OUT"/nightly "$OUT"/logs "$OUT"/locks
+rm -rf "$OUT"/nightly "$OUT"/logs "$OUT"/locks "$OUT"/repo-home "$OUT"/remote.git "$OUT"/repo-work "$OUT"/crontab-repo
 store="$OUT/store.db"
 
 # --- ely-ingest --------------------------------------------------------------------------------
@@ -167,5 +170,24 @@ echo "   files kept in nightly/: $(ls "$OUT/nightly" | wc -l)"
 echo "== ely-catalog cleanup --keep-daily 7 --dry-run: each backup's verdict and why"
 catalog cleanup --keep-daily 7 --keep-last 1 --dry-run
 catalog schedule remove nightly
+
+# --- ely-repo ----------------------------------------------------------------------------------
+echo "== ely-repo add: the repository of step 1, pushed to a bare remote, under sync in one command"
+git clone -q --bare "$ws/ely" "$OUT/remote.git"
+repo() { ELY_HOME="$OUT/repo-home" "$bin/ely-repo" "$@"; }
+repo add "file://$(cd "$OUT" && pwd)/remote.git" --name ely --collection Repo --store "$store" \
+  --schedule 30m --crontab-file "$OUT/crontab-repo" --yes
+sed 's/^/   /' "$OUT/crontab-repo"
+echo "== a commit is pushed; ely-repo sync --cron (what cron runs) takes only that"
+git clone -q "$OUT/remote.git" "$OUT/repo-work"
+echo "// pushed by the demo" >> "$OUT/repo-work/crates/core/repo.rs"
+git -C "$OUT/repo-work" commit -q -am "a pushed change"
+git -C "$OUT/repo-work" push -q origin main
+rm -rf "$OUT/repo-work"
+repo sync --cron ely
+echo "== ely-repo status, logs, diagnose"
+repo status ely
+repo logs ely
+repo diagnose ely
 ls -l "$OUT"
 echo "== done: the store and the backups are in $OUT"
