@@ -107,6 +107,10 @@ fn manifests_from_ely_backup_become_backups_and_adding_again_is_harmless() {
     assert_eq!(list[0]["status"], "ok");
     assert_eq!(list[0]["note"], "first");
 
+    // Nothing on stdin (the backup before the pipe failed) is an error, not a quiet success.
+    catalog(&w, &["add"], b"")
+        .expect_code(2)
+        .expect_stderr("no manifest line came on stdin");
     // A line that is not a manifest is rejected with its line number; the rest is added.
     std::fs::create_dir(w.path("c")).unwrap();
     let m2 = w.run(
@@ -1064,6 +1068,8 @@ fn an_overlapping_run_stops_and_bad_plans_change_nothing() {
         (vec!["--format", "csv"], "--format"),
         (vec!["--alert-webhook", "ftp://x"], "--alert-webhook"),
         (vec!["--store", "http://user:pw@h:8080"], "no credentials"),
+        (vec!["--store", "nowhere.db"], "no embedded store there"),
+        (vec!["--collection", "Nope"], "no such collection"),
     ] {
         let mut all = vec![
             "schedule",

@@ -281,7 +281,7 @@ Examples:
   ely-catalog schedule add hourly-docs --collection Docs --every 1h --to /backups/docs \\
     --format parquet --keep-hourly 24 --keep-daily 7 --store http://weaviate:8080
 
-cron runs `ely-catalog schedule run NAME`; its output goes to logs/schedule-NAME.log beside
+cron runs `ely-catalog schedule run NAME`; its output goes to logs/<catalog>-NAME.log beside
 the catalog. A Weaviate that needs a key: set WEAVIATE_API_KEY in the crontab's environment.")]
     Add(Box<ScheduleAddArgs>),
     /// The plans, their schedules, last runs and next runs.
@@ -460,17 +460,20 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
         let found = scan(dir).with_context(|| format!("scanning {}", dir.display()))?;
         files.extend(found.into_iter().map(|f| (f, false)));
     }
+    let mut seen_on_stdin = 0u64;
     if a.files.is_empty() && a.scan.is_empty() {
         // Manifest lines on stdin.
         if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             eprintln!("{NAME}: reading manifest lines from the terminal; pipe ely-backup -o FILE in, or give files (add FILE...), or end with Ctrl-D");
         }
         let stdin = std::io::stdin().lock();
+        let mut seen = 0u64;
         for (i, line) in stdin.split(b'\n').enumerate() {
             let line = line.context("reading stdin")?;
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            seen += 1;
             let n = i + 1;
             let mut m = match Manifest::from_line(&line) {
                 Ok(m) => m,
@@ -511,6 +514,12 @@ fn add(catalog: &mut Catalog, a: AddArgs, out: &Out) -> Result<Exit> {
                 }
             }
         }
+        seen_on_stdin = seen;
+    }
+    if a.files.is_empty() && a.scan.is_empty() && seen_on_stdin == 0 {
+        return Err(anyhow::anyhow!(
+            "nothing to add: no manifest line came on stdin (did the command before the pipe fail? ely-backup prints one line per file it writes with -o)"
+        ));
     }
     let mut skipped = 0u64;
     for (file, named) in files {
@@ -723,9 +732,9 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
         }
         ScheduleCommand::Remove { name, crontab_file } => {
             let Some(mut plan) = catalog.plan(&name)? else {
-                return Err(usage(format!(
+                return Err(anyhow::anyhow!(
                     "no backup plan named {name:?} (see `ely-catalog schedule list`)"
-                )));
+                ));
             };
             if let Some(f) = crontab_file {
                 plan.crontab_file =
@@ -749,9 +758,9 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
         }
         ScheduleCommand::Run { name } => {
             let Some(plan) = catalog.plan(&name)? else {
-                return Err(usage(format!(
+                return Err(anyhow::anyhow!(
                     "no backup plan named {name:?} (see `ely-catalog schedule list`)"
-                )));
+                ));
             };
             let outcome = match plan::run(catalog, &plan, &plan::backup_exe()) {
                 Ok(o) => o,
@@ -835,6 +844,28 @@ fn schedule_add(catalog: &mut Catalog, a: ScheduleAddArgs) -> Result<Exit> {
         tags: a.tags.clone(),
     };
     plan::validate(&plan).map_err(usage)?;
+    // An embedded store is on this machine: that it and the collections exist is checked
+    // now rather than at the first run. (Weaviate may be down for a moment; its run says so.)
+    if let ely_store::Location::Embedded(p) = ely_store::resolve(Some(&plan.store), |_| None)? {
+        if !p.exists() {
+            return Err(usage(format!(
+                "--store {}: no embedded store there (give the store the backups come from)",
+                p.display()
+            )));
+        }
+        let store = ely_store::open_existing(
+            &ely_store::Location::Embedded(p.clone()),
+            &ely_store::OpenOptions::default(),
+        )?;
+        for c in &plan.collections {
+            if store.class(c)?.is_none() {
+                return Err(usage(format!(
+                    "--collection {c}: no such collection in {}",
+                    p.display()
+                )));
+            }
+        }
+    }
     let previous = catalog.plan(&plan.name)?;
     if previous.is_some() && !a.replace {
         return Err(usage(format!(
@@ -1165,6 +1196,7 @@ impl Out {
         let mut t = Table::new(&[
             "COLLECTION",
             ">BACKUPS",
+            "OLDEST",
             "NEWEST",
             ">OBJECTS",
             ">GROWTH 30D",
@@ -1175,6 +1207,7 @@ impl Out {
             t.row(vec![
                 s.collection.clone(),
                 table::count(s.backups),
+                table::local_time(&s.oldest),
                 table::local_time(&s.newest),
                 table::count(s.objects),
                 format!("{:+}", s.growth_30d),

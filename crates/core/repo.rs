@@ -367,10 +367,10 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         );
         println!(
             "next sync: {}",
-            next_sync(repo).unwrap_or_else(|| "-".into())
+            next_sync(repo).map_or("-".into(), |t| table::local_time(&t))
         );
         println!(
-            "check on it: ely-repo status {0} | ely-repo logs {0}",
+            "check on it: `ely-repo status {0}`, `ely-repo logs {0}`, `ely-repo diagnose {0}`",
             repo.name
         );
     } else {
@@ -810,8 +810,9 @@ fn next_sync(repo: &Repo) -> Option<String> {
         return None;
     }
     let s = ely_schedule::Schedule::parse(&repo.cron).ok()?;
+    // RFC 3339, as every time in ely's records; tables show it in local time.
     s.next_after(&jiff::Zoned::now())
-        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .map(|t| t.timestamp().to_string())
 }
 
 /// A repository's status, as `status` and `list` print it.
@@ -855,7 +856,10 @@ fn status_of(state: &State, repo: &Repo) -> Result<Status> {
         documents: add::documents(repo),
         last_sync: last.and_then(|s| s.finished.clone()),
         last_ok: last.and_then(|s| s.ok),
-        last_error: finished.iter().rev().find_map(|s| s.error.clone()),
+        // The error of the last sync, when it failed (an old error is in `logs`).
+        last_error: last
+            .filter(|s| s.ok == Some(false))
+            .and_then(|s| s.error.clone()),
         // The commit the collection is at: the last good sync's.
         commit: history
             .iter()
@@ -927,7 +931,7 @@ impl Out {
                 s.collection.clone(),
                 s.documents.map_or("?".into(), table::count),
                 last_sync(s),
-                s.next_sync.clone().unwrap_or_else(|| "-".into()),
+                s.next_sync.as_deref().map_or("-".into(), table::local_time),
                 s.status.clone(),
             ]);
         }
@@ -972,7 +976,9 @@ impl Out {
             ("last sync", last_sync(&s)),
             (
                 "next sync",
-                s.next_sync.clone().unwrap_or_else(|| "- (paused)".into()),
+                s.next_sync
+                    .as_deref()
+                    .map_or("- (paused)".into(), table::local_time),
             ),
             (
                 "recent",

@@ -41,7 +41,7 @@ pub enum Exit {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success (also when the reader of stdout goes away)
-  1    finished, but some records were rejected (see --dead-letter)
+  1    finished, but some records were rejected (the dead-letter file or the messages say which)
   2    usage error, bad input, or another fatal error
   3    store unreachable or retries exhausted (try again later)
   4    input failed verification (truncated or corrupt)

@@ -32,8 +32,23 @@ impl Table {
         }
     }
 
+    /// Adds a row; a cell's line breaks become `; ` (a message of several lines stays in its
+    /// column).
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| match c.contains('\n') {
+                    true => c
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    false => c,
+                })
+                .collect(),
+        );
     }
 
     pub fn is_empty(&self) -> bool {

@@ -159,6 +159,13 @@ pub fn check(req: &Request) -> Result<Checked> {
         bail!("--model names the model of --vectorizer: give both");
     }
     let branch = git::check_source(&url, req.branch.as_deref())?;
+    // A Weaviate that does not answer would only fail the first sync, after the clone.
+    let loc = ely_store::resolve(Some(&store), |_| None)?;
+    if let ely_store::Location::Weaviate(_) = &loc {
+        ely_store::open(&loc, &ely_store::OpenOptions::from_env())?
+            .collections()
+            .with_context(|| format!("the store {}", ely_store::shown(&store)))?;
+    }
     Ok(Checked {
         req: req.clone(),
         url,
@@ -303,8 +310,16 @@ pub fn add(
     let key = cron_key(&repo, state.path());
     let command = cron_command(&repo, exe, state.path());
     let entry = ely_schedule::entry_line(schedule.cron(), &command);
-    let installed = match crontab(&repo, state.path()).install(&key, schedule.cron(), &command) {
-        Ok(_) => true,
+    let tab = crontab(&repo, state.path());
+    let installed = match tab.install(&key, schedule.cron(), &command) {
+        Ok(_) => {
+            say(format!(
+                "cron entry installed in {}: {}",
+                tab.describe(),
+                schedule.describe()
+            ));
+            true
+        }
         Err(ely_schedule::CrontabError::NoCrontab { .. }) => false,
         Err(e) => bail!("installing the cron entry: {e}"),
     };

@@ -84,7 +84,13 @@ fn run(mut cmd: Command, what: &str, url: &str) -> Result<Output> {
         .output()
         .map_err(|e| anyhow!("running git: {e} (is git installed?)"))?;
     if !out.status.success() {
-        let mut msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        // git's message of several lines, on one.
+        let mut msg = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
         if !url.is_empty() {
             msg = msg.replace(url, &shown(url));
         }
