@@ -817,12 +817,7 @@ fn schedule(catalog: &mut Catalog, cmd: ScheduleCommand, out: &Out, quiet: bool)
 fn schedule_add(catalog: &mut Catalog, a: ScheduleAddArgs) -> Result<Exit> {
     let schedule =
         ely_schedule::Schedule::parse(&a.every).map_err(|e| usage(format!("--every: {e}")))?;
-    let store = match ely_store::resolve(a.store.as_deref(), |k| std::env::var(k).ok())? {
-        ely_store::Location::Weaviate(url) => url,
-        ely_store::Location::Embedded(p) => {
-            std::path::absolute(&p).unwrap_or(p).display().to_string()
-        }
-    };
+    let store = ely_store::resolve(a.store.as_deref(), |k| std::env::var(k).ok())?.full();
     let to = std::path::absolute(&a.to).unwrap_or(a.to.clone());
     let plan = Plan {
         name: a.name.clone(),

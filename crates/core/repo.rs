@@ -311,9 +311,7 @@ fn run(args: Args) -> Result<Exit> {
 }
 
 fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
-    let home = path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let home = ely_store::sqlite::folder_of(path);
     let req = Request {
         source: a.source,
         name: a.name,
@@ -443,9 +441,7 @@ fn add_batch(path: &Path, a: AddBatchArgs, out: &Out, quiet: bool) -> Result<Exi
     } else {
         std::fs::read_to_string(&a.file).with_context(|| format!("reading {}", a.file.display()))?
     };
-    let home = path
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let home = ely_store::sqlite::folder_of(path);
     let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
     let mut failed = 0;
     for (i, line) in text.lines().enumerate() {
@@ -508,13 +504,7 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
         repo.cron = parsed.cron().to_owned();
     }
     if let Some(w) = &a.alert_webhook {
-        let l = w.to_ascii_lowercase();
-        if !(l.starts_with("http://") || l.starts_with("https://")) {
-            return Err(usage(format!(
-                "--alert-webhook {}: give an http:// or https:// URL",
-                ely_schedule::alert::shown_url(w)
-            )));
-        }
+        ely_schedule::alert::check_url(w).map_err(usage)?;
         repo.webhook = Some(w.clone());
     }
     if a.no_alert_webhook {

@@ -299,26 +299,6 @@ impl Backup {
             }
         };
     }
-
-    /// The backup as the manifest ely-backup printed for it.
-    pub fn manifest(&self) -> Manifest {
-        Manifest {
-            file: self.file.clone(),
-            format: self.format.clone(),
-            compression: self.compression.clone(),
-            collections: self.collections.clone(),
-            objects: self.objects,
-            bytes: self.bytes,
-            hash: self.hash.clone(),
-            algorithm: self.algorithm.clone(),
-            schema_only: self.schema_only,
-            filtered: self.filtered,
-            started: self.started.clone(),
-            finished: self.finished.clone(),
-            source: self.source.clone(),
-            ely_version: self.ely_version.clone(),
-        }
-    }
 }
 
 /// The short form of an id: its first 8 hex digits, as restic shows snapshot ids.

@@ -69,17 +69,12 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 impl Plan {
-    /// The crontab this plan's entry lives in. The user's crontab is locked by one file per
-    /// user (`$ELY_HOME/crontab.lock`), whatever catalog writes to it.
+    /// The crontab this plan's entry lives in.
     pub fn crontab(&self, catalog: &Path) -> ely_schedule::Crontab {
-        match &self.crontab_file {
-            Some(f) => ely_schedule::Crontab::file(Path::new(f)),
-            None => ely_schedule::Crontab::system(
-                ely_store::ely_home(|k| std::env::var(k).ok())
-                    .unwrap_or_else(|| catalog_dir(catalog))
-                    .join("crontab.lock"),
-            ),
-        }
+        ely_schedule::Crontab::for_job(
+            self.crontab_file.as_deref(),
+            &ely_store::sqlite::folder_of(catalog),
+        )
     }
 
     /// The key of its crontab entry: the plan in its catalog, so that two catalogs' plans of
@@ -113,14 +108,14 @@ impl Plan {
     /// `logs/<catalog>-NAME.log` beside the catalog (`<catalog>` its file name without
     /// extension, so catalogs in one folder keep apart).
     pub fn log_path(&self, catalog: &Path) -> PathBuf {
-        catalog_dir(catalog)
+        ely_store::sqlite::folder_of(catalog)
             .join("logs")
             .join(format!("{}-{}.log", stem(catalog), self.name))
     }
 
     /// `locks/<catalog>-NAME.lock` beside the catalog.
     pub fn lock_path(&self, catalog: &Path) -> PathBuf {
-        catalog_dir(catalog)
+        ely_store::sqlite::folder_of(catalog)
             .join("locks")
             .join(format!("{}-{}.lock", stem(catalog), self.name))
     }
@@ -146,13 +141,6 @@ fn stem(catalog: &Path) -> String {
     catalog
         .file_stem()
         .map_or_else(|| "catalog".into(), |s| s.to_string_lossy().into_owned())
-}
-
-fn catalog_dir(catalog: &Path) -> PathBuf {
-    catalog
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_owned)
 }
 
 /// Why a run did not happen.
@@ -467,23 +455,11 @@ pub fn validate(plan: &Plan) -> Result<()> {
     if plan.collections.is_empty() && !plan.all {
         bail!("give --collection NAME (repeatable) or --all");
     }
-    let lower = plan.store.to_ascii_lowercase();
-    if (lower.starts_with("http://") || lower.starts_with("https://"))
-        && plan.store[plan.store.find("://").map_or(0, |i| i + 3)..]
-            .split(['/', '?', '#'])
-            .next()
-            .is_some_and(|a| a.contains('@'))
-    {
+    if ely_store::has_credentials(&plan.store) {
         bail!("--store {}: a plan keeps no credentials; give the URL without them and set WEAVIATE_API_KEY in the crontab's environment", ely_store::shown(&plan.store));
     }
     if let Some(url) = &plan.webhook {
-        let l = url.to_ascii_lowercase();
-        if !(l.starts_with("http://") || l.starts_with("https://")) {
-            bail!(
-                "--alert-webhook {}: give an http:// or https:// URL",
-                ely_schedule::alert::shown_url(url)
-            );
-        }
+        ely_schedule::alert::check_url(url).map_err(anyhow::Error::msg)?;
     }
     Ok(())
 }

@@ -90,21 +90,6 @@ impl std::fmt::Display for FirstSyncFailed {
 
 impl std::error::Error for FirstSyncFailed {}
 
-/// Whether a URL carries credentials a state file must not keep: a password, or any user
-/// of an http(s) URL (ssh's `git@` is a login name, not a secret).
-fn has_credentials(url: &str) -> bool {
-    let Some(scheme_end) = url.find("://") else {
-        return false;
-    };
-    let scheme = url[..scheme_end].to_ascii_lowercase();
-    let rest = &url[scheme_end + 3..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    match authority.rfind('@') {
-        None => false,
-        Some(at) => scheme.starts_with("http") || authority[..at].contains(':'),
-    }
-}
-
 /// A request checked, before anything is changed.
 pub struct Checked {
     req: Request,
@@ -120,7 +105,7 @@ pub struct Checked {
 /// git with its branch (`git ls-remote`).
 pub fn check(req: &Request) -> Result<Checked> {
     let url = source_url(&req.source);
-    if has_credentials(&url) {
+    if ely_store::has_credentials(&url) {
         bail!(
             "{}: give the URL without credentials; a token goes in GITHUB_TOKEN or GIT_TOKEN",
             ely_store::shown(&url)
@@ -137,23 +122,14 @@ pub fn check(req: &Request) -> Result<Checked> {
     let schedule = ely_schedule::Schedule::parse(&req.schedule)
         .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
     let store = match ely_store::resolve(req.store.as_deref(), |k| std::env::var(k).ok())? {
-        ely_store::Location::Weaviate(u) if has_credentials(&u) => bail!(
+        ely_store::Location::Weaviate(u) if ely_store::has_credentials(&u) => bail!(
             "--store {}: give the URL without credentials; the API key comes from WEAVIATE_API_KEY",
             ely_store::shown(&u)
         ),
-        ely_store::Location::Weaviate(u) => u,
-        ely_store::Location::Embedded(p) => {
-            std::path::absolute(&p).unwrap_or(p).display().to_string()
-        }
+        loc => loc.full(),
     };
     if let Some(w) = &req.webhook {
-        let l = w.to_ascii_lowercase();
-        if !(l.starts_with("http://") || l.starts_with("https://")) {
-            bail!(
-                "--alert-webhook {}: give an http:// or https:// URL",
-                ely_schedule::alert::shown_url(w)
-            );
-        }
+        ely_schedule::alert::check_url(w).map_err(anyhow::Error::msg)?;
     }
     if req.model.is_some() && req.vectorizer.is_none() {
         bail!("--model names the model of --vectorizer: give both");
@@ -403,10 +379,7 @@ pub fn cron_key(repo: &Repo, state: &Path) -> String {
 /// What cron runs: this binary and the state file by their full paths, output appended to
 /// the repository's log beside the state file.
 pub fn cron_command(repo: &Repo, exe: &Path, state: &Path) -> String {
-    let dir = state
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_owned);
+    let dir = ely_store::sqlite::folder_of(state);
     let log = dir.join("logs").join(format!("repo-{}.log", repo.name));
     let _ = std::fs::create_dir_all(dir.join("logs"));
     ely_schedule::append_log(
@@ -424,14 +397,10 @@ pub fn cron_command(repo: &Repo, exe: &Path, state: &Path) -> String {
 
 /// The crontab a repository's entry lives in.
 pub fn crontab(repo: &Repo, state: &Path) -> ely_schedule::Crontab {
-    match &repo.crontab_file {
-        Some(f) => ely_schedule::Crontab::file(PathBuf::from(f)),
-        None => ely_schedule::Crontab::system(
-            ely_store::ely_home(|k| std::env::var(k).ok())
-                .unwrap_or_else(|| state.parent().map(Path::to_owned).unwrap_or_default())
-                .join("crontab.lock"),
-        ),
-    }
+    ely_schedule::Crontab::for_job(
+        repo.crontab_file.as_deref(),
+        &ely_store::sqlite::folder_of(state),
+    )
 }
 
 #[cfg(test)]

@@ -61,10 +61,7 @@ impl Tools {
 
     /// The tools beside the state file at `state` and this binary.
     pub fn beside(state: &Path) -> Tools {
-        let dir = state
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_owned);
+        let dir = ely_store::sqlite::folder_of(state);
         Tools {
             ingest: ely_schedule::sibling("ely-ingest"),
             ingest_states: dir.join("ingest"),

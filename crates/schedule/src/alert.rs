@@ -19,6 +19,19 @@ pub fn shown_url(url: &str) -> String {
     format!("{}{host}{more}", &url[..scheme_end])
 }
 
+/// Checks a webhook URL given by `--alert-webhook`: http or https only. The error shows the
+/// URL as [`shown_url`] does.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let l = url.to_ascii_lowercase();
+    match l.starts_with("http://") || l.starts_with("https://") {
+        true => Ok(()),
+        false => Err(format!(
+            "--alert-webhook {}: give an http:// or https:// URL",
+            shown_url(url)
+        )),
+    }
+}
+
 /// This machine's name, for an alert to say where it comes from.
 pub fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -422,6 +422,21 @@ impl Crontab {
         Crontab::system_with(PathBuf::from("crontab"), lock_path.into())
     }
 
+    /// Where a job's entry goes: the crontab-format `file` when one was given
+    /// (`--crontab-file`), else the user's crontab, locked by one file per user
+    /// (`$ELY_HOME/crontab.lock`, or in `fallback` when there is no ELY_HOME or HOME),
+    /// whatever state file the job belongs to.
+    pub fn for_job(file: Option<&str>, fallback: &std::path::Path) -> Crontab {
+        match file {
+            Some(f) => Crontab::file(PathBuf::from(f)),
+            None => Crontab::system(
+                ely_store::ely_home(|k| std::env::var(k).ok())
+                    .unwrap_or_else(|| fallback.to_owned())
+                    .join("crontab.lock"),
+            ),
+        }
+    }
+
     /// [`Crontab::system`] through another `crontab` program (a fake one in tests).
     pub fn system_with(program: PathBuf, lock_path: PathBuf) -> Crontab {
         Crontab {

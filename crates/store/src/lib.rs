@@ -22,7 +22,8 @@ pub use ely_vocab::{parse_vector, Object, Vector};
 pub use error::{ErrorKind, StoreError};
 pub use filter::Filter;
 pub use location::{
-    ely_home, open, open_existing, resolve, shown, Location, OpenOptions, RetryReporter,
+    ely_home, has_credentials, open, open_existing, resolve, shown, Location, OpenOptions,
+    RetryReporter,
 };
 
 use serde::{Deserialize, Serialize};

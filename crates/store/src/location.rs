@@ -15,6 +15,35 @@ pub enum Location {
 }
 
 /// Never shows a password given in the URL (`https://user:password@host`).
+impl Location {
+    /// The location as a command line or a state file keeps it: a URL as given, an embedded
+    /// store by its full path (cron and other folders still find it).
+    pub fn full(&self) -> String {
+        match self {
+            Location::Weaviate(url) => url.clone(),
+            Location::Embedded(p) => std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+        }
+    }
+}
+
+/// Whether a URL carries credentials nothing should keep: a password, or any user of an
+/// http(s) URL (ssh's `git@` is a login name, not a secret).
+pub fn has_credentials(url: &str) -> bool {
+    let Some(scheme_end) = url.find("://") else {
+        return false;
+    };
+    let scheme = url[..scheme_end].to_ascii_lowercase();
+    let rest = &url[scheme_end + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    match authority.rfind('@') {
+        None => false,
+        Some(at) => scheme.starts_with("http") || authority[..at].contains(':'),
+    }
+}
+
 impl std::fmt::Debug for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

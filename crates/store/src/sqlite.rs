@@ -51,6 +51,14 @@ pub fn open(
     }
 }
 
+/// The folder of a state file, where what belongs to it goes (its locks and logs): `.` for a
+/// bare file name.
+pub fn folder_of(path: &Path) -> std::path::PathBuf {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| std::path::PathBuf::from("."), Path::to_owned)
+}
+
 /// Creates the file with mode 0600 if it does not exist, so no other user can read it.
 fn create_private(path: &Path) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
