@@ -12,6 +12,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use ely_cli::table::{self, Table};
 use ely_cli::{usage, Exit};
 use ely_repo::add::{self, Request};
+use ely_repo::status::{next_sync, status_of, Status};
 use ely_repo::sync::{self, Tools};
 use ely_repo::{Repo, State, Sync};
 use ely_stream::Record;
@@ -34,6 +35,7 @@ Examples:
   ely-repo sync app
 
   ely-repo diagnose app                     # what is wrong, and what to do
+  ely-repo dashboard                        # live view; q quits (--once: one frame)
   ely-repo update app --branch release --schedule 1h
   ely-repo add-batch repos.txt --store http://weaviate:8080   # URL [key=value ...] per line
   ely-repo pause app && ely-repo resume app
@@ -94,6 +96,19 @@ enum Command {
     AddBatch(AddBatchArgs),
     /// What could keep a repository from syncing, each check with a verdict and what to do.
     Diagnose { name: String },
+    /// A live full-screen view of every repository (health, active syncs, totals, success
+    /// rate, average sync time, files per hour, storage), refreshed every second; `q` quits.
+    Dashboard {
+        /// Print one frame and exit (for scripts and pipes; the default off a terminal).
+        #[arg(long)]
+        once: bool,
+        /// The frame's width with --once [default: the terminal's, else 100].
+        #[arg(long, value_name = "COLUMNS")]
+        width: Option<u16>,
+        /// The frame's height with --once [default: the terminal's, else 30].
+        #[arg(long, value_name = "ROWS")]
+        height: Option<u16>,
+    },
     /// Stop syncing a repository (its cron entry goes; everything else stays).
     Pause { name: String },
     /// Start syncing a paused repository again.
@@ -256,6 +271,23 @@ fn run(args: Args) -> Result<Exit> {
     match args.command {
         Command::Add(_) | Command::AddBatch(_) => Ok(Exit::Ok),
         Command::Update(a) => update(&state, a),
+        Command::Dashboard {
+            once,
+            width,
+            height,
+        } => {
+            let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+            if once || !tty {
+                let (w, h) = ratatui_size().unwrap_or((100, 30));
+                let frame =
+                    ely_repo::dashboard::once(&state, width.unwrap_or(w), height.unwrap_or(h))?;
+                std::io::stdout().lock().write_all(frame.as_bytes())?;
+            } else {
+                drop(state);
+                ely_repo::dashboard::run(&path)?;
+            }
+            Ok(Exit::Ok)
+        }
         Command::Diagnose { name } => {
             let repo = state.need(&name)?;
             let findings = ely_repo::diagnose::diagnose(&state, &repo);
@@ -660,6 +692,14 @@ fn sync_some(
     Ok(worst)
 }
 
+/// The terminal's size, when stdout is one.
+fn ratatui_size() -> Option<(u16, u16)> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    ely_repo::dashboard::terminal_size()
+}
+
 fn exit_of(code: i32) -> Exit {
     match code {
         0 => Exit::Ok,
@@ -793,74 +833,6 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
         }
     );
     Ok(Exit::Ok)
-}
-
-fn next_sync(repo: &Repo) -> Option<String> {
-    if repo.paused {
-        return None;
-    }
-    let s = ely_schedule::Schedule::parse(&repo.cron).ok()?;
-    // RFC 3339, as every time in ely's records; tables show it in local time.
-    s.next_after(&jiff::Zoned::now())
-        .map(|t| t.timestamp().to_string())
-}
-
-/// A repository's status, as `status` and `list` print it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Status {
-    name: String,
-    status: String,
-    url: String,
-    collection: String,
-    store: String,
-    branch: Option<String>,
-    /// Objects in the collection (`None` when the store cannot be asked).
-    documents: Option<u64>,
-    last_sync: Option<String>,
-    last_ok: Option<bool>,
-    last_error: Option<String>,
-    commit: Option<String>,
-    next_sync: Option<String>,
-    schedule: String,
-    syncs: u64,
-    success_rate: Option<f64>,
-}
-
-impl Record for Status {
-    const KIND: &'static str = "repo";
-}
-
-fn status_of(state: &State, repo: &Repo) -> Result<Status> {
-    let (failures, _) = state.failures(&repo.name)?;
-    let history = state.syncs(Some(&repo.name), 100)?;
-    let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
-    let last = finished.last();
-    let ok = finished.iter().filter(|s| s.ok == Some(true)).count();
-    Ok(Status {
-        name: repo.name.clone(),
-        status: ely_repo::health(repo, failures).into(),
-        url: ely_repo::git::shown(&repo.url),
-        collection: repo.collection.clone(),
-        store: ely_store::shown(&repo.store),
-        branch: repo.branch.clone(),
-        documents: add::documents(repo),
-        last_sync: last.and_then(|s| s.finished.clone()),
-        last_ok: last.and_then(|s| s.ok),
-        // The error of the last sync, when it failed (an old error is in `logs`).
-        last_error: last
-            .filter(|s| s.ok == Some(false))
-            .and_then(|s| s.error.clone()),
-        // The commit the collection is at: the last good sync's.
-        commit: history
-            .iter()
-            .rev()
-            .filter(|s| s.ok == Some(true))
-            .find_map(|s| s.commit.clone()),
-        next_sync: next_sync(repo),
-        schedule: repo.schedule.clone(),
-        syncs: finished.len() as u64,
-        success_rate: (!finished.is_empty()).then(|| ok as f64 / finished.len() as f64),
-    })
 }
 
 /// The last sync as a cell: its time and whether it succeeded.

@@ -5,15 +5,18 @@
 //! - [`git`]: the source checked, cloned and brought up to date; what a clone holds;
 //! - [`sync`]: one sync (lock, fetch, ely-ingest's git mode, record, alert);
 //! - [`add`]: a repository added with every check first and nothing half-made;
-//! - [`diagnose`]: what could keep a repository from syncing, and what to do.
+//! - [`diagnose`]: what could keep a repository from syncing, and what to do;
+//! - [`status`]: how a repository is doing, as `status`, `list` and the dashboard show it.
 //!
 //! Cron entries, locks and alerts come from `ely-schedule`, as ely-catalog's schedules do.
 //! docs/REPO.md describes it for users.
 
 pub mod add;
+pub mod dashboard;
 pub mod diagnose;
 pub mod git;
 pub mod state;
+pub mod status;
 pub mod sync;
 
 pub use state::{Repo, State, Sync};

@@ -1,0 +1,76 @@
+//! A repository's status as `status`, `list` and the dashboard show it.
+
+use anyhow::Result;
+use ely_stream::Record;
+
+use crate::{Repo, State, Sync};
+
+/// When the repository syncs next (RFC 3339), `None` when paused.
+pub fn next_sync(repo: &Repo) -> Option<String> {
+    if repo.paused {
+        return None;
+    }
+    let s = ely_schedule::Schedule::parse(&repo.cron).ok()?;
+    // RFC 3339, as every time in ely's records; tables show it in local time.
+    s.next_after(&jiff::Zoned::now())
+        .map(|t| t.timestamp().to_string())
+}
+
+/// A repository's status, as `status` and `list` print it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    pub name: String,
+    pub status: String,
+    pub url: String,
+    pub collection: String,
+    pub store: String,
+    pub branch: Option<String>,
+    /// Objects in the collection (`None` when the store cannot be asked).
+    pub documents: Option<u64>,
+    pub last_sync: Option<String>,
+    pub last_ok: Option<bool>,
+    pub last_error: Option<String>,
+    pub commit: Option<String>,
+    pub next_sync: Option<String>,
+    pub schedule: String,
+    pub syncs: u64,
+    pub success_rate: Option<f64>,
+}
+
+impl Record for Status {
+    const KIND: &'static str = "repo";
+}
+
+/// How `repo` is doing, from its history and its store.
+pub fn status_of(state: &State, repo: &Repo) -> Result<Status> {
+    let (failures, _) = state.failures(&repo.name)?;
+    let history = state.syncs(Some(&repo.name), 100)?;
+    let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
+    let last = finished.last();
+    let ok = finished.iter().filter(|s| s.ok == Some(true)).count();
+    Ok(Status {
+        name: repo.name.clone(),
+        status: crate::health(repo, failures).into(),
+        url: crate::git::shown(&repo.url),
+        collection: repo.collection.clone(),
+        store: ely_store::shown(&repo.store),
+        branch: repo.branch.clone(),
+        documents: crate::add::documents(repo),
+        last_sync: last.and_then(|s| s.finished.clone()),
+        last_ok: last.and_then(|s| s.ok),
+        // The error of the last sync, when it failed (an old error is in `logs`).
+        last_error: last
+            .filter(|s| s.ok == Some(false))
+            .and_then(|s| s.error.clone()),
+        // The commit the collection is at: the last good sync's.
+        commit: history
+            .iter()
+            .rev()
+            .filter(|s| s.ok == Some(true))
+            .find_map(|s| s.commit.clone()),
+        next_sync: next_sync(repo),
+        schedule: repo.schedule.clone(),
+        syncs: finished.len() as u64,
+        success_rate: (!finished.is_empty()).then(|| ok as f64 / finished.len() as f64),
+    })
+}
