@@ -44,8 +44,13 @@ struct Upstream {
 
 impl Upstream {
     fn new(w: &Workdir) -> Upstream {
-        let bare = w.path("origin.git");
-        let work = w.path("work");
+        Upstream::named(w, "origin", "work")
+    }
+
+    /// `NAME.git` and its working copy `work`.
+    fn named(w: &Workdir, name: &str, work: &str) -> Upstream {
+        let bare = w.path(&format!("{name}.git"));
+        let work = w.path(work);
         std::fs::create_dir_all(&bare).unwrap();
         git(&bare, &["init", "-q", "--bare", "-b", "main"]);
         std::fs::create_dir_all(&work).unwrap();
@@ -667,5 +672,184 @@ fn add_batch_adds_each_line_and_one_bad_line_stops_nothing() {
         crontab.matches("# ely: ely-repo sync").count(),
         2,
         "{crontab}"
+    );
+}
+
+/// `ely-repo add` in a real terminal (tmux), without --yes: the wizard's command line.
+fn wizard(w: &Workdir, up: &Upstream) -> util::tmux::Tmux {
+    let command = format!(
+        "env -u ELY_STORE -u WEAVIATE_URL ELY_HOME={} TZ=UTC {} add {} --store {} --crontab-file {}; echo EXIT=$?; sleep 600",
+        w.path("home").display(),
+        env!("CARGO_BIN_EXE_ely-repo"),
+        up.url(),
+        w.path("store.db").display(),
+        w.path("crontab").display(),
+    );
+    util::tmux::Tmux::start(150, 50, &command)
+}
+
+#[test]
+fn on_a_terminal_add_asks_checks_answers_shows_a_preview_and_adds_on_enter() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("src/main.rs", "fn main() {}\n");
+    up.write("README.md", "# app\n");
+    up.push("one");
+    let t = wizard(&w, &up);
+    // Each suggestion is taken with Enter; a bad answer is refused and asked again.
+    t.wait_for("Repository name [origin]:", 15);
+    t.line("app");
+    t.wait_for("Collection [App]:", 5);
+    t.line("not valid");
+    t.wait_for("is not a valid class name", 5);
+    t.line("Code");
+    t.wait_for("Sync schedule", 5);
+    t.line("5x");
+    t.wait_for("unknown unit", 5);
+    t.line("1h");
+    t.wait_for("Branch", 5);
+    t.keys(&["Enter"]);
+    t.wait_for("Alert webhook", 5);
+    t.keys(&["Enter"]);
+    // The preview, then the choice: arrows move, Enter accepts.
+    let screen = t.wait_for("Add it?", 15);
+    for want in [
+        "collection     Code",
+        "every hour (0 * * * *)",
+        "branch         main",
+        "home/repos/app",
+    ] {
+        assert!(
+            screen.contains(want),
+            "{want:?} not in the preview:\n{screen}"
+        );
+    }
+    assert!(
+        screen.contains("> Yes, add it"),
+        "Yes is not the default:\n{screen}"
+    );
+    t.keys(&["Right"]);
+    t.wait_for("> No, cancel", 5);
+    t.keys(&["Left"]);
+    t.wait_for("> Yes, add it", 5);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("EXIT=", 60);
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("app is under sync: collection Code holds 2 objects"),
+        "{screen}"
+    );
+    assert!(screen.contains("languages: "), "{screen}");
+    // What was asked is what was added.
+    let status = repo_cmd(&w, &["status", "app", "--json"]);
+    status.ok();
+    let s = &lines(status.stdout())[0];
+    assert_eq!(s["collection"], "Code");
+    assert_eq!(s["schedule"], "1h");
+    assert_eq!(s["status"], "healthy");
+    let tab = std::fs::read_to_string(w.path("crontab")).unwrap();
+    assert!(tab.contains("0 * * * * "), "{tab}");
+    assert_eq!(paths_in(&w.path("store.db"), "Code"), up.tracked());
+}
+
+#[test]
+fn on_a_terminal_choosing_no_adds_nothing() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.py", "print(1)\n");
+    up.push("one");
+    let t = wizard(&w, &up);
+    for prompt in [
+        "Repository name",
+        "Collection",
+        "Sync schedule",
+        "Branch",
+        "Alert webhook",
+    ] {
+        t.wait_for(prompt, 15);
+        t.keys(&["Enter"]);
+    }
+    t.wait_for("> Yes, add it", 15);
+    t.keys(&["Right"]);
+    t.wait_for("> No, cancel", 5);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("EXIT=", 15);
+    assert!(screen.contains("nothing was added"), "{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    // Nothing was made: no state, no clone, no cron entry, no collection.
+    assert!(!w.path("home").exists());
+    assert!(!w.path("crontab").exists());
+    assert!(!w.path("store.db").exists());
+}
+
+#[test]
+fn logs_follow_shows_each_sync_as_it_ends_and_a_second_add_estimates_its_first_sync() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.py", "print(1)\n");
+    up.push("one");
+    let first = add(&w, &up, &[]);
+    first.ok();
+    assert!(
+        first.stderr().contains("no earlier syncs here to estimate"),
+        "{}",
+        first.stderr()
+    );
+    assert!(
+        first.stderr().contains("languages: python 1"),
+        "{}",
+        first.stderr()
+    );
+    let mut follow = repo_start(&w, &["logs", "app", "--follow", "--json", "--tail", "1"]);
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The add's own sync first.
+    let shown: Value =
+        serde_json::from_str(&rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
+            .unwrap();
+    assert_eq!(shown["trigger"], "add");
+    up.write("b.py", "print(2)\n");
+    up.push("two");
+    repo_cmd(&w, &["sync", "app"]).ok();
+    let next: Value =
+        serde_json::from_str(&rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
+            .unwrap();
+    assert_eq!(next["trigger"], "manual");
+    assert_eq!(next["added"], 1);
+    assert_eq!(next["ok"], true);
+    let _ = follow.kill();
+    let _ = follow.wait();
+    // Another repository's add estimates its first sync from the syncs made here.
+    let other = Upstream::named(&w, "other", "other-work");
+    other.write("c.rs", "fn c() {}\n");
+    other.push("one");
+    let url = other.url();
+    let second = repo_cmd(
+        &w,
+        &[
+            "add",
+            &url,
+            "--store",
+            w.path("store.db").to_str().unwrap(),
+            "--crontab-file",
+            w.path("crontab").to_str().unwrap(),
+        ],
+    );
+    second.ok();
+    assert!(
+        second.stderr().contains("the first sync should take about")
+            && second
+                .stderr()
+                .contains("files/s over 2 earlier syncs here"),
+        "{}",
+        second.stderr()
     );
 }

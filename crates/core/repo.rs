@@ -29,6 +29,7 @@ Examples:
   ely-repo list
   ely-repo status app
   ely-repo logs app --tail 5
+  ely-repo logs --follow --json | jq .error  # each sync as it ends
 
   # What cron runs; by hand, a sync now
   ely-repo sync --all --cron
@@ -85,6 +86,9 @@ enum Command {
         /// How many syncs.
         #[arg(long, default_value_t = 20)]
         tail: usize,
+        /// Then wait for more, showing each sync as it ends (Ctrl-C stops).
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Change a repository's settings: schedule, branch (the next sync re-indexes and removes
     /// what the new branch lacks), filters, webhook.
@@ -135,9 +139,9 @@ struct AddArgs {
     /// The collection [default: from the name, e.g. my-app -> MyApp].
     #[arg(long)]
     collection: Option<String>,
-    /// When to sync: 30m, 1h, 1d, @hourly, or a cron expression.
-    #[arg(long, default_value = "30m")]
-    schedule: String,
+    /// When to sync: 30m, 1h, 1d, @hourly, or a cron expression [default: 30m].
+    #[arg(long)]
+    schedule: Option<String>,
     /// The store (a Weaviate URL or an embedded store's path) [default: as ely-ingest
     /// resolves it now: $ELY_STORE, $WEAVIATE_URL, $ELY_HOME/store.db].
     #[arg(long, value_name = "URL|PATH")]
@@ -166,7 +170,9 @@ struct AddArgs {
     /// Write the cron entry into this crontab-format file instead of your crontab.
     #[arg(long, value_name = "FILE")]
     crontab_file: Option<PathBuf>,
-    /// Do not ask (the default when stdin is not a terminal).
+    /// Do not ask: take the defaults of what is not given (always so when stdin is not a
+    /// terminal). On a terminal without it, a few questions come first, then a preview to
+    /// confirm.
     #[arg(long, short = 'y')]
     yes: bool,
 }
@@ -243,8 +249,10 @@ fn run(args: Args) -> Result<Exit> {
             .unwrap_or_else(|_| std::path::absolute(&path).unwrap_or(path.clone())),
         _ => std::path::absolute(&path).unwrap_or(path),
     };
+    let people = table::for_people(args.json);
     let out = Out {
-        people: table::for_people(args.json),
+        people,
+        colour: people && table::colours(),
     };
     let quiet = args.report.quiet;
     if let Command::Add(a) = args.command {
@@ -255,7 +263,10 @@ fn run(args: Args) -> Result<Exit> {
     }
     if !path.exists() {
         return match args.command {
-            Command::List | Command::Status { name: None } | Command::Logs { name: None, .. } => {
+            Command::List
+            | Command::Status { name: None }
+            | Command::Logs { name: None, .. }
+            | Command::Dashboard { .. } => {
                 if out.people {
                     println!("no repositories under sync: add one with `ely-repo add URL`");
                 }
@@ -325,11 +336,15 @@ fn run(args: Args) -> Result<Exit> {
             let repo = state.need(&name)?;
             sync_some(&state, &[repo], "retry", 1, &out, quiet)
         }
-        Command::Logs { name, tail } => {
+        Command::Logs { name, tail, follow } => {
             if let Some(n) = &name {
                 state.need(n)?;
             }
-            out.syncs(&state.syncs(name.as_deref(), tail)?, true)?;
+            let shown = state.syncs(name.as_deref(), tail)?;
+            out.syncs(&shown, true)?;
+            if follow {
+                follow_logs(&state, name.as_deref(), shown, &out)?;
+            }
             Ok(Exit::Ok)
         }
         Command::Pause { name } => pause(&state, &name, true),
@@ -344,11 +359,12 @@ fn run(args: Args) -> Result<Exit> {
 
 fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
     let home = ely_store::sqlite::folder_of(path);
-    let req = Request {
+    let ask = !a.yes && ely_cli::ask::can_ask();
+    let mut req = Request {
         source: a.source,
         name: a.name,
         collection: a.collection,
-        schedule: a.schedule,
+        schedule: a.schedule.clone().unwrap_or_else(|| "30m".into()),
         store: a.store,
         branch: a.branch,
         include: a.include,
@@ -359,8 +375,29 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         webhook: a.alert_webhook,
         crontab_file: a.crontab_file,
     };
+    if ask {
+        ask_for(&mut req, a.schedule.is_none())?;
+    }
     // Every check (the source answering included) before the state file is touched.
     let checked = add::check(&req)?;
+    if ask {
+        let mut t = Table::new(&["SETTING", "VALUE"]);
+        for (k, v) in checked.preview(&home, path) {
+            t.row(vec![k.into(), v]);
+        }
+        eprintln!("\n{}", t.render());
+        match ely_cli::ask::choose("Add it?", &["Yes, add it", "No, cancel"], 0)? {
+            ely_cli::ask::Choice::Chosen(0) => {}
+            ely_cli::ask::Choice::Interrupted => {
+                eprintln!("{NAME}: interrupted; nothing was added");
+                return Ok(Exit::Interrupted);
+            }
+            _ => {
+                eprintln!("{NAME}: nothing was added");
+                return Ok(Exit::Ok);
+            }
+        }
+    }
     let state = State::open(path)?;
     let state = &state;
     let exe = std::env::current_exe().context("finding this program's path for the cron entry")?;
@@ -369,7 +406,12 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
             eprintln!("{NAME}: {m}");
         }
     };
-    let added = match add::add(state, checked, &home, &exe, &mut say) {
+    // The first sync's progress line: files settled of the clone's files.
+    let counters = std::sync::Arc::new(ely_stream::Counters::default());
+    let progress = ely_cli::Progress::counting(NAME, quiet, counters.clone(), "files");
+    let result = add::add(state, checked, &home, &exe, &mut say, Some(counters));
+    progress.finish();
+    let added = match result {
         Ok(a) => a,
         Err(e) => {
             if let Some(f) = e.downcast_ref::<add::FirstSyncFailed>() {
@@ -465,6 +507,64 @@ impl Record for BatchResult {
     const KIND: &'static str = "added";
 }
 
+/// The wizard's questions, on a terminal: each setting not given, with the suggestion that
+/// Enter takes. Answers are checked as they are given.
+fn ask_for(req: &mut Request, schedule_unset: bool) -> Result<()> {
+    use ely_cli::ask::line;
+    eprintln!(
+        "{NAME}: adding {}; Enter takes the suggestion in brackets (--yes skips the questions)",
+        ely_store::shown(&req.source)
+    );
+    if req.name.is_none() {
+        let suggested = add::name_of(&req.source);
+        req.name = Some(line("Repository name", &suggested, add::check_name)?);
+    }
+    if req.collection.is_none() {
+        let suggested = add::collection_of(req.name.as_deref().unwrap_or_default());
+        req.collection = Some(line("Collection", &suggested, |c| {
+            ely_store::names::check_class_name(c).map_err(|e| e.to_string())
+        })?);
+    }
+    if req.store.is_none() {
+        let suggested = ely_store::resolve(None, |k| std::env::var(k).ok())
+            .map(|l| l.full())
+            .unwrap_or_default();
+        let store = line(
+            "Store (a Weaviate URL or an embedded store's path)",
+            &suggested,
+            |s| {
+                ely_store::resolve(Some(s), |_| None)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )?;
+        req.store = Some(store);
+    }
+    if schedule_unset {
+        req.schedule = line(
+            "Sync schedule (30m, 1h, 1d, @hourly, or a cron expression)",
+            &req.schedule,
+            |s| ely_schedule::Schedule::parse(s).map(|_| ()),
+        )?;
+    }
+    if req.branch.is_none() {
+        let b = line("Branch (Enter: the remote's default)", "", |_| Ok(()))?;
+        req.branch = (!b.is_empty()).then_some(b);
+    }
+    if req.webhook.is_none() {
+        let w = line(
+            "Alert webhook URL for failures and recoveries (Enter: none)",
+            "",
+            |w| match w.is_empty() {
+                true => Ok(()),
+                false => ely_schedule::alert::check_url(w),
+            },
+        )?;
+        req.webhook = (!w.is_empty()).then_some(w);
+    }
+    Ok(())
+}
+
 fn add_batch(path: &Path, a: AddBatchArgs, out: &Out, quiet: bool) -> Result<Exit> {
     let text = if a.file.as_os_str() == "-" {
         let mut s = String::new();
@@ -499,7 +599,7 @@ fn add_batch(path: &Path, a: AddBatchArgs, out: &Out, quiet: bool) -> Result<Exi
                         eprintln!("{NAME}: line {}: {m}", i + 1);
                     }
                 };
-                add::add(&state, checked, &home, &exe, &mut say)
+                add::add(&state, checked, &home, &exe, &mut say, None)
             });
         match outcome {
             Ok(added) => {
@@ -692,6 +792,32 @@ fn sync_some(
     Ok(worst)
 }
 
+/// Shows each sync as it ends, after those `shown`, until interrupted: the state file is
+/// read every second.
+fn follow_logs(state: &State, name: Option<&str>, shown: Vec<Sync>, out: &Out) -> Result<()> {
+    // Syncs shown when they had ended; one that was running is shown again when it ends.
+    let mut done: std::collections::HashSet<i64> = shown
+        .iter()
+        .filter(|s| s.ok.is_some())
+        .map(|s| s.id)
+        .collect();
+    let from = shown.first().map_or(0, |s| s.id);
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let new: Vec<Sync> = state
+            .syncs(name, 100)?
+            .into_iter()
+            .filter(|s| s.id >= from && s.ok.is_some() && !done.contains(&s.id))
+            .collect();
+        if new.is_empty() {
+            continue;
+        }
+        done.extend(new.iter().map(|s| s.id));
+        out.syncs(&new, true)?;
+        std::io::stdout().flush()?;
+    }
+}
+
 /// The terminal's size, when stdout is one.
 fn ratatui_size() -> Option<(u16, u16)> {
     if !std::io::stdout().is_terminal() {
@@ -853,6 +979,20 @@ fn last_sync(s: &Status) -> String {
 
 struct Out {
     people: bool,
+    /// Colours on the terminal (not with NO_COLOR).
+    colour: bool,
+}
+
+/// A status as a table shows it: with its symbol, in its colour.
+fn status_cell(status: &str, colour: bool) -> String {
+    let (symbol, tone) = match status {
+        "healthy" => ("✓", table::Tone::Good),
+        "retrying" => ("↻", table::Tone::Warn),
+        "failing" => ("✗", table::Tone::Bad),
+        "paused" => ("‖", table::Tone::Quiet),
+        _ => ("…", table::Tone::Quiet),
+    };
+    table::paint(&format!("{symbol} {status}"), tone, colour)
 }
 
 impl Out {
@@ -894,7 +1034,7 @@ impl Out {
                 s.documents.map_or("?".into(), table::count),
                 last_sync(s),
                 s.next_sync.as_deref().map_or("-".into(), table::local_time),
-                s.status.clone(),
+                status_cell(&s.status, self.colour),
             ]);
         }
         t.print()?;
@@ -961,7 +1101,7 @@ impl Out {
                 s.last_error.clone().unwrap_or_else(|| "-".into()),
             ),
         ];
-        let mut text = format!("{}  {}\n", s.name, s.status);
+        let mut text = format!("{}  {}\n", s.name, status_cell(&s.status, self.colour));
         for (i, (k, v)) in rows.iter().enumerate() {
             let branch = if i + 1 == rows.len() {
                 "└─"
@@ -985,7 +1125,18 @@ impl Out {
         for f in findings {
             t.row(vec![
                 f.check.clone(),
-                f.verdict.to_uppercase(),
+                {
+                    let (symbol, tone) = match f.verdict.as_str() {
+                        "ok" | "pass" => ("✓", table::Tone::Good),
+                        "fail" => ("✗", table::Tone::Bad),
+                        _ => ("!", table::Tone::Warn),
+                    };
+                    table::paint(
+                        &format!("{symbol} {}", f.verdict.to_uppercase()),
+                        tone,
+                        self.colour,
+                    )
+                },
                 f.detail.clone(),
                 f.advice.clone(),
             ]);
@@ -1023,9 +1174,13 @@ impl Out {
                 table::local_time(&s.started),
                 s.trigger.clone(),
                 match s.ok {
-                    Some(true) => "ok".into(),
-                    Some(false) => format!("FAILED (exit {})", s.exit_code.unwrap_or(2)),
-                    None => "running or killed".into(),
+                    Some(true) => table::paint("✓ ok", table::Tone::Good, self.colour),
+                    Some(false) => table::paint(
+                        &format!("✗ FAILED (exit {})", s.exit_code.unwrap_or(2)),
+                        table::Tone::Bad,
+                        self.colour,
+                    ),
+                    None => table::paint("… running or killed", table::Tone::Warn, self.colour),
                 },
                 s.added.to_string(),
                 s.modified.to_string(),

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use ely_stream::{ErrorKind, StreamError};
 
+pub mod ask;
 mod flags;
 pub mod table;
 pub use flags::{
@@ -227,6 +228,17 @@ pub struct Progress {
 
 impl Progress {
     pub fn start(name: &'static str, quiet: bool, counters: Arc<ely_stream::Counters>) -> Progress {
+        Progress::counting(name, quiet, counters, "objects")
+    }
+
+    /// A progress line counting `unit` (`objects`, `files`): `done` of `objects` of the
+    /// counters, and bytes read when there are some.
+    pub fn counting(
+        name: &'static str,
+        quiet: bool,
+        counters: Arc<ely_stream::Counters>,
+        unit: &'static str,
+    ) -> Progress {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = (!quiet && io::stderr().is_terminal()).then(|| {
             let stop = stop.clone();
@@ -248,7 +260,7 @@ impl Progress {
                         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(5));
                         shown = true;
                     }
-                    bar.set_message(progress_line(&counters, secs));
+                    bar.set_message(progress_line(&counters, secs, unit));
                 }
                 bar.finish_and_clear();
             })
@@ -266,18 +278,22 @@ impl Progress {
 
 /// What the progress line says: objects read (and, when a writer reports them, done), bytes
 /// read, and the rate.
-fn progress_line(counters: &ely_stream::Counters, secs: f64) -> String {
+fn progress_line(counters: &ely_stream::Counters, secs: f64, unit: &str) -> String {
     let objects = counters.objects.load(Ordering::Relaxed);
     let done = counters.done.load(Ordering::Relaxed);
     let bytes = counters.bytes_in.load(Ordering::Relaxed) as f64 / 1048576.0;
+    let read = match bytes > 0.0 {
+        true => format!(", {bytes:.1} MiB read"),
+        false => String::new(),
+    };
     if done > 0 {
         format!(
-            "{done} of {objects} objects done, {bytes:.1} MiB read, {:.0} objects/s",
+            "{done} of {objects} {unit} done{read}, {:.0} {unit}/s",
             done as f64 / secs.max(0.001)
         )
     } else {
         format!(
-            "{objects} objects, {bytes:.1} MiB read, {:.0} objects/s",
+            "{objects} {unit}{read}, {:.0} {unit}/s",
             objects as f64 / secs.max(0.001)
         )
     }

@@ -9,6 +9,49 @@ pub fn for_people(json: bool) -> bool {
     !json && io::stdout().is_terminal()
 }
 
+/// Whether stdout may be coloured: a terminal, and `NO_COLOR` unset or empty.
+pub fn colours() -> bool {
+    io::stdout().is_terminal() && !crate::ask::no_color()
+}
+
+/// How a word reads: good, a warning, bad, or set aside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Warn,
+    Bad,
+    Quiet,
+}
+
+/// `text` in its tone's colour (green, yellow, red, dim) when `colour`, else as it is.
+pub fn paint(text: &str, tone: Tone, colour: bool) -> String {
+    if !colour {
+        return text.to_owned();
+    }
+    let code = match tone {
+        Tone::Good => "32",
+        Tone::Warn => "33",
+        Tone::Bad => "31",
+        Tone::Quiet => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// The columns a cell takes on a terminal: its characters, colour codes left out.
+fn width_of(cell: &str) -> usize {
+    let mut n = 0;
+    let mut escape = false;
+    for c in cell.chars() {
+        match (escape, c) {
+            (false, '\x1b') => escape = true,
+            (true, 'm') => escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
 /// An aligned table: a header row and rows of cells, columns as wide as their widest cell.
 #[derive(Debug, Default)]
 pub struct Table {
@@ -61,14 +104,14 @@ impl Table {
         let mut width = vec![0usize; cols];
         for r in std::iter::once(&self.header).chain(&self.rows) {
             for (i, c) in r.iter().enumerate().take(cols) {
-                width[i] = width[i].max(c.chars().count());
+                width[i] = width[i].max(width_of(c));
             }
         }
         let mut out = String::new();
         for r in std::iter::once(&self.header).chain(&self.rows) {
             let mut line = String::new();
             for (i, c) in r.iter().enumerate().take(cols) {
-                let pad = width[i] - c.chars().count();
+                let pad = width[i] - width_of(c);
                 if i > 0 {
                     line.push_str("  ");
                 }
@@ -128,5 +171,25 @@ mod tests {
             t.render(),
             "ID      OBJECTS  FILE\na1            5  /x\nb22222   12,345  /yy\n"
         );
+    }
+
+    #[test]
+    fn coloured_cells_align_as_their_text() {
+        let mut t = Table::new(&["REPO", "STATUS", "N"]);
+        t.row(vec![
+            "a".into(),
+            paint("✓ healthy", Tone::Good, true),
+            "1".into(),
+        ]);
+        t.row(vec![
+            "bb".into(),
+            paint("✗ failing", Tone::Bad, false),
+            "2".into(),
+        ]);
+        assert_eq!(
+            t.render(),
+            "REPO  STATUS     N\na     \x1b[32m✓ healthy\x1b[0m  1\nbb    ✗ failing  2\n"
+        );
+        assert_eq!(paint("x", Tone::Warn, false), "x");
     }
 }

@@ -153,6 +153,60 @@ pub fn check(req: &Request) -> Result<Checked> {
     })
 }
 
+impl Checked {
+    /// What the add will do, as the rows of a preview: the source and branch, the clone's
+    /// folder, the collection and store, the schedule and where its cron entry goes, the
+    /// filters, the vectorizer and the webhook.
+    pub fn preview(&self, home: &Path, state: &Path) -> Vec<(&'static str, String)> {
+        let req = &self.req;
+        let or_none = |v: &[String]| match v.is_empty() {
+            true => "-".to_owned(),
+            false => v.join(", "),
+        };
+        let file = req.crontab_file.as_ref().map(|f| f.display().to_string());
+        let tab =
+            ely_schedule::Crontab::for_job(file.as_deref(), &ely_store::sqlite::folder_of(state));
+        vec![
+            ("source", git::shown(&self.url)),
+            ("branch", self.branch.clone()),
+            ("name", self.name.clone()),
+            (
+                "clone into",
+                home.join("repos").join(&self.name).display().to_string(),
+            ),
+            ("collection", self.collection.clone()),
+            ("store", ely_store::shown(&self.store)),
+            (
+                "schedule",
+                format!("{} ({})", self.schedule.describe(), self.schedule.cron()),
+            ),
+            ("cron entry", tab.describe()),
+            ("include", or_none(&req.include)),
+            ("exclude", or_none(&req.exclude)),
+            (
+                "max file size",
+                req.max_file_size
+                    .clone()
+                    .unwrap_or_else(|| "ely-ingest's default".into()),
+            ),
+            (
+                "vectorizer",
+                match (&req.vectorizer, &req.model) {
+                    (Some(v), Some(m)) => format!("{v} ({m})"),
+                    (Some(v), None) => v.clone(),
+                    _ => "none (vectors come from elsewhere)".into(),
+                },
+            ),
+            (
+                "alerts",
+                req.webhook
+                    .as_deref()
+                    .map_or("-".into(), ely_schedule::alert::shown_url),
+            ),
+        ]
+    }
+}
+
 /// What an add did.
 pub struct Added {
     pub repo: Repo,
@@ -184,6 +238,7 @@ pub fn add(
     home: &Path,
     exe: &Path,
     say: &mut dyn FnMut(String),
+    progress: Option<std::sync::Arc<ely_stream::Counters>>,
 ) -> Result<Added> {
     let Checked {
         req,
@@ -270,9 +325,18 @@ pub fn add(
         discovery.directories,
         ely_vocab::human::bytes(discovery.bytes)
     ));
+    if !discovery.languages.is_empty() {
+        say(format!("languages: {}", languages(&discovery)));
+    }
+    say(estimate(state, discovery.files));
     state.save(&repo, false)?;
     undo.saved = true;
-    let tools = Tools::beside(state.path());
+    let mut tools = Tools::beside(state.path());
+    if let Some(p) = progress {
+        p.objects
+            .store(discovery.files, std::sync::atomic::Ordering::Relaxed);
+        tools.progress = Some(p);
+    }
     say(format!("first sync into collection {}", repo.collection));
     undo.collection = !collection_existed.unwrap_or(true);
     let (first, code) = sync::sync(state, &repo, "add", &tools)?;
@@ -311,6 +375,34 @@ pub fn add(
         installed,
         entry,
     })
+}
+
+/// The languages of a clone, most files first: `Rust 120, Markdown 14, TOML 3, 2 more`.
+pub fn languages(d: &Discovery) -> String {
+    let mut by: Vec<(&String, &u64)> = d.languages.iter().collect();
+    by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut parts: Vec<String> = by.iter().take(6).map(|(l, n)| format!("{l} {n}")).collect();
+    if by.len() > 6 {
+        parts.push(format!("{} more", by.len() - 6));
+    }
+    parts.join(", ")
+}
+
+/// What the first sync of `files` files should take, from the files per second that earlier
+/// syncs here settled.
+pub fn estimate(state: &State, files: u64) -> String {
+    match state.throughput() {
+        Ok(Some((rate, syncs))) if rate > 0.0 => {
+            let secs = files as f64 / rate;
+            format!(
+                "the first sync should take about {} ({:.0} files/s over {syncs} earlier sync{} here)",
+                ely_vocab::human::duration(secs),
+                rate,
+                if syncs == 1 { "" } else { "s" }
+            )
+        }
+        _ => "no earlier syncs here to estimate the first one's time from".into(),
+    }
 }
 
 /// Whether the repository's collection exists in its store (`None` when the store cannot

@@ -306,4 +306,38 @@ impl State {
             .count() as u32;
         Ok((n, finished.last().and_then(|s| s.finished.clone())))
     }
+
+    /// Files settled per second by the last good syncs of every repository that settled
+    /// some (at most 50), and how many syncs that is: what an add estimates its first sync
+    /// from. `None` before any such sync.
+    pub fn throughput(&self) -> Result<Option<(f64, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT added + modified + deleted + unchanged + rejected, started, finished
+             FROM syncs WHERE ok = 1 AND finished IS NOT NULL
+               AND added + modified + deleted + unchanged + rejected > 0
+             ORDER BY id DESC LIMIT 50",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let (mut files, mut secs, mut n) = (0f64, 0f64, 0u64);
+        for (f, started, finished) in rows {
+            let (Ok(a), Ok(b)) = (
+                started.parse::<jiff::Timestamp>(),
+                finished.parse::<jiff::Timestamp>(),
+            ) else {
+                continue;
+            };
+            files += f as f64;
+            secs += b.duration_since(a).as_secs_f64().max(0.001);
+            n += 1;
+        }
+        Ok((n > 0).then(|| (files / secs, n)))
+    }
 }

@@ -41,6 +41,8 @@ pub struct Tools {
     pub ingest_states: PathBuf,
     /// Folder of the per-repository locks.
     pub locks: PathBuf,
+    /// Counts each file ely-ingest settles (`done`), for a progress line.
+    pub progress: Option<std::sync::Arc<ely_stream::Counters>>,
 }
 
 impl Tools {
@@ -66,6 +68,7 @@ impl Tools {
             ingest: ely_schedule::sibling("ely-ingest"),
             ingest_states: dir.join("ingest"),
             locks: dir.join("locks"),
+            progress: None,
         }
     }
 }
@@ -179,43 +182,62 @@ fn steps(
     if let Some(m) = &repo.model {
         cmd.arg("--model").arg(m);
     }
-    let out = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .map_err(|e| (2, format!("running {}: {e}", tools.ingest.display())))?;
+    // ely-ingest's messages are read on their own while its results are read here, line by
+    // line as each file is settled.
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut e, &mut text);
+            text
+        })
+    });
     let mut rejected_paths = Vec::new();
-    for line in out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let Ok(v) = serde_json::from_slice::<Value>(line) else {
-            continue;
-        };
-        let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
-        // What ely-ingest did to each file (its filters included); git says whether a file
-        // written is new.
-        match (field("op"), field("action")) {
-            ("changeset", _) => {}
-            (_, "upserted") => match statuses.get(field("path")) {
-                Some('A') => s.added += 1,
-                None if first => s.added += 1,
-                _ => s.modified += 1,
-            },
-            (_, "deleted") => s.deleted += 1,
-            (_, "unchanged") => s.unchanged += 1,
-            (_, "rejected") => {
-                s.rejected += 1;
-                rejected_paths.push(format!("{}: {}", field("path"), field("reason")));
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufRead::split(std::io::BufReader::new(stdout), b'\n') {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_slice::<Value>(&line) else {
+                continue;
+            };
+            let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default();
+            // What ely-ingest did to each file (its filters included); git says whether a
+            // file written is new.
+            match (field("op"), field("action")) {
+                ("changeset", _) => {}
+                (_, "upserted") => match statuses.get(field("path")) {
+                    Some('A') => s.added += 1,
+                    None if first => s.added += 1,
+                    _ => s.modified += 1,
+                },
+                (_, "deleted") => s.deleted += 1,
+                (_, "unchanged") => s.unchanged += 1,
+                (_, "rejected") => {
+                    s.rejected += 1;
+                    rejected_paths.push(format!("{}: {}", field("path"), field("reason")));
+                }
+                _ => {}
             }
-            _ => {}
+            if let (Some(p), false) = (&tools.progress, field("op") == "changeset") {
+                p.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            s.objects += v
+                .get("chunks")
+                .and_then(Value::as_u64)
+                .filter(|_| field("action") == "upserted")
+                .unwrap_or(0);
         }
-        s.objects += v
-            .get("chunks")
-            .and_then(Value::as_u64)
-            .filter(|_| field("action") == "upserted")
-            .unwrap_or(0);
     }
-    s.messages = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    match out.status.code() {
+    let status = child
+        .wait()
+        .map_err(|e| (2, format!("waiting for {}: {e}", tools.ingest.display())))?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    s.messages = String::from_utf8_lossy(&stderr).trim().to_owned();
+    match status.code() {
         Some(0) => Ok(()),
         Some(1) => Err((
             1,

@@ -29,6 +29,20 @@ pub fn count(n: u64) -> String {
     out
 }
 
+/// A span of time for people: `0.4 s`, `12 s`, `4 min 10 s`, `2 h 5 min`.
+pub fn duration(secs: f64) -> String {
+    let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
+    if secs < 10.0 {
+        return format!("{secs:.1} s");
+    }
+    let whole = secs.round() as u64;
+    match whole {
+        0..60 => format!("{whole} s"),
+        60..3600 => format!("{} min {} s", whole / 60, whole % 60),
+        _ => format!("{} h {} min", whole / 3600, whole % 3600 / 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +52,10 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(12), "12");
         assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(duration(0.42), "0.4 s");
+        assert_eq!(duration(42.4), "42 s");
+        assert_eq!(duration(250.0), "4 min 10 s");
+        assert_eq!(duration(7500.0), "2 h 5 min");
         assert_eq!(bytes(10), "10 B");
     }
 }
