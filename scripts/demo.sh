@@ -16,8 +16,8 @@
 #      cron entry goes into a crontab file here), run it twice as cron would, and show which
 #      backups a retention policy would keep and why,
 #   9. ely-repo: put the git repository of step 1 (pushed to a bare remote) under sync with
-#      one command, push a commit, sync as cron would, and show its status, history and
-#      diagnosis.
+#      one command, push a commit, sync as cron would, and show its status, history,
+#      diagnosis and one frame of its dashboard.
 # Needs git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -189,5 +189,7 @@ echo "== ely-repo status, logs, diagnose"
 repo status ely
 repo logs ely
 repo diagnose ely
+echo "== ely-repo dashboard --once (live and full-screen on a terminal; q quits)"
+repo dashboard --once --width 110 --height 24
 ls -l "$OUT"
 echo "== done: the store and the backups are in $OUT"

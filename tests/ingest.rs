@@ -12,7 +12,7 @@ use ely_ingest::chunk::{chunks, Chunking};
 use ely_store::{open, Location, OpenOptions, Store};
 use fake_weaviate::{Config, Fault, Route, Server};
 use serde_json::{json, Value};
-use util::Workdir;
+use util::{sh, Workdir};
 
 // --- helpers ---------------------------------------------------------------------------------
 
@@ -41,28 +41,6 @@ fn mgit() -> Option<PathBuf> {
     );
     eprintln!("skipping: mgit is not installed (../shared/mgit/install.sh installs it)");
     None
-}
-
-/// Runs `program args` in `dir`, returning stdout; fails the test when it fails.
-fn sh(dir: &Path, program: &Path, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "ely")
-        .env("GIT_AUTHOR_EMAIL", "ely@example.com")
-        .env("GIT_COMMITTER_NAME", "ely")
-        .env("GIT_COMMITTER_EMAIL", "ely@example.com")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
-    assert!(
-        out.status.success(),
-        "{} {args:?} in {}: {}",
-        program.display(),
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// A git working copy.

@@ -10,31 +10,11 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 
 use serde_json::Value;
-use util::Workdir;
-
-/// Runs git in `dir`; fails the test when git fails.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "ely")
-        .env("GIT_AUTHOR_EMAIL", "ely@example.com")
-        .env("GIT_COMMITTER_NAME", "ely")
-        .env("GIT_COMMITTER_EMAIL", "ely@example.com")
-        .stdin(Stdio::null())
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use util::{git, Workdir};
 
 /// A bare repository `origin.git` and a working copy `work` that pushes to it.
 struct Upstream {

@@ -261,3 +261,31 @@ pub fn property_names(class: &serde_json::Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Runs `program args` in `dir` as the author `ely` (for git), returning stdout; fails the
+/// test when it fails.
+pub fn sh(dir: &std::path::Path, program: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "ely")
+        .env("GIT_AUTHOR_EMAIL", "ely@example.com")
+        .env("GIT_COMMITTER_NAME", "ely")
+        .env("GIT_COMMITTER_EMAIL", "ely@example.com")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    assert!(
+        out.status.success(),
+        "{} {args:?} in {}: {}",
+        program.display(),
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Runs git in `dir` ([`sh`]), returning its stdout as text.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    String::from_utf8_lossy(&sh(dir, std::path::Path::new("git"), args)).into_owned()
+}

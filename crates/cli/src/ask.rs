@@ -123,10 +123,7 @@ fn colours_on_stderr() -> bool {
     io::stderr().is_terminal() && !no_color()
 }
 
-/// `NO_COLOR` is set to something (<https://no-color.org>).
-pub fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-}
+pub use ely_vocab::human::no_color;
 
 /// Raw mode while it lives.
 struct RawMode;

@@ -27,6 +27,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Padding, Paragraph, Row as TableRow, Table, Widget};
 use ratatui::{Frame, Terminal};
 
+use crate::status::Status;
 use crate::{Repo, State, Sync};
 
 /// How often the live view gathers a new snapshot.
@@ -120,7 +121,7 @@ fn quits(key: &KeyEvent) -> bool {
 
 /// Colours and symbols, unless `NO_COLOR` is set to something.
 fn color_wanted() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    !ely_vocab::human::no_color()
 }
 
 /// Everything one frame shows.
@@ -129,7 +130,7 @@ pub struct Snapshot {
     /// When it was gathered.
     pub at: Timestamp,
     /// One per repository, by name.
-    pub repos: Vec<RepoRow>,
+    pub repos: Vec<Status>,
     /// The syncs going now, the longest running first.
     pub running: Vec<Running>,
     /// Objects in the collections whose store answered, and how many did not answer.
@@ -150,24 +151,6 @@ pub struct Snapshot {
     pub files_per_hour: Option<f64>,
     /// Bytes on disk of the clones and the embedded stores; `None` until measured.
     pub storage: Option<u64>,
-}
-
-/// A repository as the table shows it.
-#[derive(Debug, Clone)]
-pub struct RepoRow {
-    pub name: String,
-    pub collection: String,
-    /// `healthy`, `retrying`, `failing`, `paused` or `pending` (see [`crate::health`]).
-    pub status: String,
-    /// Objects in the collection; `None` when the store did not answer.
-    pub documents: Option<u64>,
-    /// When the last sync finished (RFC 3339), and whether it succeeded.
-    pub last_sync: Option<String>,
-    pub last_ok: Option<bool>,
-    /// When it syncs next (RFC 3339); `None` when paused.
-    pub next_sync: Option<String>,
-    /// The share of its last finished syncs that succeeded.
-    pub success_rate: Option<f64>,
 }
 
 /// A sync going now.
@@ -224,22 +207,11 @@ impl Snapshot {
         let mut rows = Vec::with_capacity(repos.len());
         let mut running = Vec::new();
         for repo in repos {
-            // As status::status_of does, without asking the store (Measured does that).
-            let (failures, _) = state.failures(&repo.name)?;
-            let history = state.syncs(Some(&repo.name), 100)?;
-            let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
-            let last = finished.last();
-            let good = finished.iter().filter(|s| s.ok == Some(true)).count();
-            rows.push(RepoRow {
-                name: repo.name.clone(),
-                collection: repo.collection.clone(),
-                status: crate::health(repo, failures).into(),
-                documents: measured.documents.get(&repo.name).copied().flatten(),
-                last_sync: last.and_then(|s| s.finished.clone()),
-                last_ok: last.and_then(|s| s.ok),
-                next_sync: crate::status::next_sync(repo),
-                success_rate: rate(good, finished.len()),
-            });
+            // The store is asked apart (Measured), not every second.
+            let mut row = crate::status::recorded(state, repo)?;
+            row.documents = measured.documents.get(&repo.name).copied().flatten();
+            rows.push(row);
+            let history = state.syncs(Some(&repo.name), 1)?;
             // Only a repository's newest sync can be going: one sync of it at a time holds
             // its lock, so an unfinished one before a newer one was killed.
             if let Some(s) = history.last() {
@@ -631,7 +603,8 @@ fn render(snap: &Snapshot, look: &Look, area: Rect, buf: &mut Buffer) {
         figure("success rate", success),
         figure(
             "average sync",
-            snap.average_secs.map_or("-".into(), seconds),
+            snap.average_secs
+                .map_or("-".into(), ely_vocab::human::duration),
         ),
         figure(
             "files per hour",
@@ -656,7 +629,7 @@ fn render(snap: &Snapshot, look: &Look, area: Rect, buf: &mut Buffer) {
                 Line::from(format!(
                     "{:<width$}  running for {}  ({}, started {})",
                     r.repo,
-                    elapsed(r.seconds),
+                    ely_vocab::human::duration(r.seconds as f64),
                     r.trigger,
                     local_rfc3339(&r.started, "%H:%M:%S"),
                 ))
@@ -861,25 +834,6 @@ fn span(secs: i64) -> String {
         3600..86400 => format!("{}h {}m", secs / 3600, secs % 3600 / 60),
         _ if secs % 86400 < 3600 => format!("{}d", secs / 86400),
         _ => format!("{}d {}h", secs / 86400, secs % 86400 / 3600),
-    }
-}
-
-/// How long something has run, to the second under an hour: `42s`, `2m 05s`, `1h 12m`.
-fn elapsed(secs: i64) -> String {
-    let secs = secs.max(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m {:02}s", secs / 60, secs % 60),
-        _ => format!("{}h {:02}m", secs / 3600, secs % 3600 / 60),
-    }
-}
-
-/// Seconds with a tenth under ten seconds: `1.2s`, `42s`, `2m 05s`.
-fn seconds(secs: f64) -> String {
-    if secs < 10.0 {
-        format!("{secs:.1}s")
-    } else {
-        elapsed(secs.round() as i64)
     }
 }
 
@@ -1139,9 +1093,6 @@ mod tests {
         assert_eq!(span(7200), "2h");
         assert_eq!(span(7500), "2h 5m");
         assert_eq!(span(3 * 86400 + 4 * 3600), "3d 4h");
-        assert_eq!(elapsed(125), "2m 05s");
-        assert_eq!(elapsed(4320), "1h 12m");
-        assert_eq!(seconds(1.24), "1.2s");
         assert_eq!(percent(4.0 / 7.0), "57%");
         assert_eq!(percent(0.999), "99%");
         assert_eq!(percent(0.001), "1%");

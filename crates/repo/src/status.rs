@@ -17,7 +17,7 @@ pub fn next_sync(repo: &Repo) -> Option<String> {
 }
 
 /// A repository's status, as `status` and `list` print it.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Status {
     pub name: String,
     pub status: String,
@@ -43,6 +43,14 @@ impl Record for Status {
 
 /// How `repo` is doing, from its history and its store.
 pub fn status_of(state: &State, repo: &Repo) -> Result<Status> {
+    let mut s = recorded(state, repo)?;
+    s.documents = crate::add::documents(repo);
+    Ok(s)
+}
+
+/// How `repo` is doing from its history alone, without asking its store (`documents` is
+/// `None`): what a view refreshed every second can afford.
+pub fn recorded(state: &State, repo: &Repo) -> Result<Status> {
     let (failures, _) = state.failures(&repo.name)?;
     let history = state.syncs(Some(&repo.name), 100)?;
     let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
@@ -55,7 +63,7 @@ pub fn status_of(state: &State, repo: &Repo) -> Result<Status> {
         collection: repo.collection.clone(),
         store: ely_store::shown(&repo.store),
         branch: repo.branch.clone(),
-        documents: crate::add::documents(repo),
+        documents: None,
         last_sync: last.and_then(|s| s.finished.clone()),
         last_ok: last.and_then(|s| s.ok),
         // The error of the last sync, when it failed (an old error is in `logs`).

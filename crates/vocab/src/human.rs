@@ -29,18 +29,23 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// A span of time for people: `0.4 s`, `12 s`, `4 min 10 s`, `2 h 5 min`.
+/// A span of time for people: `0.4s`, `42s`, `4m 10s`, `2h 05m`.
 pub fn duration(secs: f64) -> String {
     let secs = if secs.is_finite() { secs.max(0.0) } else { 0.0 };
     if secs < 10.0 {
-        return format!("{secs:.1} s");
+        return format!("{secs:.1}s");
     }
     let whole = secs.round() as u64;
     match whole {
-        0..60 => format!("{whole} s"),
-        60..3600 => format!("{} min {} s", whole / 60, whole % 60),
-        _ => format!("{} h {} min", whole / 3600, whole % 3600 / 60),
+        0..60 => format!("{whole}s"),
+        60..3600 => format!("{}m {:02}s", whole / 60, whole % 60),
+        _ => format!("{}h {:02}m", whole / 3600, whole % 3600 / 60),
     }
+}
+
+/// `NO_COLOR` is set to something (<https://no-color.org>): no colours for people.
+pub fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -52,10 +57,10 @@ mod tests {
         assert_eq!(count(1234567), "1,234,567");
         assert_eq!(count(12), "12");
         assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(duration(0.42), "0.4 s");
-        assert_eq!(duration(42.4), "42 s");
-        assert_eq!(duration(250.0), "4 min 10 s");
-        assert_eq!(duration(7500.0), "2 h 5 min");
+        assert_eq!(duration(0.42), "0.4s");
+        assert_eq!(duration(42.4), "42s");
+        assert_eq!(duration(125.0), "2m 05s");
+        assert_eq!(duration(4320.0), "1h 12m");
         assert_eq!(bytes(10), "10 B");
     }
 }
