@@ -833,3 +833,58 @@ fn logs_follow_shows_each_sync_as_it_ends_and_a_second_add_estimates_its_first_s
         second.stderr()
     );
 }
+
+#[test]
+fn a_repository_syncs_into_the_test_server_and_a_hung_sync_stops_at_its_time_limit() {
+    use fake_weaviate::{Config, Route, Server};
+    let server = Server::start(Config::default()).expect("test server");
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.write("docs/b.md", "# b\n");
+    up.push("one");
+    let url = up.url();
+    let store = server.url();
+    let crontab = w.path("crontab");
+    repo_cmd(
+        &w,
+        &[
+            "add",
+            &url,
+            "--name",
+            "app",
+            "--store",
+            &store,
+            "--crontab-file",
+            crontab.to_str().unwrap(),
+            "--yes",
+        ],
+    )
+    .ok();
+    assert_eq!(server.object_count("App", None), 2);
+    let good = lines(repo_cmd(&w, &["status", "app"]).stdout())[0]["commit"].clone();
+    // The store stops answering in time: the sync is stopped at its limit, not left holding
+    // the lock.
+    up.write("c.rs", "fn c() {}\n");
+    up.push("two");
+    server.delay(Route::Batch, std::time::Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let hung = repo_cmd(&w, &["sync", "app", "--time-limit", "2s"]);
+    hung.expect_code(3);
+    hung.expect_stderr("ran longer than the time limit (2.0s) and was stopped");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let s = &lines(repo_cmd(&w, &["status", "app"]).stdout())[0];
+    assert_eq!(s["status"], "retrying");
+    assert_eq!(s["commit"], good, "still at the last good commit");
+    // The store answers again: the retry brings the collection to the pushed commit.
+    server.clear_faults();
+    repo_cmd(&w, &["retry", "app"]).ok();
+    assert_eq!(server.object_count("App", None), 3);
+    let s = &lines(repo_cmd(&w, &["status", "app"]).stdout())[0];
+    assert_eq!(s["status"], "healthy");
+    assert_eq!(s["documents"], 3);
+}

@@ -79,7 +79,11 @@ enum Command {
     /// Sync now: fetch, then ingest what was committed since the last sync.
     Sync(SyncArgs),
     /// Sync a failing repository now, whatever its backoff.
-    Retry { name: String },
+    Retry {
+        name: String,
+        #[command(flatten)]
+        limit: LimitArgs,
+    },
     /// The history of syncs, with their messages.
     Logs {
         name: Option<String>,
@@ -233,6 +237,16 @@ struct SyncArgs {
     /// backoff are left for later.
     #[arg(long)]
     cron: bool,
+    #[command(flatten)]
+    limit: LimitArgs,
+}
+
+#[derive(ClapArgs, Debug)]
+struct LimitArgs {
+    /// A sync running longer is stopped and fails (exit 3; what it wrote stays, and the next
+    /// sync goes on from the last synced commit): a hung sync never holds the lock for ever.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = ely_cli::parse_duration)]
+    time_limit: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -332,9 +346,9 @@ fn run(args: Args) -> Result<Exit> {
             Ok(Exit::Ok)
         }
         Command::Sync(a) => sync_cmd(&state, a, &out, quiet),
-        Command::Retry { name } => {
+        Command::Retry { name, limit } => {
             let repo = state.need(&name)?;
-            sync_some(&state, &[repo], "retry", 1, &out, quiet)
+            sync_some(&state, &[repo], "retry", 1, limit.time_limit, &out, quiet)
         }
         Command::Logs { name, tail, follow } => {
             if let Some(n) = &name {
@@ -720,7 +734,15 @@ fn sync_cmd(state: &State, a: SyncArgs, out: &Out, quiet: bool) -> Result<Exit> 
         }
         due.push(r);
     }
-    sync_some(state, &due, trigger, a.parallel as usize, out, quiet)
+    sync_some(
+        state,
+        &due,
+        trigger,
+        a.parallel as usize,
+        a.limit.time_limit,
+        out,
+        quiet,
+    )
 }
 
 /// Syncs the repositories, `parallel` at once; the exit code is the worst of theirs.
@@ -729,10 +751,12 @@ fn sync_some(
     repos: &[Repo],
     trigger: &str,
     parallel: usize,
+    limit: std::time::Duration,
     out: &Out,
     quiet: bool,
 ) -> Result<Exit> {
-    let tools = Tools::beside(state.path());
+    let mut tools = Tools::beside(state.path());
+    tools.limit = Some(limit);
     let path = state.path().to_owned();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());

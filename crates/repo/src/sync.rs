@@ -43,6 +43,9 @@ pub struct Tools {
     pub locks: PathBuf,
     /// Counts each file ely-ingest settles (`done`), for a progress line.
     pub progress: Option<std::sync::Arc<ely_stream::Counters>>,
+    /// ely-ingest running longer is stopped and the sync fails (exit 3), so a sync that
+    /// hangs does not hold its repository's lock for ever.
+    pub limit: Option<std::time::Duration>,
 }
 
 impl Tools {
@@ -69,6 +72,7 @@ impl Tools {
             ingest_states: dir.join("ingest"),
             locks: dir.join("locks"),
             progress: None,
+            limit: None,
         }
     }
 }
@@ -197,8 +201,24 @@ fn steps(
             text
         })
     });
+    let stdout = child.stdout.take();
+    // A watchdog stops ely-ingest at the time limit; the results end with its output.
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let timed_out = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (finished, finish) = std::sync::mpsc::channel::<()>();
+    let watchdog = tools.limit.map(|limit| {
+        let (child, timed_out) = (child.clone(), timed_out.clone());
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finish.recv_timeout(limit) {
+                timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut c) = child.lock() {
+                    let _ = c.kill();
+                }
+            }
+        })
+    });
     let mut rejected_paths = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
+    if let Some(stdout) = stdout {
         for line in std::io::BufRead::split(std::io::BufReader::new(stdout), b'\n') {
             let Ok(line) = line else { break };
             let Ok(v) = serde_json::from_slice::<Value>(&line) else {
@@ -232,11 +252,29 @@ fn steps(
                 .unwrap_or(0);
         }
     }
+    let _ = finished.send(());
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
     let status = child
+        .lock()
+        .map_err(|_| (2, "the watchdog failed".to_owned()))?
         .wait()
         .map_err(|e| (2, format!("waiting for {}: {e}", tools.ingest.display())))?;
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     s.messages = String::from_utf8_lossy(&stderr).trim().to_owned();
+    if let (true, Some(limit)) = (
+        timed_out.load(std::sync::atomic::Ordering::Relaxed),
+        tools.limit,
+    ) {
+        return Err((
+            3,
+            format!(
+                "ely-ingest ran longer than the time limit ({}) and was stopped; what it wrote stays, and the next sync goes on from the last synced commit (sync --time-limit sets the limit)",
+                ely_vocab::human::duration(limit.as_secs_f64())
+            ),
+        ));
+    }
     match status.code() {
         Some(0) => Ok(()),
         Some(1) => Err((
