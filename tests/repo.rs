@@ -888,3 +888,50 @@ fn a_repository_syncs_into_the_test_server_and_a_hung_sync_stops_at_its_time_lim
     assert_eq!(s["status"], "healthy");
     assert_eq!(s["documents"], 3);
 }
+
+#[test]
+fn new_filters_apply_to_every_file_and_a_failing_repository_shows_when_cron_tries_next() {
+    let w = Workdir::new();
+    let up = Upstream::new(&w);
+    up.write("a.rs", "fn a() {}\n");
+    up.write("notes.md", "# notes\n");
+    up.write("big.txt", &"x".repeat(4000));
+    up.push("one");
+    add(&w, &up, &["--max-file-size", "1KB"]).ok();
+    let store = w.path("store.db");
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(paths_in(&store, "App"), set(&["a.rs", "notes.md"]));
+    // No new commit: new filters still reach files already seen, both ways.
+    repo_cmd(
+        &w,
+        &[
+            "update",
+            "app",
+            "--exclude",
+            "*.md",
+            "--max-file-size",
+            "1MB",
+        ],
+    )
+    .ok()
+    .expect_stderr("the next sync goes over every file");
+    repo_cmd(&w, &["sync", "app"]).ok();
+    assert_eq!(paths_in(&store, "App"), set(&["a.rs", "big.txt"]));
+    // A failing repository: its next sync is cron's first time after its wait (5 minutes
+    // after one failure), not the next minute.
+    repo_cmd(&w, &["update", "app", "--schedule", "* * * * *"]).ok();
+    std::fs::rename(&store, w.path("store.bak")).unwrap();
+    std::fs::create_dir(&store).unwrap();
+    up.write("b.rs", "fn b() {}\n");
+    up.push("two");
+    assert_ne!(repo_cmd(&w, &["sync", "app"]).code(), 0);
+    let s = &lines(repo_cmd(&w, &["status", "app"]).stdout())[0];
+    let last: jiff::Timestamp = s["last_sync"].as_str().unwrap().parse().unwrap();
+    let next: jiff::Timestamp = s["next_sync"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next >= last
+            .checked_add(jiff::SignedDuration::from_mins(5))
+            .unwrap(),
+        "next {next} is within the 5-minute wait after {last}"
+    );
+}

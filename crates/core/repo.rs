@@ -453,7 +453,7 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         );
         println!(
             "next sync: {}",
-            next_sync(repo).map_or("-".into(), |t| table::local_time(&t))
+            next_sync(repo, None).map_or("-".into(), |t| table::local_time(&t))
         );
         println!(
             "check on it: `ely-repo status {0}`, `ely-repo logs {0}`, `ely-repo diagnose {0}`",
@@ -689,12 +689,34 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
             Err(e) => return Err(anyhow::anyhow!("{e}")),
         }
     }
+    // New filters apply to every file, not only to those that change: the next sync goes
+    // over the whole repository (what the filters now leave out is removed, what they let
+    // in is indexed). Not while a sync of it is going.
+    let filters_changed = (&repo.include, &repo.exclude, &repo.max_file_size)
+        != (&before.include, &before.exclude, &before.max_file_size);
+    let tools = Tools::beside(state.path());
+    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
+    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
+        eprintln!(
+            "{NAME}: error: a sync of {} is going: try again when it is done",
+            repo.name
+        );
+        return Ok(Exit::Unreachable);
+    };
     state.save(&repo, true)?;
+    if filters_changed {
+        tools.forget_ingest_state(&repo.name);
+    }
     eprintln!(
-        "{NAME}: {} updated{}",
+        "{NAME}: {} updated{}{}",
         repo.name,
         if repo.branch != before.branch {
             "; the next sync switches branch (what the new branch lacks is removed)"
+        } else {
+            ""
+        },
+        if filters_changed {
+            "; the next sync goes over every file with the new filters (what they leave out is removed)"
         } else {
             ""
         }
@@ -715,21 +737,17 @@ fn sync_cmd(state: &State, a: SyncArgs, out: &Out, quiet: bool) -> Result<Exit> 
                 continue;
             }
             let (failures, last) = state.failures(&r.name)?;
-            if failures > 0 {
-                let wait_until = last
-                    .and_then(|l| l.parse::<jiff::Timestamp>().ok())
-                    .and_then(|t| t.checked_add(sync::backoff(failures)).ok());
-                if wait_until.is_some_and(|t| t > jiff::Timestamp::now()) {
-                    if !quiet {
-                        eprintln!(
-                            "{NAME}: {} failed {failures} times in a row: the next try is after {} (ely-repo retry {} tries now)",
-                            r.name,
-                            wait_until.map(|t| table::local_time(&t.to_string())).unwrap_or_default(),
-                            r.name
-                        );
-                    }
-                    continue;
+            if let Some(wait_until) = sync::waits_until(failures, last.as_deref()) {
+                if !quiet {
+                    eprintln!(
+                        "{NAME}: {} failed {failures} time{} in a row: the next try is after {} (ely-repo retry {} tries now)",
+                        r.name,
+                        if failures == 1 { "" } else { "s" },
+                        table::local_time(&wait_until.to_string()),
+                        r.name
+                    );
                 }
+                continue;
             }
         }
         due.push(r);

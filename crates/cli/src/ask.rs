@@ -125,6 +125,21 @@ fn colours_on_stderr() -> bool {
 
 pub use ely_vocab::human::no_color;
 
+/// Puts the terminal back when a question or a full-screen view had taken it (raw mode on)
+/// and the process is stopped by a signal (SIGINT, SIGTERM, SIGHUP): raw mode off, the
+/// alternate screen left, the cursor shown.
+pub fn restore_terminal() {
+    if crossterm::terminal::is_raw_mode_enabled().unwrap_or(false) {
+        let _ = crossterm::terminal::disable_raw_mode();
+        // A full-screen view draws on stdout; a question on stderr (stdout may be a pipe).
+        if io::stdout().is_terminal() {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(b"\x1b[?1049l\x1b[?25h");
+            let _ = out.flush();
+        }
+    }
+}
+
 /// Raw mode while it lives.
 struct RawMode;
 

@@ -213,6 +213,7 @@ fn install_interrupt_handler(name: &'static str) {
     // The handler runs on its own thread, so it may take locks and touch files.
     let _ = ctrlc::set_handler(move || {
         let _guard = ely_stream::atomic::abandon_pending();
+        ask::restore_terminal();
         let _ = writeln!(io::stderr(), "\n{name}: interrupted");
         std::process::exit(Exit::Interrupted as i32);
     });

@@ -5,15 +5,20 @@ use ely_stream::Record;
 
 use crate::{Repo, State, Sync};
 
-/// When the repository syncs next (RFC 3339), `None` when paused.
-pub fn next_sync(repo: &Repo) -> Option<String> {
-    if repo.paused {
+/// When the repository syncs next (RFC 3339): its schedule's next time, after the wait of a
+/// failing repository (`waits_until`, see [`crate::sync::waits_until`]); `None` when paused or
+/// pending (cron leaves it alone).
+pub fn next_sync(repo: &Repo, waits_until: Option<jiff::Timestamp>) -> Option<String> {
+    if repo.paused || repo.pending {
         return None;
     }
     let s = ely_schedule::Schedule::parse(&repo.cron).ok()?;
+    let from = match waits_until {
+        Some(t) => t.to_zoned(jiff::tz::TimeZone::system()),
+        None => jiff::Zoned::now(),
+    };
     // RFC 3339, as every time in ely's records; tables show it in local time.
-    s.next_after(&jiff::Zoned::now())
-        .map(|t| t.timestamp().to_string())
+    s.next_after(&from).map(|t| t.timestamp().to_string())
 }
 
 /// A repository's status, as `status` and `list` print it.
@@ -51,7 +56,7 @@ pub fn status_of(state: &State, repo: &Repo) -> Result<Status> {
 /// How `repo` is doing from its history alone, without asking its store (`documents` is
 /// `None`): what a view refreshed every second can afford.
 pub fn recorded(state: &State, repo: &Repo) -> Result<Status> {
-    let (failures, _) = state.failures(&repo.name)?;
+    let (failures, last_end) = state.failures(&repo.name)?;
     let history = state.syncs(Some(&repo.name), 100)?;
     let finished: Vec<&Sync> = history.iter().filter(|s| s.ok.is_some()).collect();
     let last = finished.last();
@@ -76,7 +81,10 @@ pub fn recorded(state: &State, repo: &Repo) -> Result<Status> {
             .rev()
             .filter(|s| s.ok == Some(true))
             .find_map(|s| s.commit.clone()),
-        next_sync: next_sync(repo),
+        next_sync: next_sync(
+            repo,
+            crate::sync::waits_until(failures, last_end.as_deref()),
+        ),
         schedule: repo.schedule.clone(),
         syncs: finished.len() as u64,
         success_rate: (!finished.is_empty()).then(|| ok as f64 / finished.len() as f64),

@@ -84,6 +84,17 @@ pub fn backoff(failures: u32) -> jiff::SignedDuration {
     jiff::SignedDuration::from_mins(minutes.min(240))
 }
 
+/// Until when a scheduled sync leaves `repo` alone after its last `failures` syncs failed
+/// (the last ending at `last`, RFC 3339): `None` when it is not waiting.
+pub fn waits_until(failures: u32, last: Option<&str>) -> Option<jiff::Timestamp> {
+    if failures == 0 {
+        return None;
+    }
+    last.and_then(|l| l.parse::<jiff::Timestamp>().ok())
+        .and_then(|t| t.checked_add(backoff(failures)).ok())
+        .filter(|t| *t > jiff::Timestamp::now())
+}
+
 /// Syncs `repo` now. `Err` only when it could not start (another sync holds the lock, the
 /// state file fails); a sync that failed is an `Ok` whose `ok` is false, with its exit
 /// code: 3 when the remote or the store could not be reached, 1 when files were rejected,
