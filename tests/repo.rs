@@ -678,6 +678,9 @@ fn on_a_terminal_add_asks_checks_answers_shows_a_preview_and_adds_on_enter() {
     let t = wizard(&w, &up);
     // Each suggestion is taken with Enter; a bad answer is refused and asked again.
     t.wait_for("Repository name [origin]:", 15);
+    // The arrow keys do not edit an answer: one typed with them is asked again.
+    t.keys(&["a", "Left", "Enter"]);
+    t.wait_for("control characters", 5);
     t.line("app");
     t.wait_for("Collection [App]:", 5);
     t.line("not valid");
@@ -760,6 +763,18 @@ fn on_a_terminal_choosing_no_adds_nothing() {
     assert!(!w.path("home").exists());
     assert!(!w.path("crontab").exists());
     assert!(!w.path("store.db").exists());
+    drop(t);
+    // End of input (Ctrl-D) at a question: no answer, nothing added.
+    let t = wizard(&w, &up);
+    t.wait_for("Repository name", 15);
+    t.keys(&["C-d"]);
+    let screen = t.wait_for("EXIT=", 15);
+    assert!(
+        screen.contains("no answer (end of input): nothing was added"),
+        "{screen}"
+    );
+    assert!(screen.contains("EXIT=2"), "{screen}");
+    assert!(!w.path("home").exists());
 }
 
 #[test]
@@ -825,7 +840,7 @@ fn logs_follow_shows_each_sync_as_it_ends_and_a_second_add_estimates_its_first_s
     );
     second.ok();
     assert!(
-        second.stderr().contains("the first sync should take about")
+        second.stderr().contains("the first sync should take ")
             && second
                 .stderr()
                 .contains("files/s over 2 earlier syncs here"),

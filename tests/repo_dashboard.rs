@@ -58,8 +58,9 @@ fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
-#[test]
-fn the_live_view_shows_the_repository_and_q_puts_the_terminal_back() {
+/// Runs the live view in tmux, checks what it shows, ends it with `stop`, and checks the
+/// terminal was put back and the exit code.
+fn live(stop: impl FnOnce(&Tmux), exit: &str) {
     let w = Workdir::new();
     added(&w);
     // The pane's shell runs the dashboard, then notes how it ended and how the terminal
@@ -97,21 +98,22 @@ fn the_live_view_shows_the_repository_and_q_puts_the_terminal_back() {
     }
     let screen = t.wait_for("q quits", 15);
     assert!(
-        screen.contains("1 repository: 1 healthy"),
+        screen.contains("1 repository: ✓ 1 healthy"),
         "the health summary:\n{screen}"
     );
     assert!(!screen.contains("ely-before-dashboard"), "{screen}");
-    assert!(!screen.contains('✓'), "NO_COLOR: no symbols\n{screen}");
+    // NO_COLOR: the symbols stay (no colour is checked by the unit tests).
+    assert!(screen.contains("✓ healthy"), "{screen}");
     assert_eq!(t.display("#{alternate_on}"), "1", "the alternate screen");
 
-    t.keys(&["q"]);
+    stop(&t);
     assert!(
         t.wait_end(10),
-        "the dashboard did not end 10 s after q:\n{}",
+        "the dashboard did not end 10 s after it was told to:\n{}",
         t.screen()
     );
     let read = |name: &str| String::from_utf8_lossy(&w.read(name)).trim().to_owned();
-    assert_eq!(read("exit"), "0");
+    assert_eq!(read("exit"), exit);
     // Raw mode is off: the line discipline edits and echoes again.
     let stty = read("stty");
     let flags: Vec<&str> = stty.split_whitespace().collect();
@@ -124,6 +126,36 @@ fn the_live_view_shows_the_repository_and_q_puts_the_terminal_back() {
     let after = read("screen");
     assert!(after.contains("ely-before-dashboard"), "{after}");
     assert!(!after.contains("Repositories (1)"), "{after}");
+}
+
+#[test]
+fn the_live_view_shows_the_repository_and_q_puts_the_terminal_back() {
+    live(|t| t.keys(&["q"]), "0");
+}
+
+#[test]
+fn a_signal_to_the_live_view_puts_the_terminal_back() {
+    live(
+        |t| {
+            // The pane's shell runs the dashboard: its child.
+            let shell = t.display("#{pane_pid}");
+            let out = std::process::Command::new("pgrep")
+                .args(["-P", &shell, "-x", "ely-repo"])
+                .output()
+                .expect("pgrep");
+            let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert!(
+                !pid.is_empty(),
+                "no ely-repo under the pane's shell {shell}"
+            );
+            let killed = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill");
+            assert!(killed.success());
+        },
+        "130",
+    );
 }
 
 #[test]

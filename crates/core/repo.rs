@@ -106,6 +106,7 @@ enum Command {
     Diagnose { name: String },
     /// A live full-screen view of every repository (health, active syncs, totals, success
     /// rate, average sync time, files per hour, storage), refreshed every second; `q` quits.
+    /// With --json, each repository's status record instead.
     Dashboard {
         /// Print one frame and exit (for scripts and pipes; the default off a terminal).
         #[arg(long)]
@@ -174,9 +175,9 @@ struct AddArgs {
     /// Write the cron entry into this crontab-format file instead of your crontab.
     #[arg(long, value_name = "FILE")]
     crontab_file: Option<PathBuf>,
-    /// Do not ask: take the defaults of what is not given (always so when stdin is not a
-    /// terminal). On a terminal without it, a few questions come first, then a preview to
-    /// confirm.
+    /// Do not ask: take the defaults of what is not given (always so when stdin or stderr is
+    /// not a terminal). On a terminal without it, a few questions come first, then a preview
+    /// to confirm.
     #[arg(long, short = 'y')]
     yes: bool,
 }
@@ -281,7 +282,8 @@ fn run(args: Args) -> Result<Exit> {
             | Command::Status { name: None }
             | Command::Logs { name: None, .. }
             | Command::Dashboard { .. } => {
-                if out.people {
+                // A frame asked for says so too, whatever stdout is.
+                if out.people || matches!(args.command, Command::Dashboard { once: true, .. }) {
                     println!("no repositories under sync: add one with `ely-repo add URL`");
                 }
                 Ok(Exit::Ok)
@@ -302,7 +304,10 @@ fn run(args: Args) -> Result<Exit> {
             height,
         } => {
             let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-            if once || !tty {
+            if args.json {
+                // For scripts: each repository's status record, as `list --json` gives.
+                out.statuses(&state, &state.repos()?)?;
+            } else if once || !tty {
                 let (w, h) = ratatui_size().unwrap_or((100, 30));
                 let frame =
                     ely_repo::dashboard::once(&state, width.unwrap_or(w), height.unwrap_or(h))?;
@@ -390,7 +395,10 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         crontab_file: a.crontab_file,
     };
     if ask {
-        ask_for(&mut req, a.schedule.is_none())?;
+        if let Err(e) = ask_for(&mut req, a.schedule.is_none()) {
+            eprintln!("{NAME}: {e:#}: nothing was added");
+            return Ok(Exit::Fatal);
+        }
     }
     // Every check (the source answering included) before the state file is touched.
     let checked = add::check(&req)?;
@@ -449,7 +457,10 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
         let documents = add::documents(repo).map_or("?".into(), table::count);
         println!(
             "{} is under sync: collection {} holds {} objects ({} files added)",
-            repo.name, repo.collection, documents, added.sync.added
+            repo.name,
+            repo.collection,
+            documents,
+            table::count(added.sync.added)
         );
         println!(
             "next sync: {}",
@@ -546,10 +557,13 @@ fn ask_for(req: &mut Request, schedule_unset: bool) -> Result<()> {
         let store = line(
             "Store (a Weaviate URL or an embedded store's path)",
             &suggested,
-            |s| {
-                ely_store::resolve(Some(s), |_| None)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+            |s| match ely_store::resolve(Some(s), |_| None) {
+                Ok(ely_store::Location::Weaviate(u)) if ely_store::has_credentials(&u) => Err(
+                    "give the URL without credentials; the API key comes from WEAVIATE_API_KEY"
+                        .into(),
+                ),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
             },
         )?;
         req.store = Some(store);
@@ -562,7 +576,15 @@ fn ask_for(req: &mut Request, schedule_unset: bool) -> Result<()> {
         )?;
     }
     if req.branch.is_none() {
-        let b = line("Branch (Enter: the remote's default)", "", |_| Ok(()))?;
+        let url = add::source_url(&req.source);
+        let b = line("Branch (Enter: the remote's default)", "", |b| {
+            match b.is_empty() {
+                true => Ok(()),
+                false => ely_repo::git::check_source(&url, Some(b))
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:#}")),
+            }
+        })?;
         req.branch = (!b.is_empty()).then_some(b);
     }
     if req.webhook.is_none() {
@@ -987,6 +1009,8 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
     state.remove(name)?;
     tools.forget_ingest_state(name);
     let _ = std::fs::remove_dir_all(&repo.path);
+    drop(_lock);
+    let _ = std::fs::remove_file(&lock_path);
     if delete_collection {
         let loc = ely_store::resolve(Some(&repo.store), |_| None)?;
         let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())?;

@@ -12,7 +12,8 @@ pub fn can_ask() -> bool {
 }
 
 /// Asks for a line: `prompt [default]: `. An empty answer takes `default`. An answer `check`
-/// refuses is shown with the reason and asked again. End of input takes the default.
+/// refuses, or one holding control characters (the arrow keys do not edit here), is shown
+/// with the reason and asked again. End of input (Ctrl-D) is an error: no answer.
 pub fn line(
     prompt: &str,
     default: &str,
@@ -28,16 +29,21 @@ pub fn line(
         err.flush()?;
         drop(err);
         let mut answer = String::new();
-        let read = io::stdin().read_line(&mut answer)?;
+        if io::stdin().read_line(&mut answer)? == 0 {
+            eprintln!();
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "no answer (end of input)",
+            ));
+        }
         let answer = answer.trim();
-        let answer = if answer.is_empty() || read == 0 {
-            default
-        } else {
-            answer
-        };
+        if answer.chars().any(char::is_control) {
+            eprintln!("  the answer holds control characters (the arrow keys do not edit here): type it again");
+            continue;
+        }
+        let answer = if answer.is_empty() { default } else { answer };
         match check(answer) {
             Ok(()) => return Ok(answer.to_owned()),
-            Err(why) if read == 0 => return Err(io::Error::other(why)),
             Err(why) => eprintln!("  {why}"),
         }
     }
@@ -55,7 +61,8 @@ pub enum Choice {
 }
 
 /// Asks to choose one of `options` (`default` first marked): ←/→, ↑/↓ or Tab move, Enter
-/// accepts, an option's first letter chooses it, Esc or `q` declines, Ctrl-C interrupts.
+/// accepts, an option's first letter chooses it, Esc, `q` or Ctrl-D declines, Ctrl-C
+/// interrupts.
 /// The terminal is in raw mode only while it waits, and is restored whatever happens.
 pub fn choose(prompt: &str, options: &[&str], default: usize) -> io::Result<Choice> {
     if options.is_empty() {
@@ -74,6 +81,9 @@ pub fn choose(prompt: &str, options: &[&str], default: usize) -> io::Result<Choi
         match key.code {
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 break Choice::Interrupted
+            }
+            KeyCode::Char('d') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                break Choice::Declined
             }
             KeyCode::Left | KeyCode::Up | KeyCode::BackTab => {
                 at = (at + options.len() - 1) % options.len()

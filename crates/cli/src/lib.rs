@@ -287,6 +287,9 @@ fn progress_line(counters: &ely_stream::Counters, secs: f64, unit: &str) -> Stri
         true => format!(", {bytes:.1} MiB read"),
         false => String::new(),
     };
+    if done == 0 && objects == 0 && bytes == 0.0 {
+        return "starting".into();
+    }
     if done > 0 {
         format!(
             "{done} of {objects} {unit} done{read}, {:.0} {unit}/s",

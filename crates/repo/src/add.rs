@@ -219,7 +219,7 @@ pub struct Added {
 }
 
 /// The source as git takes it: a local folder by its absolute path, anything else as given.
-fn source_url(source: &str) -> String {
+pub fn source_url(source: &str) -> String {
     let p = Path::new(source);
     if !source.contains("://") && p.exists() {
         return std::path::absolute(p)
@@ -318,11 +318,18 @@ pub fn add(
     git::clone(&url, &branch, &dest)?;
     undo.clone = true;
     let discovery = git::discover(&dest)?;
+    let some = |n: u64, one: &str, many: &str| {
+        format!(
+            "{} {}",
+            ely_vocab::human::count(n),
+            if n == 1 { one } else { many }
+        )
+    };
     say(format!(
-        "cloned into {}: {} files in {} folders, {}",
+        "cloned into {}: {} in {}, {}",
         dest.display(),
-        discovery.files,
-        discovery.directories,
+        some(discovery.files, "file", "files"),
+        some(discovery.directories, "folder", "folders"),
         ely_vocab::human::bytes(discovery.bytes)
     ));
     if !discovery.languages.is_empty() {
@@ -395,8 +402,11 @@ pub fn estimate(state: &State, files: u64) -> String {
         Ok(Some((rate, syncs))) if rate > 0.0 => {
             let secs = files as f64 / rate;
             format!(
-                "the first sync should take about {} ({:.0} files/s over {syncs} earlier sync{} here)",
-                ely_vocab::human::duration(secs),
+                "the first sync should take {} ({:.0} files/s over {syncs} earlier sync{} here)",
+                match secs < 1.0 {
+                    true => "under a second".to_owned(),
+                    false => format!("about {}", ely_vocab::human::duration(secs)),
+                },
                 rate,
                 if syncs == 1 { "" } else { "s" }
             )
@@ -459,6 +469,11 @@ impl Drop for Undo<'_> {
         }
         if self.clone {
             let _ = std::fs::remove_dir_all(&self.repo.path);
+        }
+        if self.saved {
+            // The first sync's lock file.
+            let locks = Tools::beside(self.state.path()).locks;
+            let _ = std::fs::remove_file(locks.join(format!("repo-{}.lock", self.repo.name)));
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn run(state_path: &Path) -> Result<()> {
         }
         let look = Look {
             color,
+            symbols: true,
             foot: Some(match &trouble {
                 Some(e) => format!("could not refresh: {e}"),
                 None => "q quits · refreshed every second".into(),
@@ -161,7 +162,7 @@ pub struct Running {
     pub trigger: String,
     /// When it started (RFC 3339), and for how many seconds it has run.
     pub started: String,
-    pub seconds: i64,
+    pub seconds: f64,
 }
 
 /// What is slow to find out, measured apart from the state file: the objects in each
@@ -220,12 +221,13 @@ impl Snapshot {
                         repo: s.repo.clone(),
                         trigger: s.trigger.clone(),
                         started: s.started.clone(),
-                        seconds: seconds_between(&s.started, now).unwrap_or(0),
+                        seconds: parse(&s.started)
+                            .map_or(0.0, |t| now.duration_since(t).as_secs_f64().max(0.0)),
                     });
                 }
             }
         }
-        running.sort_by_key(|r| std::cmp::Reverse(r.seconds));
+        running.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
 
         let history = state.syncs(None, HISTORY)?;
         let day_ago = now.as_second() - 24 * 3600;
@@ -252,7 +254,16 @@ impl Snapshot {
             .collect();
         Ok(Snapshot {
             at: now,
-            documents: rows.iter().filter_map(|r| r.documents).sum(),
+            // A collection two repositories sync into counts once.
+            documents: {
+                let mut seen = BTreeSet::new();
+                repos
+                    .iter()
+                    .zip(&rows)
+                    .filter(|(r, _)| seen.insert((r.store.clone(), r.collection.clone())))
+                    .filter_map(|(_, row)| row.documents)
+                    .sum()
+            },
             documents_unknown: rows.iter().filter(|r| r.documents.is_none()).count(),
             repos: rows,
             running,
@@ -496,7 +507,10 @@ impl Drop for Restore {
 /// why the last refresh failed).
 #[derive(Debug, Clone, Default)]
 pub struct Look {
+    /// Colours (the live view, unless `NO_COLOR` is set).
     pub color: bool,
+    /// Symbols beside statuses (the live view).
+    pub symbols: bool,
     pub foot: Option<String>,
 }
 
@@ -515,9 +529,9 @@ impl Look {
         }
     }
 
-    /// The status as shown: with its symbol when in colour.
+    /// The status as shown: with its symbol in the live view.
     fn status(&self, status: &str) -> String {
-        if !self.color {
+        if !self.symbols {
             return status.into();
         }
         let symbol = match status {
@@ -608,8 +622,10 @@ fn render(snap: &Snapshot, look: &Look, area: Rect, buf: &mut Buffer) {
         ),
         figure(
             "files per hour",
-            snap.files_per_hour
-                .map_or("-".into(), |f| format!("{f:.1}")),
+            snap.files_per_hour.map_or("-".into(), |f| match f < 10.0 {
+                true => format!("{f:.1}"),
+                false => ely_vocab::human::count(f.round() as u64),
+            }),
         ),
         figure(
             "storage",
@@ -629,7 +645,7 @@ fn render(snap: &Snapshot, look: &Look, area: Rect, buf: &mut Buffer) {
                 Line::from(format!(
                     "{:<width$}  running for {}  ({}, started {})",
                     r.repo,
-                    ely_vocab::human::duration(r.seconds as f64),
+                    ely_vocab::human::duration(r.seconds),
                     r.trigger,
                     local_rfc3339(&r.started, "%H:%M:%S"),
                 ))
@@ -658,7 +674,7 @@ fn summary<'a>(snap: &Snapshot, look: &Look) -> Line<'a> {
         if i > 0 {
             spans.push(Span::raw(", "));
         }
-        let text = if look.color {
+        let text = if look.symbols {
             let s = look.status(status);
             let (symbol, word) = s.split_once(' ').unwrap_or(("", status));
             format!("{symbol} {count} {word}")
@@ -991,7 +1007,7 @@ mod tests {
             "(manual, started",
             "files changed, 24 h  10",
             "objects, last 24 h   20",
-            "files per hour       10.0",
+            "files per hour       10",
             "documents            ?",
             "storage              0 B",
         ] {
@@ -1019,6 +1035,7 @@ mod tests {
         let snap = Snapshot::gather(&state).unwrap();
         let look = Look {
             color: true,
+            symbols: true,
             foot: Some("q quits".into()),
         };
         let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
@@ -1040,6 +1057,15 @@ mod tests {
             .iter()
             .any(|c| c.symbol() == "✓" && c.fg == Color::Green);
         assert!(red && green);
+        // NO_COLOR: the symbols stay, the colours go.
+        let plain = Look {
+            color: false,
+            ..look
+        };
+        terminal.draw(|f| draw(f, &snap, &plain)).unwrap();
+        let buf = terminal.backend().buffer().clone();
+        assert!(text_of(&buf).contains("✗ failing"));
+        assert!(buf.content.iter().all(|c| c.fg == Color::Reset));
     }
 
     #[test]
