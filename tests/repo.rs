@@ -271,6 +271,9 @@ fn an_add_that_fails_leaves_nothing_behind() {
     add(&w, &up, &["--model", "m"])
         .expect_code(2)
         .expect_stderr("--vectorizer");
+    add(&w, &up, &["--include", "["])
+        .expect_code(2)
+        .expect_stderr("bad glob");
     let secret = repo_cmd(&w, &["add", "https://me:hunter2@example.com/a.git"]);
     secret.expect_code(2).expect_stderr("without credentials");
     assert!(!secret.stderr().contains("hunter2"));

@@ -131,6 +131,9 @@ pub fn check(req: &Request) -> Result<Checked> {
     if let Some(w) = &req.webhook {
         ely_schedule::alert::check_url(w).map_err(anyhow::Error::msg)?;
     }
+    // Globs ely-ingest could not read would only fail the first sync, after the clone.
+    ely_ingest::filter::Filters::new(&req.include, &req.exclude, true, u64::MAX)
+        .map_err(|e| anyhow::anyhow!("--include/--exclude: {e}"))?;
     if req.model.is_some() && req.vectorizer.is_none() {
         bail!("--model names the model of --vectorizer: give both");
     }
