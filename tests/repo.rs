@@ -798,33 +798,42 @@ fn logs_follow_shows_each_sync_as_it_ends_and_a_second_add_estimates_its_first_s
         "{}",
         first.stderr()
     );
-    let mut follow = repo_start(&w, &["logs", "app", "--follow", "--json", "--tail", "1"]);
-    let stdout = follow.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
+    // Each follower's lines, as they come.
+    let follower = |tail: &str| {
+        let mut child = repo_start(&w, &["logs", "app", "--follow", "--json", "--tail", tail]);
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
-    // The add's own sync first.
-    let shown: Value =
-        serde_json::from_str(&rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
-            .unwrap();
-    assert_eq!(shown["trigger"], "add");
+        });
+        (child, rx)
+    };
+    let next = |rx: &mpsc::Receiver<String>| -> Value {
+        serde_json::from_str(&rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap()).unwrap()
+    };
+    let (mut one, rx_one) = follower("1");
+    let (mut none, rx_none) = follower("0");
+    // The add's own sync first, where one was asked for.
+    assert_eq!(next(&rx_one)["trigger"], "add");
     up.write("b.py", "print(2)\n");
     up.push("two");
     repo_cmd(&w, &["sync", "app"]).ok();
-    let next: Value =
-        serde_json::from_str(&rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap())
-            .unwrap();
-    assert_eq!(next["trigger"], "manual");
-    assert_eq!(next["added"], 1);
-    assert_eq!(next["ok"], true);
-    let _ = follow.kill();
-    let _ = follow.wait();
+    for rx in [&rx_one, &rx_none] {
+        // Then the new sync, and no old one again.
+        let s = next(rx);
+        assert_eq!(s["trigger"], "manual");
+        assert_eq!(s["added"], 1);
+        assert_eq!(s["ok"], true);
+    }
+    for child in [&mut one, &mut none] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     // Another repository's add estimates its first sync from the syncs made here.
     let other = Upstream::named(&w, "other", "other-work");
     other.write("c.rs", "fn c() {}\n");
@@ -919,6 +928,14 @@ fn new_filters_apply_to_every_file_and_a_failing_repository_shows_when_cron_trie
     let store = w.path("store.db");
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(paths_in(&store, "App"), set(&["a.rs", "notes.md"]));
+    // Filters ely-ingest could not read are refused before anything changes.
+    repo_cmd(&w, &["update", "app", "--include", "["])
+        .expect_code(2)
+        .expect_stderr("bad glob");
+    repo_cmd(&w, &["update", "app", "--max-file-size", "lots"]).expect_code(2);
+    repo_cmd(&w, &["sync", "app", "--time-limit", "0s"]).expect_code(2);
+    let unchanged = repo_cmd(&w, &["sync", "app"]);
+    unchanged.ok();
     // No new commit: new filters still reach files already seen, both ways.
     repo_cmd(
         &w,

@@ -246,8 +246,16 @@ struct SyncArgs {
 struct LimitArgs {
     /// A sync running longer is stopped and fails (exit 3; what it wrote stays, and the next
     /// sync goes on from the last synced commit): a hung sync never holds the lock for ever.
-    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = ely_cli::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = time_limit)]
     time_limit: std::time::Duration,
+}
+
+/// A sync's time limit: a duration above zero.
+fn time_limit(s: &str) -> Result<std::time::Duration, String> {
+    match ely_cli::parse_duration(s)? {
+        d if d.is_zero() => Err("a time limit of zero would stop every sync".into()),
+        d => Ok(d),
+    }
 }
 
 fn main() -> ExitCode {
@@ -396,7 +404,7 @@ fn add_cmd(path: &Path, a: AddArgs, out: &Out, quiet: bool) -> Result<Exit> {
     };
     if ask {
         if let Err(e) = ask_for(&mut req, a.schedule.is_none()) {
-            eprintln!("{NAME}: {e:#}: nothing was added");
+            eprintln!("{NAME}: error: {e:#}: nothing was added");
             return Ok(Exit::Fatal);
         }
     }
@@ -551,9 +559,14 @@ fn ask_for(req: &mut Request, schedule_unset: bool) -> Result<()> {
         })?);
     }
     if req.store.is_none() {
+        // A URL with credentials in it is never shown, nor suggested (it would be refused).
         let suggested = ely_store::resolve(None, |k| std::env::var(k).ok())
             .map(|l| l.full())
             .unwrap_or_default();
+        let suggested = match ely_store::has_credentials(&suggested) {
+            true => String::new(),
+            false => suggested,
+        };
         let store = line(
             "Store (a Weaviate URL or an embedded store's path)",
             &suggested,
@@ -665,6 +678,16 @@ fn add_batch(path: &Path, a: AddBatchArgs, out: &Out, quiet: bool) -> Result<Exi
 fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
     let mut repo = state.need(&a.name)?;
     let before = repo.clone();
+    // Nothing changes while a sync of it is going.
+    let tools = Tools::beside(state.path());
+    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
+    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
+        eprintln!(
+            "{NAME}: error: a sync of {} is going: try again when it is done",
+            repo.name
+        );
+        return Ok(Exit::Unreachable);
+    };
     if let Some(s) = &a.schedule {
         let parsed =
             ely_schedule::Schedule::parse(s).map_err(|e| usage(format!("--schedule: {e}")))?;
@@ -692,6 +715,12 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
         ely_repo::git::check_source(&repo.url, Some(b))?;
         repo.branch = Some(b.clone());
     }
+    // Filters ely-ingest could not read would fail every sync from now on.
+    ely_ingest::filter::Filters::new(&repo.include, &repo.exclude, true, u64::MAX)
+        .map_err(|e| usage(format!("--include/--exclude: {e}")))?;
+    if let Some(m) = &repo.max_file_size {
+        ely_cli::parse_size(m).map_err(|e| usage(format!("--max-file-size: {e}")))?;
+    }
     if repo == before {
         eprintln!(
             "{NAME}: {} unchanged (give what to change; see --help)",
@@ -716,15 +745,6 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
     // in is indexed). Not while a sync of it is going.
     let filters_changed = (&repo.include, &repo.exclude, &repo.max_file_size)
         != (&before.include, &before.exclude, &before.max_file_size);
-    let tools = Tools::beside(state.path());
-    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
-    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
-        eprintln!(
-            "{NAME}: error: a sync of {} is going: try again when it is done",
-            repo.name
-        );
-        return Ok(Exit::Unreachable);
-    };
     state.save(&repo, true)?;
     if filters_changed {
         tools.forget_ingest_state(&repo.name);
@@ -859,13 +879,22 @@ fn sync_some(
 /// Shows each sync as it ends, after those `shown`, until interrupted: the state file is
 /// read every second.
 fn follow_logs(state: &State, name: Option<&str>, shown: Vec<Sync>, out: &Out) -> Result<()> {
-    // Syncs shown when they had ended; one that was running is shown again when it ends.
-    let mut done: std::collections::HashSet<i64> = shown
+    // Syncs that had ended when it began are not shown again (whatever --tail showed); one
+    // that was running is shown when it ends.
+    let known = state.syncs(name, 100)?;
+    let mut done: std::collections::HashSet<i64> = known
         .iter()
+        .chain(&shown)
         .filter(|s| s.ok.is_some())
         .map(|s| s.id)
         .collect();
-    let from = shown.first().map_or(0, |s| s.id);
+    let from = known
+        .first()
+        .into_iter()
+        .chain(shown.first())
+        .map(|s| s.id)
+        .min()
+        .unwrap_or(0);
     loop {
         std::thread::sleep(std::time::Duration::from_secs(1));
         let new: Vec<Sync> = state
@@ -1009,8 +1038,6 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
     state.remove(name)?;
     tools.forget_ingest_state(name);
     let _ = std::fs::remove_dir_all(&repo.path);
-    drop(_lock);
-    let _ = std::fs::remove_file(&lock_path);
     if delete_collection {
         let loc = ely_store::resolve(Some(&repo.store), |_| None)?;
         let store = ely_store::open_existing(&loc, &ely_store::OpenOptions::from_env())?;

@@ -313,7 +313,11 @@ impl Source for ParquetSource {
                         .unwrap_or_else(|why| Err(format!("corrupt ({why})")));
                         match rows {
                             Ok(Some(rows)) => {
-                                let lines = lines_of(&rows);
+                                // A panic here must not pass for the end of the file.
+                                let lines = match quietly(|| lines_of(&rows)) {
+                                    Ok(lines) => lines,
+                                    Err(why) => return tx.send(Err(format!("unreadable ({why})"))),
+                                };
                                 // The reader stopped (an error): nothing more is wanted.
                                 tx.send(Ok((rows, lines)))?;
                             }

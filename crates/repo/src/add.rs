@@ -473,11 +473,6 @@ impl Drop for Undo<'_> {
         if self.clone {
             let _ = std::fs::remove_dir_all(&self.repo.path);
         }
-        if self.saved {
-            // The first sync's lock file.
-            let locks = Tools::beside(self.state.path()).locks;
-            let _ = std::fs::remove_file(locks.join(format!("repo-{}.lock", self.repo.name)));
-        }
     }
 }
 

@@ -215,8 +215,13 @@ impl Snapshot {
             let history = state.syncs(Some(&repo.name), 1)?;
             // Only a repository's newest sync can be going: one sync of it at a time holds
             // its lock, so an unfinished one before a newer one was killed.
+            // A sync that was killed is unfinished too: only one whose lock a live process
+            // holds is going.
+            let locks = crate::sync::Tools::beside(state.path()).locks;
+            let held =
+                || ely_schedule::RunLock::is_held(&locks.join(format!("repo-{}.lock", repo.name)));
             if let Some(s) = history.last() {
-                if s.ok.is_none() && s.finished.is_none() {
+                if s.ok.is_none() && s.finished.is_none() && held() {
                     running.push(Running {
                         repo: s.repo.clone(),
                         trigger: s.trigger.clone(),
@@ -931,6 +936,14 @@ mod tests {
         }
         sync(&state, "gamma", true, 4);
         state.start_sync("alpha", "manual").unwrap();
+        // The sync's lock, held by a live process (this one).
+        let locks = crate::sync::Tools::beside(state.path()).locks;
+        std::fs::create_dir_all(&locks).unwrap();
+        std::fs::write(
+            locks.join("repo-alpha.lock"),
+            format!("{}\n", std::process::id()),
+        )
+        .unwrap();
         state
     }
 

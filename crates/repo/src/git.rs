@@ -44,7 +44,9 @@ fn git(url: Option<&str>) -> Command {
     if std::env::var_os("GIT_SSH_COMMAND").is_none() {
         cmd.env(
             "GIT_SSH_COMMAND",
-            "ssh -o BatchMode=yes -o ConnectTimeout=30",
+            // A connection that goes silent is dropped after a minute, as https transfers
+            // are (a fetch that hangs would hold its repository's lock).
+            "ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4",
         );
     }
     let Some(host) = url.and_then(https_host) else {

@@ -220,10 +220,24 @@ fn steps(
     let watchdog = tools.limit.map(|limit| {
         let (child, timed_out) = (child.clone(), timed_out.clone());
         std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finish.recv_timeout(limit) {
+            use std::sync::mpsc::RecvTimeoutError::Timeout;
+            if let Err(Timeout) = finish.recv_timeout(limit) {
                 timed_out.store(true, std::sync::atomic::Ordering::Relaxed);
-                if let Ok(mut c) = child.lock() {
-                    let _ = c.kill();
+                // Asked to stop first (ely-ingest stops cleanly on SIGTERM), killed if it
+                // has not after a grace period. An exited child keeps its pid until waited
+                // for, so the signal cannot reach another process.
+                let pid = child.lock().map(|c| c.id()).ok();
+                if let Some(pid) = pid {
+                    let _ = Command::new("kill")
+                        .args(["-TERM", &pid.to_string()])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
+                if let Err(Timeout) = finish.recv_timeout(std::time::Duration::from_secs(10)) {
+                    if let Ok(mut c) = child.lock() {
+                        let _ = c.kill();
+                    }
                 }
             }
         })
@@ -274,8 +288,10 @@ fn steps(
         .map_err(|e| (2, format!("waiting for {}: {e}", tools.ingest.display())))?;
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     s.messages = String::from_utf8_lossy(&stderr).trim().to_owned();
-    if let (true, Some(limit)) = (
+    // Ended at the limit: failed, unless it had finished well just then.
+    if let (true, false, Some(limit)) = (
         timed_out.load(std::sync::atomic::Ordering::Relaxed),
+        status.success(),
         tools.limit,
     ) {
         return Err((

@@ -59,6 +59,19 @@ impl RunLock {
         fs::read_to_string(path).ok()?.trim().parse().ok()
     }
 
+    /// Whether a live process holds the lock at `path`, judged without taking it (taking it,
+    /// even for a moment, could make a job starting then step aside): the pid in the file,
+    /// still running. A process that was killed leaves its pid behind; where `/proc` is
+    /// missing, a pid counts as running.
+    pub fn is_held(path: &Path) -> bool {
+        match RunLock::holder(path) {
+            None => false,
+            Some(pid) => {
+                !Path::new("/proc").is_dir() || Path::new(&format!("/proc/{pid}")).exists()
+            }
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -76,6 +89,20 @@ impl Drop for RunLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_is_held_while_its_holder_lives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.lock");
+        assert!(!RunLock::is_held(&path));
+        let lock = RunLock::try_acquire(&path).unwrap().unwrap();
+        assert!(RunLock::is_held(&path));
+        drop(lock);
+        assert!(!RunLock::is_held(&path));
+        // A killed holder leaves its pid; a pid that runs no process holds nothing.
+        std::fs::write(&path, "999999999\n").unwrap();
+        assert!(!RunLock::is_held(&path));
+    }
 
     #[test]
     fn second_acquire_fails_while_held_and_succeeds_after_drop() {
