@@ -680,12 +680,7 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
     let before = repo.clone();
     // Nothing changes while a sync of it is going.
     let tools = Tools::beside(state.path());
-    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
-    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
-        eprintln!(
-            "{NAME}: error: a sync of {} is going: try again when it is done",
-            repo.name
-        );
+    let Some(_lock) = hold(&tools, &repo.name)? else {
         return Ok(Exit::Unreachable);
     };
     if let Some(s) = &a.schedule {
@@ -716,8 +711,7 @@ fn update(state: &State, a: UpdateArgs) -> Result<Exit> {
         repo.branch = Some(b.clone());
     }
     // Filters ely-ingest could not read would fail every sync from now on.
-    ely_ingest::filter::Filters::new(&repo.include, &repo.exclude, true, u64::MAX)
-        .map_err(|e| usage(format!("--include/--exclude: {e}")))?;
+    add::check_globs(&repo.include, &repo.exclude).map_err(usage)?;
     if let Some(m) = &repo.max_file_size {
         ely_cli::parse_size(m).map_err(|e| usage(format!("--max-file-size: {e}")))?;
     }
@@ -947,6 +941,16 @@ fn worse(a: Exit, b: Exit) -> Exit {
     }
 }
 
+/// The lock of `name`'s syncs, for a change no sync may see half-made; `None` (said on
+/// stderr) when a sync of it is going.
+fn hold(tools: &Tools, name: &str) -> Result<Option<ely_schedule::RunLock>> {
+    let lock = ely_schedule::RunLock::try_acquire(&tools.lock(name))?;
+    if lock.is_none() {
+        eprintln!("{NAME}: error: a sync of {name} is going: try again when it is done");
+    }
+    Ok(lock)
+}
+
 fn pause(state: &State, name: &str, paused: bool) -> Result<Exit> {
     let mut repo = state.need(name)?;
     if repo.paused == paused {
@@ -1025,9 +1029,7 @@ fn remove(state: &State, name: &str, delete_collection: bool, yes: bool) -> Resu
     }
     // No sync of it may be going while it is taken apart.
     let tools = Tools::beside(state.path());
-    let lock_path = tools.locks.join(format!("repo-{name}.lock"));
-    let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)? else {
-        eprintln!("{NAME}: error: a sync of {name} is going: try again when it is done");
+    let Some(_lock) = hold(&tools, name)? else {
         return Ok(Exit::Unreachable);
     };
     // The cron entry first (nothing starts a sync after it), the collection last.

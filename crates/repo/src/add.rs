@@ -90,6 +90,13 @@ impl std::fmt::Display for FirstSyncFailed {
 
 impl std::error::Error for FirstSyncFailed {}
 
+/// Include and exclude globs as ely-ingest reads them: an error names the bad one.
+pub fn check_globs(include: &[String], exclude: &[String]) -> Result<(), String> {
+    ely_ingest::filter::Filters::new(include, exclude, true, u64::MAX)
+        .map(|_| ())
+        .map_err(|e| format!("--include/--exclude: {e}"))
+}
+
 /// A request checked, before anything is changed.
 pub struct Checked {
     req: Request,
@@ -132,8 +139,7 @@ pub fn check(req: &Request) -> Result<Checked> {
         ely_schedule::alert::check_url(w).map_err(anyhow::Error::msg)?;
     }
     // Globs ely-ingest could not read would only fail the first sync, after the clone.
-    ely_ingest::filter::Filters::new(&req.include, &req.exclude, true, u64::MAX)
-        .map_err(|e| anyhow::anyhow!("--include/--exclude: {e}"))?;
+    check_globs(&req.include, &req.exclude).map_err(anyhow::Error::msg)?;
     if req.model.is_some() && req.vectorizer.is_none() {
         bail!("--model names the model of --vectorizer: give both");
     }

@@ -207,6 +207,7 @@ impl Snapshot {
     ) -> Result<Snapshot> {
         let mut rows = Vec::with_capacity(repos.len());
         let mut running = Vec::new();
+        let tools = crate::sync::Tools::beside(state.path());
         for repo in repos {
             // The store is asked apart (Measured), not every second.
             let mut row = crate::status::recorded(state, repo)?;
@@ -217,11 +218,11 @@ impl Snapshot {
             // its lock, so an unfinished one before a newer one was killed.
             // A sync that was killed is unfinished too: only one whose lock a live process
             // holds is going.
-            let locks = crate::sync::Tools::beside(state.path()).locks;
-            let held =
-                || ely_schedule::RunLock::is_held(&locks.join(format!("repo-{}.lock", repo.name)));
             if let Some(s) = history.last() {
-                if s.ok.is_none() && s.finished.is_none() && held() {
+                if s.ok.is_none()
+                    && s.finished.is_none()
+                    && ely_schedule::RunLock::is_held(&tools.lock(&repo.name))
+                {
                     running.push(Running {
                         repo: s.repo.clone(),
                         trigger: s.trigger.clone(),
@@ -937,13 +938,9 @@ mod tests {
         sync(&state, "gamma", true, 4);
         state.start_sync("alpha", "manual").unwrap();
         // The sync's lock, held by a live process (this one).
-        let locks = crate::sync::Tools::beside(state.path()).locks;
-        std::fs::create_dir_all(&locks).unwrap();
-        std::fs::write(
-            locks.join("repo-alpha.lock"),
-            format!("{}\n", std::process::id()),
-        )
-        .unwrap();
+        let tools = crate::sync::Tools::beside(state.path());
+        std::fs::create_dir_all(&tools.locks).unwrap();
+        std::fs::write(tools.lock("alpha"), format!("{}\n", std::process::id())).unwrap();
         state
     }
 

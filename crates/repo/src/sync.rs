@@ -64,6 +64,11 @@ impl Tools {
         }
     }
 
+    /// The lock file of `repo`'s syncs (and of whatever must not run during one).
+    pub fn lock(&self, repo: &str) -> PathBuf {
+        self.locks.join(format!("repo-{repo}.lock"))
+    }
+
     /// The tools beside the state file at `state` and this binary.
     pub fn beside(state: &Path) -> Tools {
         let dir = ely_store::sqlite::folder_of(state);
@@ -100,7 +105,7 @@ pub fn waits_until(failures: u32, last: Option<&str>) -> Option<jiff::Timestamp>
 /// code: 3 when the remote or the store could not be reached, 1 when files were rejected,
 /// 2 otherwise.
 pub fn sync(state: &State, repo: &Repo, trigger: &str, tools: &Tools) -> Result<(Sync, i32)> {
-    let lock_path = tools.locks.join(format!("repo-{}.lock", repo.name));
+    let lock_path = tools.lock(&repo.name);
     let Some(_lock) = ely_schedule::RunLock::try_acquire(&lock_path)
         .with_context(|| format!("taking the lock {}", lock_path.display()))?
     else {
